@@ -1,0 +1,9 @@
+"""minitorch_cnn: a from-scratch teaching framework for convolutional networks."""
+
+from .backend import cuda_is_available, manual_seed
+from .autograd import Function, no_grad, enable_grad, is_grad_enabled
+from .tensor import Tensor, tensor
+from .gradcheck import gradcheck, gradcheck_module, GradcheckError
+from . import functional
+
+__version__ = "0.1.0"

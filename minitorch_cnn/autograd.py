@@ -1,0 +1,162 @@
+"""Reverse-mode automatic differentiation.
+
+Every op is a :class:`Function` with ``forward(ctx, *arrays)`` and ``backward(ctx, grad)``
+written next to each other. ``Function.apply`` runs the forward on raw backend arrays and, when
+any input requires a gradient, records a graph node on the output tensor. ``Tensor.backward``
+walks those nodes in reverse topological order and calls each ``backward`` once.
+
+The chain rule, for an output ``y = f(x1, ..., xk)`` and a scalar loss ``L``::
+
+    dL/dxi = backward(ctx, dL/dy)[i]
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+_grad_state = {"enabled": True}
+
+
+def is_grad_enabled() -> bool:
+    return _grad_state["enabled"]
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager that records no graph (evaluation, optimiser updates)."""
+    previous = _grad_state["enabled"]
+    _grad_state["enabled"] = False
+    try:
+        yield
+    finally:
+        _grad_state["enabled"] = previous
+
+
+@contextlib.contextmanager
+def enable_grad():
+    """Context manager that turns graph recording back on inside :func:`no_grad`."""
+    previous = _grad_state["enabled"]
+    _grad_state["enabled"] = True
+    try:
+        yield
+    finally:
+        _grad_state["enabled"] = previous
+
+
+class Context:
+    """What a forward pass leaves for its backward pass.
+
+    ``needs_input_grad[i]`` says whether positional input ``i`` wants a gradient, so a backward
+    can skip work (a conv whose input is an image needs no ``dx``).
+    """
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+
+class Node:
+    """A recorded application of a Function: its class, its context and its tensor inputs."""
+
+    __slots__ = ("function", "ctx", "inputs")
+
+    def __init__(self, function, ctx, inputs):
+        self.function = function
+        self.ctx = ctx
+        self.inputs = inputs
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses define two static methods, side by side::
+
+        @staticmethod
+        def forward(ctx, *args, **kwargs) -> array
+        @staticmethod
+        def backward(ctx, grad) -> gradient or tuple of gradients, one per positional arg
+
+    Tensors among the positional args are unwrapped to their backend arrays before ``forward``
+    sees them; the backward returns ``None`` for args that need no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = Context(needs)
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        out = cls.forward(ctx, *raw, **kwargs)
+        requires_grad = is_grad_enabled() and any(needs)
+        result = Tensor(out, requires_grad=requires_grad)
+        if requires_grad:
+            result._node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args])
+        return result
+
+
+def backward(root, grad):
+    """Back-propagate ``grad`` (an array shaped like ``root``) through ``root``'s graph.
+
+    The order is found iteratively (no recursion), so a 152-layer ResNet cannot hit Python's
+    recursion limit. Gradients of tensors used more than once are summed; leaves that require a
+    gradient accumulate into ``.grad`` as in PyTorch.
+    """
+    order = _topological_order(root)
+    grads = {id(root): grad}
+    for tensor in reversed(order):
+        g = grads.pop(id(tensor), None)
+        if g is None:
+            continue
+        node = tensor._node
+        if node is None:
+            tensor.grad = g if tensor.grad is None else tensor.grad + g
+            continue
+        if tensor._retain_grad:
+            tensor.grad = g if tensor.grad is None else tensor.grad + g
+        input_grads = node.function.backward(node.ctx, g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) < len(node.inputs):
+            input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
+        for parent, parent_grad in zip(node.inputs, input_grads):
+            if parent is None or parent_grad is None or not parent.requires_grad:
+                continue
+            if tuple(parent_grad.shape) != tuple(parent.shape):
+                raise RuntimeError(
+                    f"{node.function.__name__}.backward returned a gradient of shape "
+                    f"{tuple(parent_grad.shape)} for an input of shape {tuple(parent.shape)}"
+                )
+            key = id(parent)
+            grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+
+
+def _topological_order(root):
+    """Tensors reachable from ``root``, each after all of its inputs (iterative DFS)."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        tensor, expanded = stack.pop()
+        if expanded:
+            order.append(tensor)
+            continue
+        if id(tensor) in visited:
+            continue
+        visited.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._node is not None:
+            for parent in tensor._node.inputs:
+                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order

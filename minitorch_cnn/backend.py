@@ -1,0 +1,183 @@
+"""The one place that talks to NumPy or CuPy directly.
+
+Every op gets its array namespace ``xp`` from :func:`array_namespace` and then uses only
+Array-API calls (``xp.reshape``, ``xp.sum``, ``xp.matmul``...), so the same source runs on
+NumPy (CPU), CuPy (GPU) and, in the tests, ``array_api_strict``.
+
+Things the Array API does not cover live here: random numbers, host copies, device lookup
+and turning Python data into arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import array_api_compat
+
+#: Default floating dtype for Python data (lists, scalars), as in PyTorch.
+DEFAULT_DTYPE = "float32"
+
+_seed_state = {"seed": 0, "generator": np.random.default_rng(0)}
+
+
+def array_namespace(*arrays):
+    """Return the Array-API namespace (``xp``) shared by ``arrays``.
+
+    Python scalars and ``None`` are ignored, as in ``array_api_compat.array_namespace``.
+    """
+    arrays = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float))]
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_array(x) -> bool:
+    """True for an array of any Array-API library (NumPy, CuPy, array_api_strict...)."""
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float))
+
+
+def dtype_of(xp, name):
+    """Turn ``"float32"``, ``"float64"``, a NumPy dtype or an ``xp`` dtype into an ``xp`` dtype."""
+    if name is None:
+        return None
+    if isinstance(name, str):
+        key = name
+    elif isinstance(name, type) and issubclass(name, np.generic):
+        key = np.dtype(name).name
+    elif isinstance(name, np.dtype):
+        key = name.name
+    else:
+        return name
+    if not hasattr(xp, key):
+        raise TypeError(f"unknown dtype {name!r}: expected 'float32', 'float64' or a NumPy dtype")
+    return getattr(xp, key)
+
+
+def dtype_name(dtype) -> str:
+    """A short printable name (``'float32'``) for any library's dtype."""
+    text = str(dtype)
+    for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"):
+        if name in text:
+            return name
+    return text
+
+
+# ---------------------------------------------------------------- devices
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device. Never raises."""
+    return cuda_unavailable_reason() is None
+
+
+def cuda_unavailable_reason():
+    """Why ``device="cuda"`` cannot be used here, or ``None`` if it can."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install raising at import
+        return f"CuPy is not installed or failed to import ({type(exc).__name__}: {exc}); install the 'cuda' extra"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return f"no usable CUDA driver ({type(exc).__name__}: {exc})"
+    if count < 1:
+        return "the CUDA driver reports no GPU device"
+    return None
+
+
+def namespace_for_device(device):
+    """Array namespace for a device string: ``"cpu"`` -> NumPy, ``"cuda"`` -> CuPy."""
+    name = str(device).split(":")[0]
+    if name == "cpu":
+        return array_api_compat.array_namespace(np.empty(0))
+    if name == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"device 'cuda' is not available: {reason}")
+        import cupy
+
+        return array_api_compat.array_namespace(cupy.empty(0))
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def device_name(x) -> str:
+    """``"cpu"``, ``"cuda"`` or the library's own device name for an array."""
+    if array_api_compat.is_numpy_array(x):
+        return "cpu"
+    if array_api_compat.is_cupy_array(x):
+        return "cuda"
+    return str(array_api_compat.device(x))
+
+
+def to_device(x, device):
+    """Copy array ``x`` to ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
+    name = str(device).split(":")[0]
+    if device_name(x) == name:
+        return x
+    host = to_numpy(x)
+    if name == "cpu":
+        return host
+    namespace_for_device("cuda")  # raises a clear error without a GPU
+    import cupy
+
+    return cupy.asarray(host)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A host NumPy copy of any backend array."""
+    if array_api_compat.is_numpy_array(x):
+        return np.array(x, copy=True)
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    return np.array(np.from_dlpack(x), copy=True)
+
+
+def from_numpy(array: np.ndarray, like):
+    """Put host array ``array`` into the same library (and device) as array ``like``."""
+    xp = array_namespace(like)
+    if array_api_compat.is_numpy_array(like):
+        return array
+    return xp.asarray(array, device=array_api_compat.device(like))
+
+
+def asarray(data, dtype=None, device=None):
+    """Turn Python data (lists, scalars) or a host array into a backend array.
+
+    Floats become ``DEFAULT_DTYPE`` (float32) unless ``dtype`` says otherwise; integer data stays
+    integer (class targets) and booleans stay boolean.
+    """
+    xp = namespace_for_device(device or "cpu")
+    host = np.asarray(data)
+    if dtype is None and host.dtype.kind == "f":
+        dtype = DEFAULT_DTYPE if not isinstance(data, np.ndarray) else host.dtype.name
+    if dtype is None and host.dtype.kind in "iu":
+        dtype = "int64"
+    return xp.asarray(host, dtype=dtype_of(xp, dtype))
+
+
+# ---------------------------------------------------------------- random numbers
+
+
+def manual_seed(seed: int) -> None:
+    """Make every random draw (init, dropout, shuffling, augmentation) reproducible."""
+    _seed_state["seed"] = int(seed)
+    _seed_state["generator"] = np.random.default_rng(int(seed))
+
+
+def generator() -> np.random.Generator:
+    """The framework's seeded host generator."""
+    return _seed_state["generator"]
+
+
+def random_uniform(shape, like, low=0.0, high=1.0):
+    """Uniform draws in ``[low, high)`` with ``like``'s library, device and dtype.
+
+    Drawn on the host from the seeded generator, so results do not depend on the backend.
+    """
+    host = generator().uniform(low, high, size=tuple(shape))
+    xp = array_namespace(like)
+    return xp.astype(from_numpy(host, like), like.dtype)
+
+
+def random_normal(shape, like, mean=0.0, std=1.0):
+    """Normal draws with ``like``'s library, device and dtype, from the seeded generator."""
+    host = generator().normal(mean, std, size=tuple(shape))
+    xp = array_namespace(like)
+    return xp.astype(from_numpy(host, like), like.dtype)

@@ -1,0 +1,76 @@
+"""The one helper that computes output sizes, used by every conv and pooling layer.
+
+For an input of width ``W``, a filter of width ``F``, padding ``P``, stride ``S`` and
+dilation ``D`` (the filter then spans ``D*(F-1)+1`` pixels)::
+
+    Wo = (W - D*(F - 1) - 1 + 2P) // S + 1        # = (W - F + 2P)/S + 1 when D = 1
+
+When ``S`` does not divide ``W - F + 2P`` the last pixels that no window reaches are dropped
+(floor), as in PyTorch; :func:`conv_output_size` with ``exact=True`` refuses instead.
+"""
+
+from __future__ import annotations
+
+
+def pair(value, name="value", op="op"):
+    """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``, checking that both are integers."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{op}: {name} must be an int or an (h, w) pair, got {value!r}")
+        h, w = value
+    else:
+        h = w = value
+    for v in (h, w):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{op}: {name} must be an int or an (h, w) pair of ints, got {value!r}")
+    return int(h), int(w)
+
+
+def conv_output_size(W, F, S=1, P=0, D=1, exact=False, op="conv2d"):
+    """Output width ``(W - D*(F-1) - 1 + 2P) // S + 1`` for one spatial axis.
+
+    Args:
+        W: input size, F: filter size, S: stride, P: padding (each side), D: dilation.
+        exact: raise if the stride does not fit evenly (the lecture's "doesn't fit" case).
+        op: name used in error messages.
+
+    Raises ValueError for a negative padding, a stride or dilation below 1, or a filter larger
+    than the padded input.
+    """
+    if S < 1:
+        raise ValueError(f"{op}: stride must be >= 1, got {S}")
+    if P < 0:
+        raise ValueError(f"{op}: padding must be >= 0, got {P}")
+    if D < 1:
+        raise ValueError(f"{op}: dilation must be >= 1, got {D}")
+    if F < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, got {F}")
+    span = D * (F - 1) + 1
+    if span > W + 2 * P:
+        raise ValueError(
+            f"{op}: kernel spans {span} pixels but the padded input is only {W + 2 * P} "
+            f"(size {W} + 2*padding {P})"
+        )
+    if exact and (W - span + 2 * P) % S != 0:
+        raise ValueError(
+            f"{op}: (W - F + 2P)/S + 1 = ({W} - {span} + 2*{P})/{S} + 1 is not an integer: the stride does not fit"
+        )
+    return (W - span + 2 * P) // S + 1
+
+
+def conv2d_output_shape(H, W, kernel_size, stride=1, padding=0, dilation=1, op="conv2d"):
+    """``(Ho, Wo)`` for a 2-D window op; every argument may be an int or an ``(h, w)`` pair."""
+    kh, kw = pair(kernel_size, "kernel_size", op)
+    sh, sw = pair(stride, "stride", op)
+    ph, pw = pair(padding, "padding", op)
+    dh, dw = pair(dilation, "dilation", op)
+    return (
+        conv_output_size(H, kh, sh, ph, dh, op=op),
+        conv_output_size(W, kw, sw, pw, dw, op=op),
+    )
+
+
+def check_ndim(x, ndim, op, layout):
+    """Raise a clear ValueError unless ``x`` has ``ndim`` dimensions laid out as ``layout``."""
+    if len(x.shape) != ndim:
+        raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")

@@ -1,0 +1,289 @@
+"""``Tensor``: a backend array plus what autograd needs (``requires_grad``, ``grad``, a graph node).
+
+The arithmetic itself lives in ``functional/`` as ``Function`` classes; the methods here only
+forward to them, so a student finds every op's forward and backward in one file.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .autograd import backward as _run_backward
+
+
+class Tensor:
+    """An n-dimensional array that can record the ops applied to it.
+
+    Attributes:
+        data: the backend array (NumPy, CuPy or any Array-API array).
+        grad: a backend array of the same shape, filled by ``backward()``, or ``None``.
+        requires_grad: whether ops on this tensor are recorded for backward.
+    """
+
+    __array_priority__ = 1000  # so ``ndarray + Tensor`` defers to Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if not backend.is_array(data):
+            data = backend.asarray(data)
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node = None
+        self._retain_grad = False
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return len(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_name(self.data)
+
+    @property
+    def xp(self):
+        """The Array-API namespace of ``data``."""
+        return backend.array_namespace(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        count = 1
+        for s in self.shape:
+            count *= s
+        return count
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = str(self.numpy()).replace("\n", "\n       ")
+        return f"tensor({body}, dtype={backend.dtype_name(self.dtype)}, device={self.device}{grad})"
+
+    # ------------------------------------------------------------ autograd
+    def backward(self, grad=None):
+        """Back-propagate from this tensor. ``grad`` defaults to 1 for a one-element tensor."""
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no graph was recorded)")
+        if grad is None:
+            if self.numel() != 1:
+                raise RuntimeError(
+                    f"backward: grad can be omitted only for a one-element tensor, got shape {self.shape}"
+                )
+            grad = self.xp.ones_like(self.data)
+        elif isinstance(grad, Tensor):
+            grad = grad.data
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, expected {self.shape}")
+        _run_backward(self, grad)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor too (for inspecting activations' gradients)."""
+        self._retain_grad = True
+        return self
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data, requires_grad=False)
+
+    def requires_grad_(self, flag=True):
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self):
+        """A host NumPy copy."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device=None, dtype=None):
+        """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype`` (``"float64"``...)."""
+        data = self.data
+        if device is not None:
+            data = backend.to_device(data, device)
+        if dtype is not None:
+            xp = backend.array_namespace(data)
+            data = xp.astype(data, backend.dtype_of(xp, dtype))
+        if data is self.data:
+            return self
+        out = Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
+        return out
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+    # comparisons carry no gradient
+    def _compare(self, other, op):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(op(self.data, other))
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    def __eq__(self, other):
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ methods
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None):
+        return Tensor(self.xp.argmax(self.data, axis=axis))
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return F.reshape(self, shape)
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim=0):
+        return F.flatten(self, start_dim=start_dim)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if not axes:
+            axes = tuple(reversed(range(self.ndim)))
+        elif len(axes) == 2 and self.ndim != 2:
+            a, b = (ax % self.ndim for ax in axes)
+            order = list(range(self.ndim))
+            order[a], order[b] = order[b], order[a]
+            axes = tuple(order)
+        return F.permute(self, axes)
+
+    def permute(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return F.permute(self, axes)
+
+    def relu(self):
+        return F.relu(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+
+def tensor(data, requires_grad=False, dtype=None, device=None):
+    """Make a :class:`Tensor`.
+
+    * An array from any Array-API library stays in that library, with no copy to NumPy, and keeps
+      its dtype (float64 stays float64, integer targets stay integers).
+    * Python lists and scalars of floats become float32; of ints, int64.
+    * ``device="cuda"`` puts the data on the GPU through CuPy; ``dtype`` converts.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if backend.is_array(data):
+        array = backend.to_device(data, device) if device is not None else data
+        if dtype is not None:
+            xp = backend.array_namespace(array)
+            array = xp.astype(array, backend.dtype_of(xp, dtype))
+    else:
+        array = backend.asarray(data, dtype=dtype, device=device)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+from . import functional as F  # noqa: E402  (functional imports Tensor; methods need F)

@@ -1,0 +1,95 @@
+"""One helper per kind of check, called from many small named tests.
+
+* :func:`check_forward` - our forward against an independent reference (naive loops, NumPy).
+* :func:`check_grad` - float64 central-difference gradient check on a given backend.
+* :func:`check_torch` - forward and every gradient against PyTorch, when it is installed.
+* :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn import backend
+
+
+def on(xp, host, requires_grad=False, dtype=None):
+    """A Tensor holding ``host`` (a NumPy array) in namespace ``xp``."""
+    host = np.asarray(host)
+    if dtype is not None:
+        host = host.astype(dtype)
+    data = xp.asarray(host)
+    return mt.Tensor(data, requires_grad=requires_grad)
+
+
+def assert_namespace(t, xp):
+    """Results and gradients must stay in the input's array library (no silent copy to NumPy)."""
+    arrays = [t.data] + ([t.grad] if t.grad is not None else [])
+    for a in arrays:
+        assert backend.array_namespace(a).__name__ == xp.__name__, (
+            f"array left its namespace: expected {xp.__name__}, got {type(a).__module__}"
+        )
+
+
+def check_forward(out, expected, rtol=1e-5, atol=1e-6):
+    """Compare a Tensor's values with a NumPy reference, printing the largest difference."""
+    got = out.numpy() if isinstance(out, mt.Tensor) else np.asarray(out)
+    expected = np.asarray(expected)
+    assert got.shape == expected.shape, f"shape {got.shape} != reference {expected.shape}"
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def check_grad(fn, xp, *hosts, mode="full", atol=1e-5, rtol=1e-3, grad_mask=None):
+    """float64 gradient check of ``fn(*tensors)`` on backend ``xp``.
+
+    ``hosts`` are NumPy arrays; float ones become float64 tensors requiring grad (unless
+    ``grad_mask`` says otherwise), integer ones are passed as plain tensors. Afterwards every
+    gradient must still live in ``xp``.
+    """
+    tensors = []
+    for i, h in enumerate(hosts):
+        h = np.asarray(h)
+        wants = h.dtype.kind == "f" and (grad_mask is None or grad_mask[i])
+        tensors.append(on(xp, h.astype(np.float64) if h.dtype.kind == "f" else h, requires_grad=wants))
+    seen = []
+
+    def traced(*args):
+        seen[:] = args
+        return fn(*args)
+
+    assert mt.gradcheck(traced, tensors, mode=mode, atol=atol, rtol=rtol)
+    for t in seen:
+        if isinstance(t, mt.Tensor) and t.grad is not None:
+            assert_namespace(t, xp)
+
+
+def torch_or_skip():
+    return pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
+
+
+def check_torch(ours, theirs, *hosts, rtol=1e-5, atol=1e-5, grad_mask=None):
+    """Run ``ours`` on minitorch tensors and ``theirs`` on torch tensors made from the same float32
+    ``hosts``; compare the output and the gradient of every float input (loss: sum(out * R))."""
+    torch = torch_or_skip()
+    rng = np.random.default_rng(1)
+    ours_in, theirs_in = [], []
+    for i, h in enumerate(hosts):
+        h = np.asarray(h)
+        grad = h.dtype.kind == "f" and (grad_mask is None or grad_mask[i])
+        if h.dtype.kind == "f":
+            h = h.astype(np.float32)
+        ours_in.append(mt.tensor(h, requires_grad=grad))
+        theirs_in.append(torch.tensor(h, requires_grad=grad))
+    out = ours(*ours_in)
+    ref = theirs(*theirs_in)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg="forward")
+    weight = rng.standard_normal(out.shape).astype(np.float32)
+    (out * mt.tensor(weight)).sum().backward()
+    (ref * torch.tensor(weight)).sum().backward()
+    for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
+        if b.requires_grad:
+            np.testing.assert_allclose(
+                backend.to_numpy(a.grad), b.grad.numpy(), rtol=rtol, atol=atol, err_msg=f"gradient of input {i}"
+            )

@@ -1,0 +1,149 @@
+"""The engine: Tensor construction, broadcasting gradients, accumulation, deep graphs, no_grad."""
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from minitorch_cnn import backend
+from helpers import on, assert_namespace, check_grad, check_torch
+
+
+def test_python_floats_become_float32_and_ints_stay_integers():
+    assert backend.dtype_name(mt.tensor([1.0, 2.0]).dtype) == "float32"
+    assert backend.dtype_name(mt.tensor(3.0).dtype) == "float32"
+    assert backend.dtype_name(mt.tensor([1, 2]).dtype) == "int64"
+
+
+def test_array_keeps_its_library_and_dtype(xp):
+    data = xp.asarray(np.ones((2, 3)), dtype=xp.float64)
+    t = mt.tensor(data)
+    assert t.data is data
+    assert backend.dtype_name(t.dtype) == "float64"
+    assert t.shape == (2, 3)
+
+
+def test_to_changes_dtype():
+    t = mt.tensor([1.0, 2.0]).to(dtype="float64")
+    assert backend.dtype_name(t.dtype) == "float64"
+    assert backend.dtype_name(t.to(dtype=np.float32).dtype) == "float32"
+
+
+def test_numpy_item_detach():
+    t = mt.tensor([[2.5]], requires_grad=True)
+    assert t.item() == 2.5
+    assert isinstance(t.numpy(), np.ndarray)
+    assert not t.detach().requires_grad
+
+
+def test_broadcast_gradient_is_reduced_to_input_shape(xp):
+    a = on(xp, np.ones((4, 3)), requires_grad=True)
+    b = on(xp, np.arange(3.0).reshape(1, 3), requires_grad=True)
+    (a * b).sum().backward()
+    np.testing.assert_allclose(backend.to_numpy(b.grad), [[4.0, 4.0, 4.0]])
+    np.testing.assert_allclose(backend.to_numpy(a.grad), np.tile(np.arange(3.0), (4, 1)))
+    assert_namespace(a, xp)
+
+
+def test_tensor_used_twice_accumulates():
+    x = mt.tensor([3.0], requires_grad=True)
+    (x * x + x).sum().backward()
+    np.testing.assert_allclose(x.grad, [7.0])
+
+
+def test_leaf_grads_accumulate_across_backward_calls():
+    x = mt.tensor([1.0], requires_grad=True)
+    (2 * x).sum().backward()
+    (2 * x).sum().backward()
+    np.testing.assert_allclose(x.grad, [4.0])
+
+
+def test_deep_chain_does_not_hit_recursion_limit():
+    x = mt.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [1.0])
+
+
+def test_no_grad_records_nothing():
+    x = mt.tensor([1.0], requires_grad=True)
+    with mt.no_grad():
+        y = x * 2
+    assert not y.requires_grad
+
+
+def test_comparisons_carry_no_gradient():
+    x = mt.tensor([1.0, 3.0], requires_grad=True)
+    mask = x > 2.0
+    assert not mask.requires_grad
+    assert mask.numpy().tolist() == [False, True]
+
+
+def test_backward_without_grad_needs_a_scalar():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="one-element"):
+        (x * 2).backward()
+
+
+def test_matmul_shape_error_names_both_shapes():
+    with pytest.raises(ValueError, match=r"matmul: inner sizes differ: \(2, 3\) @ \(4, 5\)"):
+        mt.tensor(np.ones((2, 3))) @ mt.tensor(np.ones((4, 5)))
+
+
+@pytest.mark.parametrize(
+    "name, fn, shapes",
+    [
+        ("add", lambda a, b: a + b, [(3, 4), (4,)]),
+        ("radd", lambda a: 2.0 + a, [(3,)]),
+        ("sub", lambda a, b: a - b, [(2, 1, 3), (4, 3)]),
+        ("rsub", lambda a: 1.0 - a, [(3,)]),
+        ("mul", lambda a, b: a * b, [(3, 4), (3, 1)]),
+        ("div", lambda a, b: a / (b * b + 1.0), [(3, 4), (1, 4)]),
+        ("rdiv", lambda a: 1.0 / (a * a + 1.0), [(3,)]),
+        ("pow", lambda a: (a * a + 1.0) ** 1.5, [(2, 3)]),
+        ("neg", lambda a: -a, [(2, 3)]),
+        ("exp_log", lambda a: (a.exp() + 1.0).log(), [(2, 3)]),
+        ("matmul", lambda a, b: a @ b, [(3, 4), (4, 2)]),
+        ("batched_matmul", lambda a, b: a @ b, [(2, 3, 4), (4, 5)]),
+        ("sum_axis", lambda a: a.sum(axis=1), [(3, 4, 2)]),
+        ("sum_keepdims", lambda a: a.sum(axis=(0, 2), keepdims=True), [(3, 4, 2)]),
+        ("mean", lambda a: a.mean(axis=0), [(3, 4)]),
+        ("max", lambda a: a.max(axis=1), [(3, 5)]),
+        ("reshape", lambda a: a.reshape(6, 2), [(3, 4)]),
+        ("transpose", lambda a: a.transpose(), [(3, 4)]),
+        ("permute", lambda a: a.permute(2, 0, 1), [(2, 3, 4)]),
+        ("getitem", lambda a: a[1:, ::2], [(4, 5)]),
+        ("concat", lambda a, b: mt.functional.concat([a, b], axis=1), [(2, 3, 2), (2, 1, 2)]),
+        ("pad", lambda a: mt.functional.pad(a, (1, 2)), [(1, 2, 3, 3)]),
+        ("flatten", lambda a: mt.functional.flatten(a), [(2, 3, 2, 2)]),
+    ],
+)
+def test_gradcheck_basic_ops(name, fn, shapes, xp):
+    rng = np.random.default_rng(0)
+    check_grad(fn, xp, *[rng.standard_normal(s) for s in shapes])
+
+
+def test_basic_ops_match_torch():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    check_torch(lambda x, y: (x @ y) * 2.0 - x.sum(axis=1, keepdims=True), lambda x, y: (x @ y) * 2.0 - x.sum(dim=1, keepdim=True), a, b)
+
+
+def test_gradcheck_reports_worst_index_and_values():
+    class Wrong(mt.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * x  # deliberately missing the factor 2
+
+    x = mt.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    with pytest.raises(mt.GradcheckError, match=r"index \(\d,\).*analytic .* numeric .* relative error"):
+        mt.gradcheck(Wrong.apply, [x])
+    with pytest.raises(mt.GradcheckError, match="direction"):
+        mt.gradcheck(Wrong.apply, [x], mode="directional")
