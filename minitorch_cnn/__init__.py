@@ -4,6 +4,7 @@ from .backend import cuda_is_available, manual_seed
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled
 from .tensor import Tensor, tensor
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
+from .serialization import save, load
 from . import functional
 
 __version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""``save`` and ``load``: checkpoints as plain ``.npz`` files, written atomically, read without pickle.
+
+A checkpoint is any nest of dicts and lists whose leaves are arrays (NumPy, CuPy, Tensors) or JSON
+values (numbers, strings, booleans, None). Arrays are stored as ``.npz`` members; the structure
+around them is stored as one JSON string member, ``__structure__``, where each array is replaced by
+``{"__array__": "<member name>"}``. Nothing is pickled, so loading a checkpoint cannot run code.
+
+The write goes to a temporary file in the same folder, is flushed to disk, and only then renamed
+over the target: an interrupted save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import backend
+
+_STRUCTURE = "__structure__"
+
+
+def _flatten(obj, arrays, prefix):
+    from .tensor import Tensor
+
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if backend.is_array(obj):
+        key = f"a{len(arrays)}:{prefix}"
+        arrays[key] = backend.to_numpy(obj)
+        return {"__array__": key}
+    if isinstance(obj, dict):
+        for k in obj:
+            if not isinstance(k, str):
+                raise TypeError(f"save: dictionary keys must be strings, got {k!r} at '{prefix}'")
+        return {k: _flatten(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_flatten(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"save: cannot store a {type(obj).__name__} at '{prefix}': use arrays, numbers, strings, lists, dicts")
+
+
+def _unflatten(obj, arrays):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            return arrays[obj["__array__"]]
+        return {k: _unflatten(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, arrays) for v in obj]
+    return obj
+
+
+def save(obj, path):
+    """Write ``obj`` (dicts/lists of arrays and JSON values) to ``path`` as ``.npz``, atomically."""
+    arrays = {}
+    structure = _flatten(obj, arrays, "")
+    arrays[_STRUCTURE] = np.array(json.dumps(structure))
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load(path):
+    """Read a checkpoint written by :func:`save`. Arrays come back as host NumPy arrays.
+
+    Pickled files (``torch.save`` output, ``np.save`` of objects, raw pickles) are refused.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"load: {path} is not an .npz checkpoint written by minitorch_cnn.save "
+            "(pickled files are refused: they can run code when loaded)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except ValueError as exc:
+        raise ValueError(f"load: {path} contains pickled data, which is refused (allow_pickle=False): {exc}") from exc
+    if _STRUCTURE not in arrays:
+        raise ValueError(f"load: {path} is an .npz file but not a minitorch_cnn checkpoint (no {_STRUCTURE})")
+    structure = json.loads(str(arrays.pop(_STRUCTURE)))
+    return _unflatten(structure, arrays)
