@@ -24,13 +24,22 @@ def array_namespace(*arrays):
 
     Python scalars and ``None`` are ignored, as in ``array_api_compat.array_namespace``.
     """
-    arrays = [a for a in arrays if a is not None and not isinstance(a, (bool, int, float))]
+    arrays = [a for a in arrays if a is not None and type(a) not in (bool, int, float)]
     return array_api_compat.array_namespace(*arrays)
 
 
 def is_array(x) -> bool:
-    """True for an array of any Array-API library (NumPy, CuPy, array_api_strict...)."""
-    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float))
+    """True for an array of any Array-API library (NumPy, CuPy, array_api_strict...).
+
+    NumPy scalars (``np.float64(1.0)``, what NumPy returns from a full reduction) count as arrays;
+    Python numbers do not.
+    """
+    return type(x) not in (bool, int, float) and array_api_compat.is_array_api_obj(x)
+
+
+def as_array(x):
+    """Turn a NumPy scalar into a 0-d array, so a full reduction keeps its dtype and namespace."""
+    return np.asarray(x) if isinstance(x, np.generic) else x
 
 
 def dtype_of(xp, name):

@@ -26,7 +26,7 @@ class Tensor:
             data = data.data
         if not backend.is_array(data):
             data = backend.asarray(data)
-        self.data = data
+        self.data = backend.as_array(data)
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None

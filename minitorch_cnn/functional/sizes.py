@@ -11,6 +11,8 @@ When ``S`` does not divide ``W - F + 2P`` the last pixels that no window reaches
 
 from __future__ import annotations
 
+from ..backend import dtype_name
+
 
 def pair(value, name="value", op="op"):
     """``3 -> (3, 3)``; ``(3, 5) -> (3, 5)``, checking that both are integers."""
@@ -74,3 +76,9 @@ def check_ndim(x, ndim, op, layout):
     """Raise a clear ValueError unless ``x`` has ``ndim`` dimensions laid out as ``layout``."""
     if len(x.shape) != ndim:
         raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")
+
+
+def check_floating(x, op, name="input"):
+    """Raise a clear TypeError unless ``x`` (a Tensor or an array) holds floating-point values."""
+    if not dtype_name(x.dtype).startswith("float"):
+        raise TypeError(f"{op}: expected floating-point {name}, got dtype {dtype_name(x.dtype)}")

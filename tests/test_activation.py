@@ -1,0 +1,180 @@
+"""Activations: relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import minitorch_cnn as mt
+import minitorch_cnn.functional as F
+from minitorch_cnn import backend
+from helpers import assert_namespace, check_forward, check_grad, check_torch, on, torch_or_skip
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# name, our keyword arguments, PyTorch's keyword arguments, NumPy reference
+CASES = [
+    ("relu", {}, {}, lambda x: np.maximum(x, 0.0)),
+    ("leaky_relu", {}, {}, lambda x: np.where(x > 0, x, 0.01 * x)),
+    ("leaky_relu", {"negative_slope": 0.2}, {"negative_slope": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
+    ("tanh", {}, {}, np.tanh),
+    ("sigmoid", {}, {}, np_sigmoid),
+    ("silu", {}, {}, lambda x: x * np_sigmoid(x)),
+    ("softmax", {}, {"dim": -1}, lambda x: np_softmax(x, -1)),
+    ("softmax", {"axis": 0}, {"dim": 0}, lambda x: np_softmax(x, 0)),
+    ("log_softmax", {}, {"dim": -1}, lambda x: np.log(np_softmax(x, -1))),
+    ("log_softmax", {"axis": 0}, {"dim": 0}, lambda x: np.log(np_softmax(x, 0))),
+]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in ours.items()) or 'default'}" for name, ours, _, _ in CASES]
+
+
+def away_from_zero(shape, seed=0):
+    """Values with |x| in [0.1, 2]: central differences never straddle the kink of relu at 0."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.1, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+@pytest.mark.parametrize("name, ours, theirs, reference", CASES, ids=IDS)
+def test_forward_matches_numpy_formula(name, ours, theirs, reference, xp):
+    host = np.random.default_rng(0).standard_normal((3, 5)) * 3
+    out = getattr(F, name)(on(xp, host), **ours)
+    assert_namespace(out, xp)
+    check_forward(out, reference(host), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, ours, theirs, reference", CASES, ids=IDS)
+def test_gradcheck(name, ours, theirs, reference, xp):
+    check_grad(lambda x: getattr(F, name)(x, **ours), xp, away_from_zero((3, 4)))
+
+
+@pytest.mark.parametrize("name, ours, theirs, reference", CASES, ids=IDS)
+def test_matches_torch(name, ours, theirs, reference):
+    torch = torch_or_skip()
+    check_torch(
+        lambda x: getattr(F, name)(x, **ours),
+        lambda x: getattr(torch.nn.functional, name)(x, **theirs),
+        np.random.default_rng(2).standard_normal((4, 6)) * 3,
+    )
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_middle_axis_of_a_4d_input(name, xp):
+    host = np.random.default_rng(3).standard_normal((2, 3, 2, 2))
+    out = getattr(F, name)(on(xp, host), axis=1)
+    expected = np_softmax(host, 1) if name == "softmax" else np.log(np_softmax(host, 1))
+    check_forward(out, expected, rtol=1e-12, atol=1e-12)
+    check_grad(lambda x: getattr(F, name)(x, axis=1), xp, host)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), data=st.data())
+def test_softmax_sums_to_one_along_any_axis(shape, data, xp):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    host = np.random.default_rng(4).standard_normal(shape) * 10
+    y = F.softmax(on(xp, host), axis=axis).numpy()
+    np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(F.log_softmax(on(xp, host), axis=axis).numpy(), np.log(y), atol=1e-12)
+
+
+# ---------------------------------------------------------------- conventions at the kink
+
+
+def test_relu_derivative_at_zero_is_zero(xp):
+    x = on(xp, np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+    F.relu(x).sum().backward()
+    np.testing.assert_array_equal(backend.to_numpy(x.grad), [0.0, 0.0, 1.0])
+    assert_namespace(x, xp)
+
+
+def test_relu_derivative_at_zero_agrees_with_torch():
+    torch = torch_or_skip()
+    check_torch(F.relu, torch.relu, np.array([-1.0, 0.0, 0.0, 2.0]))
+
+
+def test_relu_and_leaky_relu_pass_nan_through(xp):
+    x = on(xp, np.array([np.nan, -1.0]))
+    assert np.isnan(F.relu(x).numpy()[0]) and np.isnan(F.leaky_relu(x).numpy()[0])
+
+
+def test_leaky_relu_derivative_at_zero_is_the_slope(xp):
+    x = on(xp, np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+    F.leaky_relu(x, negative_slope=0.1).sum().backward()
+    np.testing.assert_allclose(backend.to_numpy(x.grad), [0.1, 0.1, 1.0])
+
+
+# ---------------------------------------------------------------- numerical stability
+
+
+def test_softmax_of_huge_logits_is_finite(xp):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = F.softmax(on(xp, np.array([[1000.0, 0.0], [-1000.0, -1000.0]])))
+        log_y = F.log_softmax(on(xp, np.array([[1000.0, 0.0]])))
+    check_forward(y, [[1.0, 0.0], [0.5, 0.5]], rtol=0, atol=0)
+    check_forward(log_y, [[0.0, -1000.0]], rtol=0, atol=0)
+
+
+def test_log_softmax_gradient_is_finite_where_softmax_underflows(xp):
+    x = on(xp, np.array([[1000.0, 0.0]]), requires_grad=True)
+    F.log_softmax(x).sum().backward()
+    np.testing.assert_allclose(backend.to_numpy(x.grad), [[-1.0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_and_silu_of_huge_inputs_do_not_overflow(dtype, xp):
+    host = np.array([-1000.0, -100.0, 0.0, 100.0, 1000.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = F.sigmoid(on(xp, host)).numpy()
+        x = on(xp, host, requires_grad=True)
+        F.silu(x).sum().backward()
+        silu = F.silu(on(xp, host)).numpy()
+    assert s[0] == 0.0 and s[2] == 0.5 and s[-1] == 1.0
+    assert np.all(np.isfinite(backend.to_numpy(x.grad)))
+    np.testing.assert_array_equal(silu[[0, 2, 4]], [0.0, 0.0, 1000.0])
+
+
+def test_dtype_is_kept(xp):
+    for dtype in ("float32", "float64"):
+        x = on(xp, np.ones((2, 3)), dtype=dtype)
+        for op in (F.relu, F.leaky_relu, F.tanh, F.sigmoid, F.silu, F.softmax, F.log_softmax):
+            assert backend.dtype_name(op(x).dtype) == dtype, op.__name__
+
+
+def test_tensor_methods_call_the_same_ops():
+    host = np.array([-2.0, 0.5, 3.0])
+    x = mt.tensor(host)
+    np.testing.assert_allclose(x.relu().numpy(), F.relu(x).numpy())
+    np.testing.assert_allclose(x.tanh().numpy(), np.tanh(host))
+    np.testing.assert_allclose(x.sigmoid().numpy(), np_sigmoid(host))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_softmax_axis_out_of_range():
+    message = r"softmax: expected axis in \[-2, 2\) for an input of shape \(3, 4\), got 2"
+    with pytest.raises(ValueError, match=message):
+        F.softmax(mt.tensor(np.ones((3, 4))), axis=2)
+    with pytest.raises(ValueError, match=r"log_softmax: expected axis in \[-1, 1\)"):
+        F.log_softmax(mt.tensor(np.ones(3)), axis=-2)
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "silu", "softmax", "log_softmax"])
+def test_integer_input_is_a_type_error(name):
+    with pytest.raises(TypeError, match=rf"{name}: expected floating-point input, got dtype int64"):
+        getattr(F, name)(mt.tensor([1, 2, 3]))
+
+
+def test_leaky_relu_slope_must_be_a_number():
+    with pytest.raises(TypeError, match="leaky_relu: expected a number for negative_slope, got '0.1'"):
+        F.leaky_relu(mt.tensor([1.0]), negative_slope="0.1")
