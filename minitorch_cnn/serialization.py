@@ -21,6 +21,7 @@ import numpy as np
 from . import backend
 
 _STRUCTURE = "__structure__"
+_INT_KEYS = "__int_keys__"
 
 
 def _flatten(obj, arrays, prefix):
@@ -36,9 +37,13 @@ def _flatten(obj, arrays, prefix):
         return {"__array__": key}
     if isinstance(obj, dict):
         for k in obj:
-            if not isinstance(k, str):
-                raise TypeError(f"save: dictionary keys must be strings, got {k!r} at '{prefix}'")
-        return {k: _flatten(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"save: dictionary keys must be strings or ints, got {k!r} at '{prefix}'")
+        flat = {str(k): _flatten(v, arrays, f"{prefix}/{k}") for k, v in obj.items()}
+        # JSON keys are strings; integer keys (an optimiser's per-parameter state) are marked.
+        if any(isinstance(k, int) for k in obj):
+            return {_INT_KEYS: flat}
+        return flat
     if isinstance(obj, (list, tuple)):
         return [_flatten(v, arrays, f"{prefix}/{i}") for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -50,6 +55,8 @@ def _unflatten(obj, arrays):
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
             return arrays[obj["__array__"]]
+        if set(obj) == {_INT_KEYS}:
+            return {int(k) if k.lstrip("-").isdigit() else k: _unflatten(v, arrays) for k, v in obj[_INT_KEYS].items()}
         return {k: _unflatten(v, arrays) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_unflatten(v, arrays) for v in obj]

@@ -12,7 +12,7 @@ from minitorch_cnn import serialization
 def test_round_trip_of_nested_arrays_and_metadata(tmp_path):
     obj = {
         "model": {"conv.weight": np.arange(6.0).reshape(2, 3), "bn.num_batches_tracked": np.array(3)},
-        "optimizer": {"state": [{"momentum_buffer": mt.tensor([1.0, 2.0])}], "param_groups": [{"lr": 0.1}]},
+        "optimizer": {"state": {0: {"momentum_buffer": mt.tensor([1.0, 2.0])}}, "param_groups": [{"lr": 0.1}]},
         "metadata": {"architecture": "lenet5", "classes": ["0", "1"], "accuracy": 0.97, "note": None},
     }
     path = tmp_path / "ckpt.npz"

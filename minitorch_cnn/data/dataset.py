@@ -1,0 +1,81 @@
+"""``Dataset``: anything with a length that hands out ``(image, label)`` pairs by index.
+
+Images are NumPy arrays shaped ``(C, H, W)`` and labels are integer class indices. A dataset held
+in two arrays (``TensorDataset``) also hands out whole batches by slicing, which is what lets
+``DataLoader`` skip the per-item Python loop.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+
+class Dataset(abc.ABC):
+    """Base class: subclasses give ``__len__`` and ``__getitem__(i) -> (image, label)``.
+
+    ``image`` is a NumPy array ``(C, H, W)``; ``label`` an integer class index (a NumPy scalar or
+    a 0-d array).
+    """
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def __getitem__(self, i): ...
+
+    def get_batch(self, index):
+        """``(images (B, C, H, W), labels (B,))`` for an index array or a slice.
+
+        This default stacks one item at a time; array-backed datasets override it with slicing.
+        """
+        positions = range(len(self))[index] if isinstance(index, slice) else index
+        items = [self[int(i)] for i in positions]
+        images = np.stack([np.asarray(image) for image, _ in items])
+        labels = np.asarray([label for _, label in items])
+        return images, labels
+
+
+class TensorDataset(Dataset):
+    """A dataset held in memory as two arrays.
+
+    Args:
+        images: array ``(N, C, H, W)``, stored as float32.
+        labels: array ``(N,)`` of class indices, stored as int64.
+        classes: optional class names; ``classes[k]`` names label ``k``.
+
+    Attributes ``images``, ``labels`` and ``classes`` are public: experiments may read the arrays
+    directly.
+    """
+
+    def __init__(self, images, labels, classes=None):
+        images = np.asarray(images, dtype=np.float32)
+        labels = np.asarray(labels)
+        if images.ndim != 4:
+            raise ValueError(f"TensorDataset: expected images (N, C, H, W), got shape {images.shape}")
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"TensorDataset: expected integer labels (N,), got shape {labels.shape} of {labels.dtype}"
+            )
+        if len(images) != len(labels):
+            raise ValueError(
+                f"TensorDataset: expected as many labels as images, got {len(images)} images and {len(labels)} labels"
+            )
+        self.images = images
+        self.labels = labels.astype(np.int64, copy=False)
+        self.classes = tuple(classes) if classes is not None else None
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+    def get_batch(self, index):
+        return self.images[index], self.labels[index]
+
+    def __repr__(self):
+        N, C, H, W = self.images.shape
+        classes = "" if self.classes is None else f", classes={len(self.classes)}"
+        return f"{type(self).__name__}(N={N}, images=({C}, {H}, {W}) float32{classes})"

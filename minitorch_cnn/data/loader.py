@@ -1,0 +1,89 @@
+"""``DataLoader``: cut a dataset into mini-batches of Tensors, optionally shuffled each epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..tensor import tensor
+from .dataset import Dataset
+
+
+class DataLoader:
+    """Iterate over ``dataset`` in mini-batches ``(images, labels)``.
+
+    Each batch is a pair of Tensors: images ``(B, C, H, W)`` float32 and labels ``(B,)`` int64.
+    Every sample appears exactly once per epoch (pass over the loader).
+
+    Args:
+        dataset: a :class:`Dataset`, or any object with ``__len__`` and ``__getitem__``.
+        batch_size: samples per batch, B (default 32). The last batch may be smaller.
+        shuffle: draw a fresh random order at the start of every epoch (default False).
+        drop_last: drop the last batch when it has fewer than ``batch_size`` samples (default
+            False). SGD then always sees full batches, which batch norm likes.
+        transform: a function ``images (B, C, H, W) -> images`` applied to each NumPy batch before
+            it becomes a Tensor, e.g. ``transforms.Compose([...])``.
+        device: ``None`` (leave the arrays where the dataset has them), ``"cpu"`` or ``"cuda"``.
+        seed: the loader's own seed for the shuffle order: two loaders built with the same seed
+            give the same sequence of epoch orders. ``None`` (default) draws each order from the
+            framework generator, so ``mt.manual_seed`` makes it reproducible. Random transforms
+            always draw from the framework generator.
+
+    ``len(loader)`` is the number of batches: ``ceil(N / B)``, or ``floor(N / B)`` with
+    ``drop_last``. A dataset with a ``get_batch(index)`` method (every :class:`TensorDataset`)
+    is sliced a whole batch at a time instead of one item at a time.
+    """
+
+    def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, transform=None, device=None,
+                 seed=None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: expected batch_size to be a positive integer, got {batch_size!r}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: expected transform to be callable, got {type(transform).__name__}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.transform = transform
+        self.device = device
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def __len__(self):
+        N, B = len(self.dataset), self.batch_size
+        return N // B if self.drop_last else -(-N // B)
+
+    def __iter__(self):
+        # The order is drawn here, not lazily inside the generator, so it depends only on the seed
+        # state at the moment the epoch starts.
+        N = len(self.dataset)
+        order = None
+        if self.shuffle:
+            rng = self._rng if self._rng is not None else backend.generator()
+            order = rng.permutation(N)
+        return self._batches(order)
+
+    def _batches(self, order):
+        B = self.batch_size
+        for b in range(len(self)):
+            start, stop = b * B, min((b + 1) * B, len(self.dataset))
+            index = slice(start, stop) if order is None else order[start:stop]
+            images, labels = self._fetch(index)
+            # A copy (one batch, cheap): the batch must never alias the dataset's memory, or an
+            # in-place transform would corrupt the stored images.
+            images = np.array(images, dtype=np.float32)
+            if self.transform is not None:
+                images = np.asarray(self.transform(images), dtype=np.float32)
+            labels = np.asarray(labels, dtype=np.int64)
+            yield tensor(images, device=self.device), tensor(labels, device=self.device)
+
+    def _fetch(self, index):
+        get_batch = getattr(self.dataset, "get_batch", None)
+        if get_batch is not None:
+            return get_batch(index)
+        return Dataset.get_batch(self.dataset, index)
+
+    def __repr__(self):
+        return (f"DataLoader(N={len(self.dataset)}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, batches={len(self)})")
+

@@ -1,0 +1,289 @@
+"""Pooling: max, average and adaptive average against naive loops, gradchecks, PyTorch, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings, strategies as st
+
+import minitorch_cnn.functional as F
+from minitorch_cnn import backend
+from minitorch_cnn.functional import pooling
+from helpers import assert_namespace, check_forward, check_grad, check_torch, on, torch_or_skip
+
+SMALL = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+# ---------------------------------------------------------------- naive references
+
+
+def naive_pool(x, kernel, stride, padding, reduce, fill):
+    """Seven loops over (n, c, io, jo) and an explicit window; ``fill`` is the padding value."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    N, C, H, W = x.shape
+    padded = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
+    padded[:, :, ph : ph + H, pw : pw + W] = x
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    out = np.empty((N, C, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            for io in range(Ho):
+                for jo in range(Wo):
+                    out[n, c, io, jo] = reduce(padded[n, c, io * sh : io * sh + kh, jo * sw : jo * sw + kw])
+    return out
+
+
+def naive_adaptive_avg_pool(x, Ho, Wo):
+    N, C, H, W = x.shape
+    out = np.empty((N, C, Ho, Wo))
+    for io in range(Ho):
+        h0, h1 = math.floor(io * H / Ho), math.ceil((io + 1) * H / Ho)
+        for jo in range(Wo):
+            w0, w1 = math.floor(jo * W / Wo), math.ceil((jo + 1) * W / Wo)
+            out[:, :, io, jo] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
+
+
+def distinct_values(shape, seed):
+    """Values 1/size apart, so no max-pool window ties and a 1e-6 finite step never swaps a maximum."""
+    size = int(np.prod(shape))
+    return np.random.default_rng(seed).permutation(size).reshape(shape) / size - 0.5
+
+
+# ---------------------------------------------------------------- drawn geometries
+
+
+@st.composite
+def pool_geometry(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    H, W = draw(st.integers(max(1, kh - 2 * ph), 6)), draw(st.integers(max(1, kw - 2 * pw), 6))
+    return {
+        "shape": (draw(st.integers(1, 2)), draw(st.integers(1, 2)), H, W),
+        "kernel": (kh, kw),
+        "stride": (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        "padding": (ph, pw),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+NAMED = {
+    "alexnet_3x3_stride_2": {"shape": (1, 2, 7, 7), "kernel": (3, 3), "stride": (2, 2), "padding": (0, 0), "seed": 0},
+    "stride_does_not_divide": {"shape": (1, 1, 7, 6), "kernel": (2, 2), "stride": (2, 3), "padding": (0, 0), "seed": 1},
+    "padding_half_kernel": {"shape": (2, 1, 5, 4), "kernel": (3, 2), "stride": (2, 1), "padding": (1, 1), "seed": 2},
+    "kernel_equals_input": {"shape": (1, 2, 5, 3), "kernel": (5, 3), "stride": (5, 3), "padding": (0, 0), "seed": 3},
+}
+
+
+def with_named_examples(test):
+    for geometry in NAMED.values():
+        test = example(geometry=geometry)(test)
+    return test
+
+
+# ---------------------------------------------------------------- forward against naive loops
+
+
+@SMALL
+@with_named_examples
+@given(geometry=pool_geometry())
+def test_max_pool2d_matches_naive_loops(xp, geometry):
+    g = geometry
+    host = np.random.default_rng(g["seed"]).standard_normal(g["shape"])
+    out = F.max_pool2d(on(xp, host), g["kernel"], g["stride"], g["padding"])
+    check_forward(out, naive_pool(host, g["kernel"], g["stride"], g["padding"], np.max, -np.inf))
+    assert_namespace(out, xp)
+
+
+@SMALL
+@with_named_examples
+@given(geometry=pool_geometry())
+def test_avg_pool2d_matches_naive_loops(xp, geometry):
+    g = geometry
+    host = np.random.default_rng(g["seed"]).standard_normal(g["shape"])
+    out = F.avg_pool2d(on(xp, host), g["kernel"], g["stride"], g["padding"])
+    check_forward(out, naive_pool(host, g["kernel"], g["stride"], g["padding"], np.mean, 0.0))
+    assert_namespace(out, xp)
+
+
+@SMALL
+@example(H=7, W=5, Ho=3, Wo=2, seed=0)
+@example(H=4, W=6, Ho=5, Wo=7, seed=1)
+@given(
+    H=st.integers(1, 7), W=st.integers(1, 7), Ho=st.integers(1, 5), Wo=st.integers(1, 5), seed=st.integers(0, 2**16)
+)
+def test_adaptive_avg_pool2d_matches_naive_bins(xp, H, W, Ho, Wo, seed):
+    host = np.random.default_rng(seed).standard_normal((2, 3, H, W))
+    out = F.adaptive_avg_pool2d(on(xp, host), (Ho, Wo))
+    check_forward(out, naive_adaptive_avg_pool(host, Ho, Wo))
+    assert_namespace(out, xp)
+
+
+def test_stride_defaults_to_kernel_size():
+    host = np.random.default_rng(0).standard_normal((1, 1, 6, 6))
+    check_forward(F.max_pool2d(on(np, host), 2), naive_pool(host, (2, 2), (2, 2), (0, 0), np.max, -np.inf))
+    check_forward(F.avg_pool2d(on(np, host), 3), naive_pool(host, (3, 3), (3, 3), (0, 0), np.mean, 0.0))
+
+
+def test_avg_pool2d_counts_padding_in_the_average():
+    out = F.avg_pool2d(on(np, np.ones((1, 1, 2, 2))), 3, stride=1, padding=1)
+    check_forward(out, np.full((1, 1, 2, 2), 4 / 9))
+
+
+def test_global_adaptive_avg_pool_is_exactly_the_mean(xp):
+    host = np.random.default_rng(0).standard_normal((2, 3, 7, 5)).astype(np.float32)
+    x = on(xp, host, requires_grad=True)
+    out = F.adaptive_avg_pool2d(x, 1)
+    assert bool(xp.all(out.data == xp.mean(x.data, axis=(2, 3), keepdims=True)))
+    out.sum().backward()
+    assert bool(xp.all(x.grad == 1 / 35))
+
+
+# ---------------------------------------------------------------- max-pool ties
+
+
+def test_max_pool2d_tie_sends_gradient_to_first_maximum(xp):
+    x = on(xp, np.array([[[[1.0, 3.0], [3.0, 0.0]]]]), requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    check_forward(backend.to_numpy(x.grad), [[[[0.0, 1.0], [0.0, 0.0]]]])
+
+
+def test_max_pool2d_tie_in_overlapping_windows(xp):
+    x = on(xp, np.full((1, 1, 1, 3), 2.0), requires_grad=True)
+    F.max_pool2d(x, (1, 2), stride=1).sum().backward()
+    check_forward(backend.to_numpy(x.grad), [[[[1.0, 1.0, 0.0]]]])
+
+
+def test_max_pool2d_ties_match_torch():
+    torch = torch_or_skip()
+    host = np.array([[[[1.0, 3.0, 3.0], [3.0, 3.0, 0.0], [3.0, 3.0, 3.0]]]])
+    check_torch(lambda x: F.max_pool2d(x, 2, 1), lambda x: torch.nn.functional.max_pool2d(x, 2, 1), host)
+
+
+# ---------------------------------------------------------------- float64 gradient checks
+
+
+@SMALL
+@with_named_examples
+@given(geometry=pool_geometry())
+def test_max_pool2d_gradcheck(xp, geometry):
+    g = geometry
+    host = distinct_values(g["shape"], g["seed"])
+    check_grad(lambda x: F.max_pool2d(x, g["kernel"], g["stride"], g["padding"]), xp, host)
+
+
+@SMALL
+@with_named_examples
+@given(geometry=pool_geometry())
+def test_avg_pool2d_gradcheck(xp, geometry):
+    g = geometry
+    host = np.random.default_rng(g["seed"]).standard_normal(g["shape"])
+    check_grad(lambda x: F.avg_pool2d(x, g["kernel"], g["stride"], g["padding"]), xp, host)
+
+
+@SMALL
+@example(H=7, W=5, Ho=3, Wo=2, seed=0)
+@example(H=3, W=4, Ho=1, Wo=1, seed=1)
+@given(
+    H=st.integers(1, 6), W=st.integers(1, 6), Ho=st.integers(1, 4), Wo=st.integers(1, 4), seed=st.integers(0, 2**16)
+)
+def test_adaptive_avg_pool2d_gradcheck(xp, H, W, Ho, Wo, seed):
+    host = np.random.default_rng(seed).standard_normal((1, 2, H, W))
+    check_grad(lambda x: F.adaptive_avg_pool2d(x, (Ho, Wo)), xp, host)
+
+
+# ---------------------------------------------------------------- PyTorch oracle
+
+ORACLE_CASES = {
+    "alexnet_3x3_stride_2": ((2, 3, 13, 13), 3, 2, 0),
+    "padding": ((2, 2, 7, 6), 3, 2, 1),
+    "non_square": ((1, 2, 7, 9), (2, 3), (2, 1), (1, 0)),
+    "kernel_equals_input": ((2, 3, 5, 5), 5, None, 0),
+}
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", ORACLE_CASES.values(), ids=ORACLE_CASES.keys())
+def test_max_pool2d_matches_torch(shape, kernel, stride, padding):
+    torch = torch_or_skip()
+    host = np.random.default_rng(0).standard_normal(shape)
+    check_torch(
+        lambda x: F.max_pool2d(x, kernel, stride, padding),
+        lambda x: torch.nn.functional.max_pool2d(x, kernel, stride, padding),
+        host,
+    )
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", ORACLE_CASES.values(), ids=ORACLE_CASES.keys())
+def test_avg_pool2d_matches_torch(shape, kernel, stride, padding):
+    torch = torch_or_skip()
+    host = np.random.default_rng(0).standard_normal(shape)
+    check_torch(
+        lambda x: F.avg_pool2d(x, kernel, stride, padding),
+        lambda x: torch.nn.functional.avg_pool2d(x, kernel, stride, padding),
+        host,
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, output_size",
+    [((2, 3, 7, 5), (3, 2)), ((2, 3, 6, 6), 1), ((1, 2, 4, 6), (5, 7)), ((2, 2, 8, 8), 4)],
+    ids=["overlapping_bins", "global", "larger_than_input", "even_bins"],
+)
+def test_adaptive_avg_pool2d_matches_torch(shape, output_size):
+    torch = torch_or_skip()
+    host = np.random.default_rng(0).standard_normal(shape)
+    check_torch(
+        lambda x: F.adaptive_avg_pool2d(x, output_size),
+        lambda x: torch.nn.functional.adaptive_avg_pool2d(x, output_size),
+        host,
+    )
+
+
+# ---------------------------------------------------------------- the method dispatch point
+
+
+def test_max_pool2d_method_registry(monkeypatch):
+    calls = []
+
+    class Spy(pooling.MaxPool2d):
+        @staticmethod
+        def forward(ctx, x, kh, kw, sh, sw, ph, pw):
+            calls.append((kh, kw, sh, sw, ph, pw))
+            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw)
+
+    monkeypatch.setitem(pooling.MAX_POOL2D_METHODS, "spy", Spy)
+    host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))
+    out = F.max_pool2d(on(np, host), 3, 2, 1, method="spy")
+    assert calls == [(3, 3, 2, 2, 1, 1)]
+    check_forward(out, F.max_pool2d(on(np, host), 3, 2, 1, method="slices").numpy())
+
+
+# ---------------------------------------------------------------- bad input
+
+BAD_INPUTS = {
+    "max_3d_input": (F.max_pool2d, (3, 4, 4), dict(kernel_size=2), ValueError,
+                     r"max_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(3, 4, 4\)"),
+    "avg_kernel_too_large": (F.avg_pool2d, (1, 1, 4, 4), dict(kernel_size=7, padding=1), ValueError,
+                             r"avg_pool2d: kernel spans 7 pixels but the padded input is only 6"),
+    "max_negative_padding": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2, padding=-1), ValueError,
+                             r"max_pool2d: padding must be >= 0, got -1"),
+    "max_padding_over_half": (F.max_pool2d, (1, 1, 8, 8), dict(kernel_size=3, padding=2), ValueError,
+                              r"max_pool2d: expected padding at most half the kernel size \(kernel \(3, 3\)\), "
+                              r"got padding \(2, 2\)"),
+    "avg_zero_stride": (F.avg_pool2d, (1, 1, 4, 4), dict(kernel_size=2, stride=0), ValueError,
+                        r"avg_pool2d: stride must be >= 1, got 0"),
+    "max_float_kernel": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2.0), TypeError,
+                         r"max_pool2d: kernel_size must be an int or an \(h, w\) pair of ints, got 2.0"),
+    "max_unknown_method": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2, method="numba"), ValueError,
+                           r"max_pool2d: expected method 'auto' or one of \['slices'\], got 'numba'"),
+    "adaptive_2d_input": (F.adaptive_avg_pool2d, (4, 4), dict(output_size=1), ValueError,
+                          r"adaptive_avg_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(4, 4\)"),
+    "adaptive_zero_output": (F.adaptive_avg_pool2d, (1, 1, 4, 4), dict(output_size=(0, 2)), ValueError,
+                             r"adaptive_avg_pool2d: expected output_size >= 1, got \(0, 2\)"),
+}
+
+
+@pytest.mark.parametrize("op, shape, kwargs, error, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_names_op_expected_and_got(op, shape, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        op(on(np, np.zeros(shape)), **kwargs)
