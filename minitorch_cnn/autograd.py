@@ -95,11 +95,12 @@ class Function:
     def apply(cls, *args, **kwargs):
         from .tensor import Tensor
 
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        enabled = is_grad_enabled()
+        needs = tuple(enabled and isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *raw, **kwargs)
-        requires_grad = is_grad_enabled() and any(needs)
+        requires_grad = any(needs)
         result = Tensor(out, requires_grad=requires_grad)
         if requires_grad:
             result._node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args])

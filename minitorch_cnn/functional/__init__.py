@@ -7,3 +7,9 @@ from .arithmetic import add, sub, mul, div, pow, neg, exp, log, matmul
 from .reduction import sum, mean, max
 from .shape import reshape, permute, getitem, concat, pad, flatten
 from .sizes import conv_output_size, conv2d_output_shape
+from .conv import conv2d, im2col, col2im
+from .activation import relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax
+from .loss import cross_entropy
+from .linear import linear, dropout
+from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d
+from .normalization import batch_norm, local_response_norm
