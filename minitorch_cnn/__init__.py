@@ -5,6 +5,7 @@ from .autograd import Function, no_grad, enable_grad, is_grad_enabled
 from .tensor import Tensor, tensor
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
 from .serialization import save, load
-from . import functional
+from . import functional, nn, optim, data, models
+from .summary import summary, receptive_field
 
 __version__ = "0.1.0"

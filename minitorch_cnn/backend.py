@@ -187,6 +187,10 @@ def random_uniform(shape, like, low=0.0, high=1.0):
 
 def random_normal(shape, like, mean=0.0, std=1.0):
     """Normal draws with ``like``'s library, device and dtype, from the seeded generator."""
-    host = generator().normal(mean, std, size=tuple(shape))
     xp = array_namespace(like)
+    # Draw float32 directly when the target is float32: half the work for a 4096x4096 layer.
+    host_dtype = np.float32 if dtype_name(like.dtype) == "float32" else np.float64
+    host = generator().standard_normal(size=tuple(shape), dtype=host_dtype)
+    if mean != 0.0 or std != 1.0:
+        host = host * host_dtype(std) + host_dtype(mean)
     return xp.astype(from_numpy(host, like), like.dtype)

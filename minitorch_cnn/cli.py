@@ -1,0 +1,288 @@
+"""The ``minitorch-cnn`` command line: train, evaluate, inspect models and run the lecture tools.
+
+Every subcommand has ``--help``. ``minitorch-cnn train lenet5 --dataset digits --out DIR`` is
+enough to train LeNet-5 on the digits that scikit-learn ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
+
+
+def _load_dataset(name, data_dir, size):
+    from . import data
+
+    if name == "digits":
+        return data.digits("train", size=size), data.digits("test", size=size)
+    if name in ("mnist", "fashion_mnist"):
+        if data_dir is None:
+            raise SystemExit(f"--dataset {name} needs --data-dir, the folder holding the IDX files")
+        loader = getattr(data, name)
+        return loader(data_dir, "train"), loader(data_dir, "test")
+    if name == "cifar10":
+        if data_dir is None:
+            raise SystemExit("--dataset cifar10 needs --data-dir, the folder holding the binary batches")
+        return data.cifar10(data_dir, "train"), data.cifar10(data_dir, "test")
+    if name == "synthetic":
+        return data.synthetic_shapes(1000, size=size, seed=0), data.synthetic_shapes(250, size=size, seed=1)
+    raise SystemExit(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+
+
+def _channel_stats(images):
+    return images.mean(axis=(0, 2, 3)).tolist(), (images.std(axis=(0, 2, 3)) + 1e-8).tolist()
+
+
+def _optimizer(name, params, lr, momentum, weight_decay):
+    from . import optim
+
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise SystemExit(f"unknown optimizer {name!r}; choose sgd or adam")
+
+
+def cmd_train(args):
+    import minitorch_cnn as mt
+    from . import data, models, optim
+    from .training import fit, evaluate, plot_history
+
+    mt.manual_seed(args.seed)
+    train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
+    mean, std = _channel_stats(train_set.images)
+    normalize = data.transforms.Normalize(mean, std)
+    in_channels = train_set.images.shape[1]
+    model = models.create(args.model, num_classes=len(train_set.classes), in_channels=in_channels)
+    if args.device != "cpu":
+        model.to(device=args.device)
+    optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
+    augment = normalize
+    if args.shift:
+        augment = data.transforms.Compose([data.transforms.RandomShift(args.shift), normalize])
+    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=augment, device=args.device)
+    test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device)
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint = os.path.join(args.out, "checkpoint.npz")
+    metadata = {
+        "architecture": args.model,
+        "dataset": args.dataset,
+        "classes": [str(c) for c in train_set.classes],
+        "in_channels": in_channels,
+        "image_size": int(train_set.images.shape[-1]),
+        "normalize_mean": mean,
+        "normalize_std": std,
+    }
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
+          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
+          f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, device {args.device}")
+    start = time.perf_counter()
+    history = fit(model, train_loader, optimizer, args.epochs, test_loader=test_loader, scheduler=scheduler,
+                  checkpoint=checkpoint, progress=not args.no_progress, metadata=metadata)
+    seconds = time.perf_counter() - start
+    result = evaluate(model, test_loader)
+    metadata["test_accuracy"] = result["accuracy"]
+    mt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "metadata": metadata,
+             "history": history}, checkpoint)
+    plot_history(history, os.path.join(args.out, "curves.png"), title=f"{args.model} on {args.dataset}")
+    metrics = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "test_accuracy": result["accuracy"],
+        "test_top1_error": result["top1_error"],
+        "test_top5_error": result["top5_error"],
+        "test_loss": result["loss"],
+        "train_seconds": seconds,
+        "epochs": args.epochs,
+        "history": history,
+    }
+    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"test accuracy {result['accuracy']:.4f} (top-1 error {result['top1_error']:.4f}) "
+          f"after {seconds:.1f} s of training")
+    print(f"wrote {args.out}/metrics.json, {args.out}/checkpoint.npz and {args.out}/curves.png")
+    return 0
+
+
+def cmd_evaluate(args):
+    import minitorch_cnn as mt
+    from . import data, models
+    from .training import evaluate
+
+    checkpoint = mt.load(args.checkpoint)
+    meta = checkpoint.get("metadata", {})
+    if "architecture" not in meta:
+        raise SystemExit(f"{args.checkpoint} has no architecture in its metadata; was it written by 'train'?")
+    model = models.create(meta["architecture"], num_classes=len(meta["classes"]), in_channels=meta["in_channels"])
+    model.load_state_dict(checkpoint["model"])
+    dataset = args.dataset or meta["dataset"]
+    _, test_set = _load_dataset(dataset, args.data_dir, meta["image_size"])
+    loader = data.DataLoader(test_set, batch_size=256,
+                             transform=data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"]))
+    result = evaluate(model, loader)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_info(args):
+    import numba
+    import minitorch_cnn as mt
+    from . import backend
+
+    reason = backend.cuda_unavailable_reason()
+    print(f"minitorch_cnn {mt.__version__}")
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}, numba {numba.__version__}")
+    print(f"default dtype {backend.DEFAULT_DTYPE}; cpu backend: numpy")
+    print("cuda: available (CuPy)" if reason is None else f"cuda: not available: {reason}")
+    return 0
+
+
+def cmd_init_stats(args):
+    from . import experiments
+
+    init = args.init
+    try:
+        init = float(init)
+    except ValueError:
+        pass
+    stats = experiments.activation_statistics([args.width] * (args.layers + 1), args.activation, init,
+                                              batch=args.batch, seed=args.seed)
+    print(experiments.format_table(stats))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    experiments.plot_activation_histograms(stats, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _shape(text):
+    try:
+        return tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a shape like 3x224x224, got {text!r}") from None
+
+
+def _options(pairs):
+    options = {}
+    for pair in pairs or []:
+        key, _, value = pair.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def cmd_models(args):
+    from . import models
+
+    for name in models.list_models():
+        info = models.model_info(name)
+        print(f"{name:<20} min input {info['min_input']:>3}  {info['reference']}")
+    return 0
+
+
+def cmd_summary(args):
+    from . import models
+    from .summary import summary
+
+    model = models.create(args.name, num_classes=args.num_classes, in_channels=args.input[0], **_options(args.option))
+    print(summary(model, args.input).table())
+    return 0
+
+
+def cmd_gradcheck(args):
+    import minitorch_cnn as mt
+    from . import models
+
+    mt.manual_seed(args.seed)
+    model = models.create(args.name, num_classes=args.num_classes, in_channels=args.input[0], **_options(args.option))
+    host = mt.backend.generator().standard_normal((args.batch,) + args.input)
+    x = mt.tensor(host, dtype="float64")
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        mt.gradcheck_module(model, x, mode="directional", directions=args.directions)
+        n = sum(p.numel() for p in model.parameters())
+        print(f"{args.name} ({mode} mode, input {(args.batch,) + args.input}, {n:,} parameters): gradcheck passed")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minitorch-cnn", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model from the zoo and write metrics, checkpoint and curves")
+    p.add_argument("model", help="a registered model name, e.g. lenet5 (see 'minitorch-cnn models')")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
+    p.add_argument("--image-size", type=int, default=32, help="side of the digits/synthetic images (default 32)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--cosine", action="store_true", help="cosine-anneal the learning rate to 0")
+    p.add_argument("--shift", type=int, default=0, help="augment with random shifts of up to this many pixels")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint written by 'train' on its test set")
+    p.add_argument("checkpoint")
+    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the one it was trained on")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
+    p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
+    p.add_argument("--init", default="xavier", help="a float std (e.g. 0.01), 'xavier' or 'kaiming'")
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--width", type=int, default=4096)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/init_stats.png", help="PNG of per-layer histograms")
+    p.set_defaults(func=cmd_init_stats)
+
+    p = sub.add_parser("models", help="list the registered architectures with their references")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("summary", help="per-layer output shapes, parameters, activations and MACs")
+    p.add_argument("name")
+    p.add_argument("--input", type=_shape, default=(3, 224, 224), help="one image's shape CxHxW (default 3x224x224)")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. two_gpu_groups=true")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("gradcheck", help="float64 end-to-end gradient check of a model (train and eval mode)")
+    p.add_argument("name")
+    p.add_argument("--input", type=_shape, default=(3, 32, 32), help="one image's shape CxHxW (default 3x32x32)")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--directions", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
+    p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("info", help="version, backend, and whether CUDA is reachable (and why not)")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

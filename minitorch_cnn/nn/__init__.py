@@ -1,0 +1,14 @@
+"""Layers as modules that own their parameters: ``import minitorch_cnn.nn as nn``.
+
+The arithmetic of every layer is in :mod:`minitorch_cnn.functional`; a module stores the
+weights, the hyper-parameters and the train/eval mode, and calls its functional op.
+"""
+
+from . import init
+from .module import Module, ModuleList, Parameter, RemovableHandle, Sequential
+from .conv import Conv2d
+from .linear import Flatten, Identity, Linear
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .dropout import Dropout
+from .activation import LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh

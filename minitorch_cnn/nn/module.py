@@ -1,0 +1,414 @@
+"""``Module``: a layer that owns its parameters, buffers and sub-layers.
+
+Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it, so a model is
+written as plain Python::
+
+    class LeNet(Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = Conv2d(1, 6, 5)       # registered as child "conv1"
+            self.fc = Linear(120, 10)          # its weight becomes "fc.weight"
+
+Registered objects are also stored as ordinary attributes, so reading ``model.conv1`` is a plain
+attribute lookup and a misspelled name raises ``AttributeError`` like any Python object.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+
+from .. import backend
+from ..tensor import Tensor
+
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Parameter(Tensor):
+    """A Tensor that a :class:`Module` registers as trainable (``requires_grad=True``)."""
+
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class RemovableHandle:
+    """Returned by :meth:`Module.register_forward_hook`; ``handle.remove()`` unhooks."""
+
+    def __init__(self, hooks, key):
+        self._hooks = hooks
+        self._key = key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses call ``super().__init__()`` first, assign parameters and sub-modules as
+    attributes, and define ``forward``. Calling the module runs ``forward`` and then the
+    forward hooks.
+
+    Attributes:
+        training: ``True`` after :meth:`train`, ``False`` after :meth:`eval`; dropout and batch
+            norm read it.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_forward_hooks", {})
+        object.__setattr__(self, "_next_hook_id", 0)
+        self.training = True
+
+    # ------------------------------------------------------------ registration
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attribute {name!r}"
+            )
+        if isinstance(value, Parameter):
+            registry = self._parameters
+        elif isinstance(value, Module):
+            registry = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
+            registry = self._buffers
+        elif name in self._parameters and value is not None:
+            raise TypeError(
+                f"{type(self).__name__}: cannot assign {type(value).__name__} to parameter {name!r}: "
+                f"expected nn.Parameter or None"
+            )
+        else:
+            registry = None
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
+        if registry is not None:
+            registry[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name, tensor):
+        """Register a Tensor that is state but not trained (batch norm's running statistics).
+
+        Buffers are saved by :meth:`state_dict` and moved by :meth:`to`, but the optimiser never
+        sees them.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: expected a non-empty name without '.', got {name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: expected a Tensor or None for {name!r}, got {type(tensor).__name__}")
+        if name in self.__dict__ and name not in self._buffers:
+            raise ValueError(f"register_buffer: expected a new name, got {name!r}, which is already an attribute")
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
+
+    # ------------------------------------------------------------ traversal
+    def _walk(self, prefix=""):
+        """``(name, module)`` for this module and every descendant, depth first; a module
+        registered under two names (weight tying) appears under both, as in PyTorch's state dict."""
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            yield name, module
+            children = [(f"{name}.{key}" if name else key, child) for key, child in module._modules.items()]
+            stack.extend(reversed(children))
+
+    def named_modules(self, prefix=""):
+        """``(name, module)`` for this module and every descendant, depth first, each module once."""
+        seen = set()
+        for name, module in self._walk(prefix):
+            if id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        yield from self._modules.items()
+
+    def children(self):
+        yield from self._modules.values()
+
+    def _named_members(self, registry_name):
+        seen = set()
+        for prefix, module in self.named_modules():
+            for key, value in getattr(module, registry_name).items():
+                if value is None or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                yield (f"{prefix}.{key}" if prefix else key), value
+
+    def named_parameters(self):
+        """``("features.0.weight", Parameter)`` pairs in registration order; shared ones once."""
+        return self._named_members("_parameters")
+
+    def parameters(self):
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self):
+        return self._named_members("_buffers")
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    # ------------------------------------------------------------ saving and loading
+    def _state_tensors(self):
+        """Ordered ``name -> Tensor`` of every parameter and buffer, as PyTorch orders them:
+        per module (depth first) its parameters, then its buffers."""
+        state = collections.OrderedDict()
+        for prefix, module in self._walk():
+            for registry in (module._parameters, module._buffers):
+                for key, value in registry.items():
+                    if value is not None:
+                        state[f"{prefix}.{key}" if prefix else key] = value
+        return state
+
+    def state_dict(self):
+        """An ordered dict ``name -> NumPy array`` (host copies) of all parameters and buffers.
+
+        Keys follow PyTorch: ``"features.0.weight"``, ``"bn.running_mean"``,
+        ``"bn.num_batches_tracked"``.
+        """
+        return collections.OrderedDict((name, t.numpy()) for name, t in self._state_tensors().items())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into this module's parameters and buffers, in place.
+
+        Values may be NumPy arrays, backend arrays or Tensors; each is converted to the target's
+        device and dtype, and every Parameter keeps its identity (an optimiser built on it keeps
+        working).
+
+        With ``strict=True`` any missing or unexpected key is an error; a shape mismatch is
+        always an error. The ValueError lists every problem by name at once, and nothing is
+        copied unless everything fits. Returns ``IncompatibleKeys(missing_keys,
+        unexpected_keys)``.
+        """
+        own = self._state_tensors()
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        hosts = {}
+        for name, target in own.items():
+            if name not in state_dict:
+                continue
+            host = _to_host(state_dict[name])
+            if tuple(host.shape) != target.shape:
+                mismatched.append(f"{name}: checkpoint {tuple(host.shape)}, model {target.shape}")
+            hosts[name] = host
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(unexpected))
+        if mismatched:
+            problems.append("shape mismatches: " + "; ".join(mismatched))
+        if problems:
+            raise ValueError(
+                f"load_state_dict: the state dict does not fit {type(self).__name__}:\n  " + "\n  ".join(problems)
+            )
+        for name, host in hosts.items():
+            target = own[name]
+            xp = backend.array_namespace(target.data)
+            target.data = xp.astype(backend.from_numpy(host, target.data), target.dtype)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ------------------------------------------------------------ modes, devices, gradients
+    def train(self, mode=True):
+        """Set ``training`` on this module and every descendant; returns ``self``."""
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """``train(False)``: dropout becomes the identity, batch norm uses its running statistics."""
+        return self.train(False)
+
+    def to(self, device=None, dtype=None):
+        """Move every parameter and buffer to ``device`` and cast floating ones to ``dtype``, in place.
+
+        Parameters keep their identity, so an optimiser created earlier still updates them.
+        Integer buffers (``num_batches_tracked``) keep their dtype. Returns ``self``.
+        """
+        for t in list(self.parameters()) + list(self.buffers()):
+            t.data = _convert(t.data, device, dtype)
+            if t.grad is not None:
+                t.grad = _convert(t.grad, device, dtype)
+        return self
+
+    def zero_grad(self):
+        """Forget every parameter's gradient (``grad = None``), as PyTorch does by default."""
+        for p in self.parameters():
+            p.grad = None
+
+    def requires_grad_(self, flag=True):
+        """Freeze (``False``) or unfreeze every parameter; returns ``self``."""
+        for p in self.parameters():
+            p.requires_grad = bool(flag)
+        return self
+
+    # ------------------------------------------------------------ calling
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward (to inspect activations).
+
+        A hook that returns something other than ``None`` replaces the output. Returns a handle
+        whose ``remove()`` unhooks it.
+        """
+        key = self._next_hook_id
+        object.__setattr__(self, "_next_hook_id", key + 1)
+        self._forward_hooks[key] = hook
+        return RemovableHandle(self._forward_hooks, key)
+
+    def __call__(self, *args, **kwargs):
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, args, output)
+            if replaced is not None:
+                output = replaced
+        return output
+
+    # ------------------------------------------------------------ printing
+    def extra_repr(self):
+        """The text inside this module's parentheses, e.g. ``"3, 64, kernel_size=(3, 3)"``."""
+        return ""
+
+    def __repr__(self):
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, child in self._modules.items():
+            lines.append(f"({name}): " + repr(child).replace("\n", "\n  "))
+        if not self._modules:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+    @contextlib.contextmanager
+    def _named_errors(self):
+        """Prefix a ValueError or TypeError from an op with this layer's repr, so the user sees
+        which layer of a deep model refused its input."""
+        try:
+            yield
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{self!r}: {exc}") from exc
+
+
+def new_array(shape, fill=0.0, dtype=backend.DEFAULT_DTYPE):
+    """A CPU array of ``shape`` filled with ``fill``: the starting point of a new parameter or
+    buffer, before an initialiser draws its values and ``Module.to`` moves it."""
+    xp = backend.namespace_for_device("cpu")
+    return xp.full(tuple(shape), fill, dtype=backend.dtype_of(xp, dtype))
+
+
+def _to_host(value):
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if backend.is_array(value):
+        return backend.to_numpy(value)
+    return backend.to_numpy(backend.asarray(value))
+
+
+def _convert(array, device, dtype):
+    if device is not None:
+        array = backend.to_device(array, device)
+    if dtype is not None and "float" in backend.dtype_name(array.dtype):
+        xp = backend.array_namespace(array)
+        array = xp.astype(array, backend.dtype_of(xp, dtype))
+    return array
+
+
+class Sequential(Module):
+    """Layers applied one after another: ``Sequential(Conv2d(1, 6, 5), Tanh(), AvgPool2d(2))``.
+
+    Children are named ``"0"``, ``"1"``, ... (or by the keys of an ordered dict), so the first
+    conv's weight is ``"0.weight"``. Supports ``len``, iteration, ``seq[i]``, ``seq[a:b]`` and
+    ``append``.
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            items = modules[0].items()
+        else:
+            items = ((str(i), m) for i, m in enumerate(modules))
+        for name, module in items:
+            _check_module(module, "Sequential")
+            setattr(self, name, module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def append(self, module):
+        _check_module(module, "Sequential.append")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(collections.OrderedDict(items[index]))
+        return items[_check_index(index, len(items), "Sequential")][1]
+
+
+class ModuleList(Module):
+    """A list of sub-modules that are registered (so their parameters are found) but not chained:
+    the owner's ``forward`` decides how to use them (ResNet stages, Inception branches)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        _check_module(module, "ModuleList.append")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        items = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(items[index])
+        return items[_check_index(index, len(items), "ModuleList")]
+
+
+def _check_module(module, op):
+    if not isinstance(module, Module):
+        raise TypeError(f"{op}: expected a Module, got {type(module).__name__}")
+
+
+def _check_index(index, length, op):
+    if not -length <= index < length:
+        raise IndexError(f"{op}: index {index} is out of range for {length} modules")
+    return index % length

@@ -1,0 +1,102 @@
+"""Normalisation layers: ``BatchNorm1d``, ``BatchNorm2d`` (Ioffe & Szegedy 2015) and AlexNet's
+``LocalResponseNorm``. The arithmetic is in :mod:`minitorch_cnn.functional.normalization`."""
+
+from __future__ import annotations
+
+from .. import functional as F
+from ..functional.normalization import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
+from ..tensor import Tensor
+from .module import Module, Parameter, new_array
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d; they differ only in the input layouts they accept.
+
+    Args:
+        num_features: ``C``, the number of channels.
+        eps: added to the variance before the square root (1e-5).
+        momentum: weight of each new batch in the running statistics (0.1).
+        affine: learn a per-channel scale ``weight`` (gamma, starts at 1) and shift ``bias``
+            (beta, starts at 0).
+        track_running_stats: keep the buffers ``running_mean`` (starts at 0), ``running_var``
+            (starts at 1, unbiased) and ``num_batches_tracked``, and normalise with them after
+            ``eval()``. Without them the batch statistics are used in both modes.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"{type(self).__name__}: expected num_features to be a positive int, got {num_features!r}")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(new_array((num_features,), 1.0)) if affine else None
+        self.bias = Parameter(new_array((num_features,))) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(new_array((num_features,))))
+            self.register_buffer("running_var", Tensor(new_array((num_features,), 1.0)))
+            self.register_buffer("num_batches_tracked", Tensor(new_array((), 0, "int64")))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def _normalize(self, x):
+        use_batch_stats = self.training or not self.track_running_stats
+        with self._named_errors():
+            y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                             training=use_batch_stats, momentum=self.momentum, eps=self.eps)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+        return y
+
+    def _check_ndim(self, x, ndims, layout):
+        if len(x.shape) not in ndims:
+            raise ValueError(f"{self!r}: expected a {layout} input, got shape {tuple(x.shape)}")
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm for ``(N, C)`` features (after a Linear) or ``(N, C, L)`` sequences; statistics
+    per channel over ``N`` (and ``L``)."""
+
+    def forward(self, x):
+        self._check_ndim(x, (2, 3), "2-D (N, C) or 3-D (N, C, L)")
+        if len(x.shape) == 3:
+            N, C, L = x.shape
+            return self._normalize(x.reshape(N, C, L, 1)).reshape(N, C, L)
+        return self._normalize(x)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm for ``(N, C, H, W)`` feature maps; statistics per channel over ``N*H*W``."""
+
+    def forward(self, x):
+        self._check_ndim(x, (4,), "4-D (N, C, H, W)")
+        return self._normalize(x)
+
+
+class LocalResponseNorm(Module):
+    """AlexNet's local response normalisation across ``size`` neighbouring channels.
+
+    Defaults are the paper's ``n=5, alpha=1e-4, beta=0.75, k=2`` (Krizhevsky et al. 2012,
+    section 3.3). Note ``alpha`` is not divided by ``size`` as in PyTorch: see
+    :func:`~minitorch_cnn.functional.local_response_norm`.
+    """
+
+    def __init__(self, size=LRN_SIZE, alpha=LRN_ALPHA, beta=LRN_BETA, k=LRN_K):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, x):
+        with self._named_errors():
+            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

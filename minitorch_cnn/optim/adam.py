@@ -1,0 +1,51 @@
+"""Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1)."""
+
+from __future__ import annotations
+
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Per-parameter step sizes from running moments of the gradient ``g``; at step ``t``::
+
+        g     = g + weight_decay * p                      # L2 penalty (not AdamW's decoupled decay)
+        m     = beta1 * m + (1 - beta1) * g               # first moment (momentum)
+        v     = beta2 * v + (1 - beta2) * g**2            # second moment
+        m_hat = m / (1 - beta1**t)                        # bias correction: m and v start at 0,
+        v_hat = v / (1 - beta2**t)                        # so early averages are too small
+        p     = p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Args:
+        params: iterable of Parameters, or of parameter-group dicts.
+        lr: learning rate (1e-3). betas: ``(beta1, beta2)`` = (0.9, 0.999).
+        eps: keeps the denominator away from 0 (1e-8). weight_decay: L2 coefficient (0).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if lr < 0:
+            raise ValueError(f"Adam: expected lr >= 0, got {lr}")
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Adam: expected betas = (beta1, beta2) in [0, 1), got {betas!r}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"Adam: expected eps >= 0 and weight_decay >= 0, got eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in self._trainable(group):
+                xp = p.xp
+                g = p.grad
+                if wd != 0:
+                    g = g + wd * p.data
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+                state["step"] += 1
+                t = state["step"]
+                m = beta1 * state["exp_avg"] + (1 - beta1) * g
+                v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+                state["exp_avg"], state["exp_avg_sq"] = m, v
+                m_hat = m / (1 - beta1**t)
+                v_hat = v / (1 - beta2**t)
+                p.data = p.data - lr * m_hat / (xp.sqrt(v_hat) + eps)

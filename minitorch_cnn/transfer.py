@@ -1,0 +1,682 @@
+"""Transfer learning: reuse a network trained on one task for another.
+
+The lecture's recipe, for a model pretrained on a large dataset:
+
+1. keep the convolutional *base* and replace the *head* (the last layer) with one sized for the new
+   classes: :func:`replace_head`;
+2. freeze the base and train only the head (*feature extraction*): :func:`freeze`;
+3. then unfreeze the later stages and train them too (*fine-tuning*) at a lower learning rate,
+   earlier stages 3-10x lower than later ones: :func:`unfreeze`, :func:`differential_param_groups`.
+
+Which recipe to pick depends on the new data (CS231n, "Transfer Learning")::
+
+                        similar data               very different data
+    little data         feature extraction         a linear classifier on an earlier stage
+    a lot of data       fine-tune a few stages     fine-tune many stages (or all)
+
+Stages
+------
+Every zoo model has a ``features`` :class:`~minitorch_cnn.nn.Sequential` and a ``classifier``.
+A model's *stages* are, in forward order:
+
+* the children of ``model.features``, named ``"features.0"``, ``"features.1"``, ... (or by their
+  own keys, e.g. ``"features.inception4a"``): this is the *base*;
+* the other top-level children (``avgpool``), still in the base;
+* the *head*: ``model.classifier`` and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet).
+
+A model without ``features`` uses its top-level children as stages, the last one being the head.
+:func:`stages` lists the stages that own parameters (``conv``, ``bn``, a residual stage, an inception
+module), which are the ones freezing and learning rates are about; names of parameter-free stages
+(a ReLU, a pool) are accepted as boundaries too.
+
+The lecture-11 experiment (:func:`transfer_demo`, ``minitorch-cnn transfer-demo``) pretrains LeNet-5
+on the digits 0-4 and transfers it to the digits 5-9 with ten labels per class, and to synthetic
+shapes, comparing training from scratch, feature extraction and fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from . import backend, data, models, nn, optim
+from . import functional as F
+from .autograd import no_grad
+from .serialization import load, save
+from .tensor import tensor
+from .training import evaluate, fit
+
+HEAD_NAME = "classifier"
+#: Auxiliary classifiers (GoogLeNet's ``aux1``, ``aux2``) are heads too: they predict the classes.
+AUX_PREFIX = "aux"
+STRATEGIES = ("feature-extract", "fine-tune-top", "full")
+#: The lecture's "earlier layers 3-10x lower": the default ratio between neighbouring groups.
+DEFAULT_FACTOR = 3.0
+#: Phase 2 of fine-tuning trains at the phase-1 learning rate times this.
+FINETUNE_LR_SCALE = 0.1
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _has_parameters(module):
+    return next(iter(module.parameters()), None) is not None
+
+
+def _all_stages(model):
+    """``(base, head)``: lists of ``(name, module)`` in forward order, parameter-free stages included."""
+    children = list(model.named_children())
+    if not children:
+        raise ValueError(f"transfer: expected a model with sub-modules, got {type(model).__name__}")
+    if "features" not in model._modules:
+        return children[:-1], children[-1:]
+    base, head = [], []
+    for name, child in children:
+        if name == "features":
+            inner = list(child.named_children())
+            base += [(f"features.{key}", m) for key, m in inner] if inner else [("features", child)]
+        elif name == HEAD_NAME or name.startswith(AUX_PREFIX):
+            head.append((name, child))
+        else:
+            base.append((name, child))
+    # The main classifier is the last stage even when aux heads were registered after it.
+    head.sort(key=lambda item: item[0] == HEAD_NAME)
+    return base, head
+
+
+def split_stages(model):
+    """``(base, head)``: the stages that own parameters, each a list of ``(name, module)``.
+
+    For LeNet-5: base ``features.0`` (C1), ``features.3`` (C3), ``features.6`` (C5); head
+    ``classifier`` (F6 and the output layer).
+    """
+    base, head = _all_stages(model)
+    return ([s for s in base if _has_parameters(s[1])], [s for s in head if _has_parameters(s[1])])
+
+
+def stages(model):
+    """Every stage that owns parameters, in forward order: the base, then the head."""
+    base, head = split_stages(model)
+    return base + head
+
+
+def _position(model, key, op):
+    """Index into the full stage list (parameter-free stages included) of the stage ``key`` names.
+
+    ``key`` is an int (an index into :func:`stages`, negative counts from the end), a stage name
+    (``"features.3"``), or a top-level child name (``"features"``: its last stage).
+    """
+    base, head = _all_stages(model)
+    everything = [name for name, _ in base + head]
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        named = [name for name, _ in stages(model)]
+        if not -len(named) <= key < len(named):
+            raise IndexError(f"{op}: stage index {key} is out of range for {len(named)} stages {named}")
+        return everything.index(named[key])
+    if isinstance(key, str):
+        if key in everything:
+            return everything.index(key)
+        inside = [i for i, name in enumerate(everything) if name.startswith(key + ".")]
+        if inside:
+            return inside[-1]
+        raise ValueError(f"{op}: expected a stage name from {everything}, got {key!r}")
+    raise TypeError(f"{op}: expected a stage name or index, got {type(key).__name__}")
+
+
+# ---------------------------------------------------------------- freezing
+
+
+def _eval_mode_class(cls):
+    """``cls`` with a ``training`` flag that always reads ``False``.
+
+    ``Module.train`` writes ``training`` on every descendant directly, so a frozen batch norm cannot
+    opt out by overriding ``train``; a property on the class is consulted on every read and write
+    instead. The setter still records the requested mode, so :func:`unfreeze` can restore it.
+    """
+    if cls not in _EVAL_MODE_CLASSES:
+        def requested(self, mode):
+            self.__dict__["training"] = mode
+
+        _EVAL_MODE_CLASSES[cls] = type(f"Frozen{cls.__name__}", (cls,), {
+            "training": property(lambda self: False, requested),
+            "__doc__": f"A {cls.__name__} frozen by transfer.freeze(bn_eval=True): always in eval mode.",
+        })
+    return _EVAL_MODE_CLASSES[cls]
+
+
+_EVAL_MODE_CLASSES = {}
+
+
+def _batch_norms(module):
+    return [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+
+
+def freeze(model, upto=None, bn_eval=False):
+    """Freeze the stages of ``model`` up to and including ``upto``; returns their names.
+
+    A frozen parameter has ``requires_grad=False``: backward gives it no gradient and the
+    optimisers skip it, so its values stay bit-identical however long the rest trains.
+
+    Args:
+        model: a zoo model (or any model whose top-level children are its stages; see the module
+            docstring).
+        upto: the last stage to freeze: a stage name (``"features.3"``), a top-level child name
+            (``"features"``), or an index into :func:`stages` (``-1`` is the head: everything).
+            ``None`` (default) freezes the whole base and leaves the head trainable: feature
+            extraction.
+        bn_eval: also hold the batch-norm layers of the frozen stages in eval mode, even after
+            ``model.train()``: they then normalise with their running statistics and stop updating
+            them. Without it, a frozen batch norm keeps its scale and shift but still normalises
+            with each batch's statistics in training, and its running statistics move to the new
+            data. With few labels or small batches, ``bn_eval=True`` is the safer choice.
+    """
+    base, head = _all_stages(model)
+    chosen = base if upto is None else (base + head)[: _position(model, upto, "freeze") + 1]
+    for _, module in chosen:
+        module.requires_grad_(False)
+        if bn_eval:
+            for bn in _batch_norms(module):
+                bn.__class__ = _eval_mode_class(type(bn))
+    return [name for name, module in chosen if _has_parameters(module)]
+
+
+def unfreeze(model, from_=None):
+    """Make the stages from ``from_`` to the end trainable again; returns their names.
+
+    ``from_`` is a stage name, top-level child name or index into :func:`stages`, as in
+    :func:`freeze`; ``None`` (default) unfreezes every parameter. Batch norms that
+    ``freeze(bn_eval=True)`` held in eval mode follow ``model.train()``/``eval()`` again, starting
+    from the mode last requested for them.
+    """
+    base, head = _all_stages(model)
+    everything = base + head
+    chosen = everything if from_ is None else everything[_position(model, from_, "unfreeze"):]
+    targets = [model] if from_ is None else [module for _, module in chosen]
+    for module in targets:
+        module.requires_grad_(True)
+        for bn in _batch_norms(module):
+            if type(bn) in _EVAL_MODE_CLASSES.values():
+                bn.__class__ = type(bn).__bases__[0]
+    return [name for name, module in chosen if _has_parameters(module)]
+
+
+def unfreeze_last(model, count):
+    """Unfreeze the last ``count`` base stages (and the head); returns the unfrozen stage names."""
+    base, _ = split_stages(model)
+    if count < 0 or count > len(base):
+        raise ValueError(f"unfreeze_last: expected 0 <= count <= {len(base)} (the base stages), got {count}")
+    return unfreeze(model, len(base) - count)
+
+
+# ---------------------------------------------------------------- the head
+
+
+def _fresh_like(layer, num_classes):
+    if isinstance(layer, nn.Linear):
+        new = nn.Linear(layer.in_features, num_classes, bias=layer.bias is not None)
+    else:
+        new = nn.Conv2d(layer.in_channels, num_classes, layer.kernel_size, stride=layer.stride,
+                        padding=layer.padding, dilation=layer.dilation, bias=layer.bias is not None)
+    return new.to(device=layer.weight.device, dtype=backend.dtype_name(layer.weight.dtype))
+
+
+def replace_head(model, num_classes):
+    """Swap the output layer of every head for a freshly initialised one with ``num_classes`` outputs.
+
+    The output layer is the last ``Linear`` in ``model.classifier`` (LeNet, AlexNet, VGG, ResNet,
+    DenseNet, MobileNet, GoogLeNet, EfficientNet) or its last ``Conv2d``, when the class scores come
+    from a 1x1 convolution followed by global average pooling (SqueezeNet, NiN). Auxiliary heads
+    (GoogLeNet's ``aux1``/``aux2``) get a new output layer too. Every other weight, the whole base
+    and the hidden layers of the classifier, is kept. The new layer has PyTorch's default
+    initialisation, the dtype and device of the old one, and is trainable. Returns ``model``.
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"replace_head: expected a positive number of classes, got {num_classes!r}")
+    _, heads = _all_stages(model)
+    for head_name, head in heads:
+        layers = [(name, m) for name, m in head.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        if not layers:
+            raise ValueError(f"replace_head: expected a Linear or Conv2d in model.{head_name}, got {head!r}")
+        path, layer = layers[-1]
+        parent_path, _, attribute = f"{head_name}.{path}".rstrip(".").rpartition(".")
+        parent = dict(model.named_modules())[parent_path]
+        setattr(parent, attribute, _fresh_like(layer, int(num_classes)))
+    return model
+
+
+# ---------------------------------------------------------------- learning rates
+
+
+def differential_param_groups(model, base_lr, factor=DEFAULT_FACTOR, stages=None):
+    """Optimiser parameter groups whose learning rate falls by ``factor`` per group towards the input.
+
+    The head trains at ``base_lr``; the base is cut into groups of consecutive stages, and the
+    ``k``-th group counted back from the head (``k = 1, 2, ...``) trains at ``base_lr / factor**k``.
+    Early layers detect edges and blobs that suit almost any image task, late layers are specific
+    to the pretraining classes, so the course's rule is "earlier layers 3-10x lower" (``factor``
+    between 3 and 10).
+
+    Args:
+        model: a zoo model (see the module docstring for its stages).
+        base_lr: learning rate of the head.
+        factor: ratio between the learning rates of neighbouring groups (default 3).
+        stages: how many groups to cut the base into, as evenly as possible (later groups take
+            the extra stage); ``None`` (default) makes every base stage its own group.
+
+    Returns:
+        a list of dicts, earliest group first, each ``{"params": [...], "lr": ..., "stages":
+        [stage names]}``, for ``optim.SGD(groups, lr=base_lr)`` or ``optim.Adam``. Every parameter
+        of the model is in exactly one group; frozen ones are included (the optimisers skip them),
+        so one optimiser keeps working after :func:`unfreeze`.
+    """
+    if factor <= 0:
+        raise ValueError(f"differential_param_groups: expected factor > 0, got {factor}")
+    base, head = split_stages(model)
+    count = len(base) if stages is None else stages
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= max(len(base), 1):
+        raise ValueError(f"differential_param_groups: expected 1 <= stages <= {len(base)} (the base stages), "
+                         f"got {stages!r}")
+    bounds = [len(base) - round(i * len(base) / count) for i in range(count, -1, -1)]
+    chunks = [base[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    groups, seen = [], set()
+    for k, chunk in zip(range(len(chunks), 0, -1), chunks):
+        groups.append(_group([m for _, m in chunk], [n for n, _ in chunk], base_lr / factor**k, seen))
+    groups.append(_group([m for _, m in head], [n for n, _ in head], base_lr, seen))
+    # Parameters outside every stage (one owned by the model itself) train with the head.
+    groups[-1]["params"] += [p for p in model.parameters() if id(p) not in seen]
+    return groups
+
+
+def _group(modules, names, lr, seen):
+    params = []
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    return {"params": params, "lr": lr, "stages": names}
+
+
+# ---------------------------------------------------------------- intermediate outputs
+
+
+class FeatureExtractor:
+    """Run a model and return the outputs of named sub-modules, for probes on different stages.
+
+    ``FeatureExtractor(model, layers=["features.2", "features.5"])(x)`` runs ``model(x)`` once and
+    returns ``{"features.2": Tensor (N, 6, 14, 14), "features.5": Tensor (N, 16, 5, 5)}`` (LeNet-5
+    on 32x32), in the order of ``layers``. Names are those of ``model.named_modules()``; the outputs
+    are caught by forward hooks, so the model itself is unchanged. Call :meth:`remove` (or use
+    ``with FeatureExtractor(...) as extract:``) to unhook.
+    """
+
+    def __init__(self, model, layers):
+        modules = dict(model.named_modules())
+        layers = list(layers)
+        unknown = [name for name in layers if name not in modules or name == ""]
+        if unknown or not layers:
+            raise ValueError(f"FeatureExtractor: expected layer names from {[n for n in modules if n]}, got {layers}")
+        self.model = model
+        self.layers = layers
+        self._outputs = {}
+        self._handles = [modules[name].register_forward_hook(self._catch(name)) for name in layers]
+
+    def _catch(self, name):
+        def hook(module, inputs, output):
+            self._outputs[name] = output
+
+        return hook
+
+    def __call__(self, x):
+        self._outputs = {}
+        self.model(x)
+        missing = [name for name in self.layers if name not in self._outputs]
+        if missing:
+            raise RuntimeError(f"FeatureExtractor: layers {missing} did not run in the forward pass")
+        outputs, self._outputs = self._outputs, {}
+        return {name: outputs[name] for name in self.layers}
+
+    def remove(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+# ---------------------------------------------------------------- datasets for transfer
+
+
+def keep_classes(dataset, classes):
+    """The images of ``dataset`` whose label is in ``classes``, relabelled ``0 .. len(classes)-1``
+    in the order given (digits 5-9 become labels 0-4, named "5".."9")."""
+    classes = [int(c) for c in classes]
+    known = len(dataset.classes) if dataset.classes is not None else int(dataset.labels.max()) + 1
+    if not classes or len(set(classes)) != len(classes) or not all(0 <= c < known for c in classes):
+        raise ValueError(f"keep_classes: expected distinct class indices in [0, {known}), got {classes}")
+    lookup = np.full(known, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+    keep = lookup[dataset.labels] >= 0
+    names = [dataset.classes[c] if dataset.classes is not None else str(c) for c in classes]
+    return data.TensorDataset(dataset.images[keep], lookup[dataset.labels[keep]], classes=names)
+
+
+def split_per_class(dataset, per_class, seed=0):
+    """``(labelled, rest)``: ``per_class`` images of every class drawn with ``seed``, and all the others."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for k in np.unique(dataset.labels):
+        members = np.flatnonzero(dataset.labels == k)
+        if len(members) < per_class:
+            raise ValueError(f"split_per_class: class {k} has {len(members)} images, fewer than {per_class}")
+        picked.append(rng.choice(members, per_class, replace=False))
+    chosen = np.zeros(len(dataset), dtype=bool)
+    chosen[np.concatenate(picked)] = True
+    part = (lambda mask: data.TensorDataset(dataset.images[mask], dataset.labels[mask], classes=dataset.classes))
+    return part(chosen), part(~chosen)
+
+
+# ---------------------------------------------------------------- pretraining and fine-tuning
+
+
+def adam(params, lr):
+    """The default ``make_optimizer(params, lr)`` of :func:`pretrain` and :func:`finetune`."""
+    return optim.Adam(params, lr=lr)
+
+
+def normalization(model_metadata):
+    """The :class:`~minitorch_cnn.data.transforms.Normalize` a pretrained model expects."""
+    return data.transforms.Normalize(model_metadata["normalize_mean"], model_metadata["normalize_std"])
+
+
+def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_optimizer=adam, options=None,
+             dataset="", progress=False, device="cpu"):
+    """Train zoo model ``name`` from scratch; returns ``(model, metadata)`` for :func:`save_pretrained`.
+
+    Images are standardised with ``train_set``'s per-channel mean and std, which go into the
+    metadata with the architecture, its ``options``, the class names, the image size and the test
+    accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need.
+    """
+    options = dict(options or {})
+    images = train_set.images
+    mean = images.mean(axis=(0, 2, 3)).tolist()
+    std = (images.std(axis=(0, 2, 3)) + 1e-8).tolist()
+    classes = list(train_set.classes) if train_set.classes is not None else [str(k) for k in np.unique(train_set.labels)]
+    metadata = {
+        "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
+        "in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
+        "normalize_mean": mean, "normalize_std": std,
+    }
+    model = models.create(name, num_classes=len(classes), in_channels=images.shape[1], **options)
+    if device != "cpu":
+        model.to(device=device)
+    normalize = normalization(metadata)
+    train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, transform=normalize, device=device)
+    test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=device)
+    fit(model, train_loader, make_optimizer(list(model.parameters()), lr), epochs, progress=progress)
+    metadata["test_accuracy"] = evaluate(model, test_loader)["accuracy"]
+    return model, metadata
+
+
+def save_pretrained(model, metadata, path):
+    """Write a zoo checkpoint: ``{"model": state dict, "metadata": metadata}`` as ``.npz``."""
+    save({"model": model.state_dict(), "metadata": dict(metadata)}, path)
+
+
+def load_pretrained(path, num_classes=None):
+    """``(model, metadata)`` from a checkpoint of :func:`save_pretrained`; ``num_classes`` replaces the head.
+
+    The model is built by ``models.create(architecture, weights=path)``, which refuses weights saved
+    from another architecture.
+    """
+    metadata = load(path).get("metadata", {})
+    missing = [k for k in ("architecture", "classes", "in_channels") if k not in metadata]
+    if missing:
+        raise ValueError(f"load_pretrained: expected a checkpoint written by 'pretrain' or 'train', "
+                         f"but {path} has no {', '.join(missing)} in its metadata")
+    model = models.create(metadata["architecture"], num_classes=len(metadata["classes"]),
+                          in_channels=metadata["in_channels"], weights=path, **metadata.get("options", {}))
+    if num_classes is not None and num_classes != len(metadata["classes"]):
+        replace_head(model, num_classes)
+    return model, metadata
+
+
+def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,
+             lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=adam, bn_eval=True, progress=False,
+             log=None):
+    """The course's two-phase recipe on a pretrained ``model`` whose head is already replaced.
+
+    Phase 1: the base is frozen (``bn_eval`` holds its batch norms in eval mode) and the head trains
+    for ``head_epochs`` at ``lr``. Phase 2, unless ``strategy="feature-extract"``: the later stages
+    are unfrozen, the last ``unfreeze_stages`` base stages for ``"fine-tune-top"`` or all of them
+    for ``"full"``, and everything trainable runs ``finetune_epochs`` more epochs at
+    ``lr * 0.1``, earlier stages ``factor`` times lower per stage
+    (:func:`differential_param_groups`).
+
+    Returns a list with one dict per phase: ``phase``, ``trainable`` (stage names), ``lr``,
+    ``epochs``, ``test_accuracy``, ``test_loss`` and ``history``. ``log`` (e.g. ``print``) is called
+    with a line after each phase.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"finetune: expected strategy from {STRATEGIES}, got {strategy!r}")
+    frozen = set(freeze(model, bn_eval=bn_eval))
+    plan = [(1, head_epochs, lr, lambda: [p for p in model.parameters() if p.requires_grad])]
+    if strategy != "feature-extract":
+        def phase2_groups():
+            if strategy == "full":
+                unfreeze(model)
+            else:
+                unfreeze_last(model, unfreeze_stages)
+            return differential_param_groups(model, lr * FINETUNE_LR_SCALE, factor)
+
+        plan.append((2, finetune_epochs, lr * FINETUNE_LR_SCALE, phase2_groups))
+    phases = []
+    for phase, epochs, phase_lr, params in plan:
+        optimizer = make_optimizer(params(), phase_lr)
+        trainable = [name for name, m in stages(model) if any(p.requires_grad for p in m.parameters())]
+        history = fit(model, train_loader, optimizer, epochs, progress=progress)
+        result = evaluate(model, test_loader)
+        phases.append({"phase": phase, "trainable": trainable, "lr": phase_lr, "epochs": epochs,
+                       "test_accuracy": result["accuracy"], "test_loss": result["loss"], "history": history})
+        if log is not None:
+            still = [name for name in frozen if name not in trainable]
+            log(f"phase {phase}: trained {', '.join(trainable)} for {epochs} epochs at lr {phase_lr:g} "
+                f"({len(still)} stages frozen): test accuracy {result['accuracy']:.4f}")
+    return phases
+
+
+# ---------------------------------------------------------------- the lecture-11 experiment
+
+SOURCE_DIGITS = (0, 1, 2, 3, 4)
+TARGET_DIGITS = (5, 6, 7, 8, 9)
+DEMO_MODEL = "lenet5"
+#: Full and ``--quick`` settings; every method gets ``epochs`` passes over the same labelled set.
+DEMO_SETTINGS = {
+    "full": {"pretrain_epochs": 8, "epochs": 30, "per_class": 10, "repeats": 3, "shapes_test": 400,
+             "probe_steps": 300},
+    "quick": {"pretrain_epochs": 1, "epochs": 4, "per_class": 10, "repeats": 1, "shapes_test": 100,
+              "probe_steps": 20},
+}
+DEMO_LR = 2e-3
+DEMO_BATCH = 10
+#: The LeNet-5 stages a linear probe reads: after S2, after S4 and after C5.
+PROBE_STAGES = ("features.2", "features.5", "features.7")
+
+
+def _loaders(labelled, test, normalize):
+    return (data.DataLoader(labelled, batch_size=DEMO_BATCH, shuffle=True, transform=normalize),
+            data.DataLoader(test, batch_size=256, transform=normalize))
+
+
+def _compare(checkpoint, labelled, test, normalize, epochs, seed):
+    """Test accuracies of scratch, feature extraction and fine-tuning, each with ``epochs`` epochs."""
+    num_classes = len(labelled.classes)
+    train_loader, test_loader = _loaders(labelled, test, normalize)
+    results = {}
+    backend.manual_seed(seed)
+    model = models.create(DEMO_MODEL, num_classes=num_classes, in_channels=labelled.images.shape[1])
+    fit(model, train_loader, adam(list(model.parameters()), DEMO_LR), epochs, progress=False)
+    results["scratch"] = evaluate(model, test_loader)["accuracy"]
+    for key, strategy, head_epochs in (("feature_extract", "feature-extract", epochs),
+                                       ("fine_tune", "full", epochs // 2)):
+        backend.manual_seed(seed)
+        model, _ = load_pretrained(checkpoint, num_classes=num_classes)
+        phases = finetune(model, train_loader, test_loader, strategy=strategy, head_epochs=head_epochs,
+                          finetune_epochs=epochs - head_epochs, lr=DEMO_LR)
+        results[key] = phases[-1]["test_accuracy"]
+    return results
+
+
+def _probe(checkpoint, labelled, test, normalize, steps, seed):
+    """Accuracy of a linear classifier on each stage's frozen features (full batch, Adam)."""
+    backend.manual_seed(seed)
+    model, _ = load_pretrained(checkpoint)
+    model.eval()
+    with FeatureExtractor(model, PROBE_STAGES) as extract, no_grad():
+        train_features = extract(tensor(normalize(labelled.images)))
+        test_features = extract(tensor(normalize(test.images)))
+    y_train, y_test = tensor(labelled.labels), test.labels
+    accuracy = {}
+    for name in PROBE_STAGES:
+        x_train = train_features[name].reshape(len(labelled), -1)
+        x_test = test_features[name].reshape(len(test), -1)
+        probe = nn.Linear(x_train.shape[1], len(labelled.classes))
+        optimizer = adam(list(probe.parameters()), DEMO_LR * 5)
+        for _ in range(steps):
+            loss = F.cross_entropy(probe(x_train), y_train)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with no_grad():
+            predicted = np.argmax(probe(x_test).numpy(), axis=1)
+        accuracy[name] = float(np.mean(predicted == y_test))
+    return accuracy
+
+
+def _mean_std(runs, key):
+    values = [run[key] for run in runs]
+    return float(np.mean(values)), float(np.std(values))
+
+
+CASES = {
+    "digits": "digits 0-4 -> digits 5-9 (similar data)",
+    "shapes": "digits 0-4 -> synthetic shapes (very different data)",
+}
+METHODS = {"scratch": "from scratch", "feature_extract": "feature extraction", "fine_tune": "fine-tuning"}
+
+
+def _table(metrics):
+    rows = ["| task | labels | " + " | ".join(METHODS.values()) + " |", "|---|---|" + "---|" * len(METHODS)]
+    for case, title in CASES.items():
+        result = metrics[case]
+        cells = [f"{result[k]['mean']:.3f} ± {result[k]['std']:.3f}" for k in METHODS]
+        rows.append(f"| {title} | {result['labels']} | " + " | ".join(cells) + " |")
+    rows += ["", "| linear probe on | " + " | ".join(PROBE_STAGES) + " |", "|---|" + "---|" * len(PROBE_STAGES)]
+    for case, title in CASES.items():
+        rows.append(f"| {title} | " + " | ".join(f"{metrics[case]['probe'][s]:.3f}" for s in PROBE_STAGES) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _plot(metrics, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_bar, ax_probe) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(METHODS)
+    for i, (key, label) in enumerate(METHODS.items()):
+        xs = np.arange(len(CASES)) + (i - 1) * width
+        ax_bar.bar(xs, [metrics[c][key]["mean"] for c in CASES], width,
+                   yerr=[metrics[c][key]["std"] for c in CASES], capsize=3, label=label)
+    ax_bar.set_xticks(np.arange(len(CASES)), [f"{c}\n({metrics[c]['labels']} labels)" for c in CASES])
+    ax_bar.set(ylabel="test accuracy", ylim=(0, 1), title="same budget, few labels")
+    ax_bar.legend(loc="lower right")
+    for case in CASES:
+        ax_probe.plot(PROBE_STAGES, [metrics[case]["probe"][s] for s in PROBE_STAGES], marker="o", label=case)
+    ax_probe.set(xlabel="stage of the pretrained LeNet-5", ylabel="test accuracy", ylim=(0, 1),
+                 title="linear probe on frozen features")
+    ax_probe.legend()
+    for ax in (ax_bar, ax_probe):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def transfer_demo(out, quick=False, seed=0, log=print):
+    """The lecture-11 experiment; writes ``out/metrics.json``, ``out/table.md`` and ``out/transfer.png``.
+
+    1. Pretrain LeNet-5 on every training image of the digits 0-4; save it as
+       ``out/lenet5-digits04.npz`` (a zoo checkpoint).
+    2. Similar data: the digits 5-9 with 10 labelled images per class; the test set is every other
+       5-9 image (the rest of the training split and the whole test split).
+    3. Very different data: synthetic shapes (square, circle, cross, stripes), 10 labelled images
+       per class, tested on a fresh set of shapes.
+
+    In both cases three methods get the same budget (``epochs`` passes over the labelled images,
+    batch 10, Adam): a fresh LeNet-5 (*scratch*); the pretrained base frozen and the head trained
+    (*feature extraction*); the head trained for half the epochs, then everything at a tenth of
+    the learning rate, earlier stages 3x lower per stage (*fine-tuning*). Each is repeated with
+    ``repeats`` different labelled draws; the metrics hold the mean and std. A linear probe on
+    the frozen features after S2, S4 and C5 shows which stage transfers best.
+
+    ``metrics.json`` has the digits 5-9 mean accuracies at the top level as ``scratch``,
+    ``feature_extract`` and ``fine_tune``, and every detail under ``digits`` and ``shapes``.
+    """
+    settings = DEMO_SETTINGS["quick" if quick else "full"]
+    start = time.perf_counter()
+    os.makedirs(out, exist_ok=True)
+    backend.manual_seed(seed)
+    train, test = data.digits("train"), data.digits("test")
+    source_train, source_test = keep_classes(train, SOURCE_DIGITS), keep_classes(test, SOURCE_DIGITS)
+    model, metadata = pretrain(DEMO_MODEL, source_train, source_test, settings["pretrain_epochs"], lr=DEMO_LR,
+                               dataset="digits 0-4")
+    checkpoint = os.path.join(out, "lenet5-digits04.npz")
+    save_pretrained(model, metadata, checkpoint)
+    log(f"pretrained {DEMO_MODEL} on {len(source_train)} images of the digits 0-4 "
+        f"({settings['pretrain_epochs']} epochs): test accuracy {metadata['test_accuracy']:.4f}")
+    normalize = normalization(metadata)
+    target_train, target_test = keep_classes(train, TARGET_DIGITS), keep_classes(test, TARGET_DIGITS)
+    shapes_pool = data.synthetic_shapes(len(data.synthetic.SHAPES) * settings["per_class"] * 4, seed=seed + 1)
+    shapes_test = data.synthetic_shapes(settings["shapes_test"], seed=seed + 2)
+    metrics = {"pretrain_accuracy": metadata["test_accuracy"], "settings": settings, "seed": seed}
+    for case in CASES:
+        runs = []
+        for repeat in range(settings["repeats"]):
+            if case == "digits":
+                labelled, rest = split_per_class(target_train, settings["per_class"], seed=seed + repeat)
+                held_out = data.TensorDataset(np.concatenate([rest.images, target_test.images]),
+                                              np.concatenate([rest.labels, target_test.labels]),
+                                              classes=target_train.classes)
+            else:
+                labelled, _ = split_per_class(shapes_pool, settings["per_class"], seed=seed + repeat)
+                held_out = shapes_test
+            runs.append(_compare(checkpoint, labelled, held_out, normalize, settings["epochs"], seed + repeat))
+            log(f"{case} draw {repeat + 1}/{settings['repeats']}: " +
+                ", ".join(f"{METHODS[k]} {runs[-1][k]:.3f}" for k in METHODS))
+        metrics[case] = {"labels": len(labelled), "test_images": len(held_out), "runs": runs,
+                         "probe": _probe(checkpoint, labelled, held_out, normalize, settings["probe_steps"], seed)}
+        for key in METHODS:
+            mean, std = _mean_std(runs, key)
+            metrics[case][key] = {"mean": mean, "std": std}
+    for key in METHODS:
+        metrics[key] = metrics["digits"][key]["mean"]
+    metrics["seconds"] = time.perf_counter() - start
+    table = _table(metrics)
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table)
+    _plot(metrics, os.path.join(out, "transfer.png"))
+    log(table)
+    log(f"wrote {out}/metrics.json, {out}/table.md, {out}/transfer.png and {checkpoint} "
+        f"in {metrics['seconds']:.0f} s")
+    return metrics

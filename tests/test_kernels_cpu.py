@@ -1,0 +1,179 @@
+"""Numba CPU kernels (kernels/cpu.py) against the NumPy reference (kernels/reference.py).
+
+Every case runs in float32 and float64 and the result must keep the input's dtype. The first
+run on a machine compiles each kernel (a few seconds each); later runs load Numba's cache.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from helpers import check_forward
+from kernels import cpu, reference
+from minitorch_cnn.functional.sizes import pair
+
+#: Comparison tolerance per dtype: the kernels add in a different order from the reference.
+TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
+
+#: (N, C, H, W, F, kernel_size, stride, padding, dilation, groups)
+CONV_CASES = [
+    pytest.param(2, 3, 7, 6, 4, 3, 1, 0, 1, 1, id="3x3"),
+    pytest.param(2, 4, 9, 8, 6, 3, 2, 1, 1, 2, id="stride2-pad1-groups2"),
+    pytest.param(1, 3, 8, 9, 5, (3, 2), (2, 1), (1, 0), (2, 3), 1, id="rectangular-dilated"),
+    pytest.param(2, 4, 6, 5, 8, 3, 1, 1, 1, 4, id="depthwise-two-filters-per-channel"),
+    pytest.param(2, 3, 5, 5, 3, 3, 2, 2, 2, 3, id="depthwise-dilated-strided"),
+    pytest.param(2, 3, 1, 1, 5, 1, 1, 0, 1, 1, id="1x1-image"),
+    pytest.param(1, 2, 1, 1, 3, 3, 1, 1, 1, 1, id="1x1-image-3x3-padded"),
+    pytest.param(2, 3, 5, 4, 2, (5, 4), 1, 0, 1, 1, id="kernel-equals-input"),
+    pytest.param(1, 2, 7, 7, 2, 2, 3, 2, 1, 1, id="stride-larger-than-kernel"),
+]
+
+#: (N, C, H, W, kernel_size, stride, padding)
+POOL_CASES = [
+    pytest.param(2, 3, 6, 6, 2, None, 0, id="2x2"),
+    pytest.param(2, 3, 7, 6, 3, 2, 1, id="overlapping-3x3-stride2-pad1"),
+    pytest.param(1, 2, 5, 7, (2, 3), (1, 2), (1, 1), id="rectangular"),
+    pytest.param(2, 2, 1, 1, 1, 1, 0, id="1x1-image"),
+    pytest.param(1, 2, 4, 5, (4, 5), None, 0, id="kernel-equals-input"),
+]
+
+DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+
+
+def _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, rng):
+    kh, kw = pair(kernel_size)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C // groups, kh, kw)).astype(dtype)
+    return x, w
+
+
+def _check(got, expected, dtype):
+    assert got.dtype == dtype, f"dtype {got.dtype} does not follow the input's {np.dtype(dtype)}"
+    check_forward(got, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+# ---------------------------------------------------------------- convolution
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, C, H, W, F, kernel_size, stride, padding, dilation, groups", CONV_CASES)
+def test_conv2d_forward(N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
+    x, w = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, np.random.default_rng(0))
+    y = cpu.conv2d_forward(x, w, stride, padding, dilation, groups)
+    _check(y, reference.conv2d(x, w, stride, padding, dilation, groups), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, C, H, W, F, kernel_size, stride, padding, dilation, groups", CONV_CASES)
+def test_conv2d_backward_input(N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(1)
+    x, w = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, rng)
+    grad = rng.standard_normal(reference.conv2d(x, w, stride, padding, dilation, groups).shape).astype(dtype)
+    dx = cpu.conv2d_backward_input(grad, w, x.shape, stride, padding, dilation, groups)
+    _check(dx, reference.conv2d_backward_input(grad, w, x.shape, stride, padding, dilation, groups), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, C, H, W, F, kernel_size, stride, padding, dilation, groups", CONV_CASES)
+def test_conv2d_backward_weight(N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
+    rng = np.random.default_rng(2)
+    x, w = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, rng)
+    grad = rng.standard_normal(reference.conv2d(x, w, stride, padding, dilation, groups).shape).astype(dtype)
+    dw = cpu.conv2d_backward_weight(x, grad, w.shape, stride, padding, dilation, groups)
+    _check(dw, reference.conv2d_backward_weight(x, grad, w.shape, stride, padding, dilation, groups), dtype)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    N=st.integers(1, 2),
+    groups=st.integers(1, 3),
+    Cg=st.integers(1, 2),
+    Fg=st.integers(1, 2),
+    H=st.integers(1, 7),
+    W=st.integers(1, 7),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    ph=st.integers(0, 2),
+    pw=st.integers(0, 2),
+    dh=st.integers(1, 2),
+    dw=st.integers(1, 2),
+)
+def test_conv2d_all_three_kernels_on_drawn_shapes(N, groups, Cg, Fg, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
+    assume(dh * (kh - 1) + 1 <= H + 2 * ph and dw * (kw - 1) + 1 <= W + 2 * pw)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, groups * Cg, H, W))
+    w = rng.standard_normal((groups * Fg, Cg, kh, kw))
+    args = ((sh, sw), (ph, pw), (dh, dw), groups)
+    y = cpu.conv2d_forward(x, w, *args)
+    _check(y, reference.conv2d(x, w, *args), np.float64)
+    grad = rng.standard_normal(y.shape)
+    dx = cpu.conv2d_backward_input(grad, w, x.shape, *args)
+    _check(dx, reference.conv2d_backward_input(grad, w, x.shape, *args), np.float64)
+    dw_out = cpu.conv2d_backward_weight(x, grad, w.shape, *args)
+    _check(dw_out, reference.conv2d_backward_weight(x, grad, w.shape, *args), np.float64)
+
+
+def test_conv2d_accepts_non_contiguous_input():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 6, 5, 3)).transpose(0, 1, 3, 2)
+    w = rng.standard_normal((4, 6, 2, 2))
+    _check(cpu.conv2d_forward(x, w, padding=1), reference.conv2d(x, w, padding=1), np.float64)
+
+
+def test_conv2d_rejects_mixed_dtypes():
+    with pytest.raises(TypeError, match="conv2d_forward: expected float32 or float64 arrays of one dtype"):
+        cpu.conv2d_forward(np.zeros((1, 2, 4, 4), np.float32), np.zeros((3, 2, 3, 3), np.float64))
+
+
+def test_conv2d_rejects_weight_of_wrong_channels():
+    with pytest.raises(ValueError, match=r"conv2d_forward: expected weight \(F, C/groups, kh, kw\)"):
+        cpu.conv2d_forward(np.zeros((1, 3, 4, 4)), np.zeros((2, 2, 3, 3)))
+
+
+def test_max_pool2d_backward_rejects_argmax_that_is_not_int64():
+    with pytest.raises(TypeError, match="max_pool2d_backward: expected an int64 argmax"):
+        cpu.max_pool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int32), (1, 1, 4, 4), 2)
+
+
+def test_conv2d_backward_rejects_grad_of_wrong_shape():
+    with pytest.raises(ValueError, match=r"conv2d_backward_input: expected grad_out of shape \(1, 2, 2, 2\)"):
+        cpu.conv2d_backward_input(np.zeros((1, 2, 3, 3)), np.zeros((2, 3, 3, 3)), (1, 3, 4, 4))
+
+
+# ---------------------------------------------------------------- max-pooling
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("N, C, H, W, kernel_size, stride, padding", POOL_CASES)
+def test_max_pool2d_forward_and_backward(N, C, H, W, kernel_size, stride, padding, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    y, argmax = cpu.max_pool2d_forward(x, kernel_size, stride, padding)
+    y_ref, argmax_ref = reference.max_pool2d(x, kernel_size, stride, padding)
+    _check(y, y_ref, dtype)
+    np.testing.assert_array_equal(argmax, argmax_ref)
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    dx = cpu.max_pool2d_backward(grad, argmax, x.shape, kernel_size, stride, padding)
+    _check(dx, reference.max_pool2d_backward(grad, argmax_ref, x.shape), dtype)
+
+
+def test_max_pool2d_ties_go_to_first_maximum_and_overlaps_add_up():
+    x = np.ones((1, 1, 3, 3))
+    y, argmax = cpu.max_pool2d_forward(x, 2, 1)
+    np.testing.assert_array_equal(argmax[0, 0], [[0, 1], [3, 4]])
+    dx = cpu.max_pool2d_backward(np.ones_like(y), argmax, x.shape, 2, 1)
+    np.testing.assert_array_equal(dx[0, 0], [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+def test_max_pool2d_nan_wins_its_window():
+    x = np.array([[[[1.0, np.nan], [5.0, 2.0]]]])
+    y, argmax = cpu.max_pool2d_forward(x, 2)
+    assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
+
+
+def test_max_pool2d_window_of_only_padding_is_minus_inf():
+    y, argmax = cpu.max_pool2d_forward(np.ones((1, 1, 1, 1)), 1, 1, 1)
+    assert y[0, 0, 0, 0] == -np.inf and argmax[0, 0, 0, 0] == -1
+    assert y[0, 0, 1, 1] == 1.0 and argmax[0, 0, 1, 1] == 0
