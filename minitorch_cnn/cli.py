@@ -207,10 +207,11 @@ def cmd_gradcheck(args):
     model = models.create(args.name, num_classes=args.num_classes, in_channels=args.input[0], **_options(args.option))
     host = mt.backend.generator().standard_normal((args.batch,) + args.input)
     x = mt.tensor(host, dtype="float64")
+    from .gradcheck import gradcheck_model
+
+    n = sum(p.numel() for p in model.parameters())
     for mode in ("train", "eval"):
-        model.train(mode == "train")
-        mt.gradcheck_module(model, x, mode="directional", directions=args.directions)
-        n = sum(p.numel() for p in model.parameters())
+        gradcheck_model(model, x, mode=mode, eps=args.eps, directions=args.directions)
         print(f"{args.name} ({mode} mode, input {(args.batch,) + args.input}, {n:,} parameters): gradcheck passed")
     return 0
 
@@ -270,6 +271,7 @@ def build_parser():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--num-classes", type=int, default=10)
     p.add_argument("--directions", type=int, default=2)
+    p.add_argument("--eps", type=float, default=1e-7, help="finite-difference step (default 1e-7)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
     p.set_defaults(func=cmd_gradcheck)

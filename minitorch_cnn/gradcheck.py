@@ -145,3 +145,25 @@ def gradcheck_module(module, input, eps=1e-6, atol=1e-5, rtol=1e-3, mode="direct
     params = [p for p in module.parameters() if p.requires_grad]
     return gradcheck(module, [x], eps=eps, atol=atol, rtol=rtol, mode=mode, directions=directions,
                      seed=seed, params=params)
+
+
+def gradcheck_model(model, input, mode="train", eps=1e-7, directions=1, seed=0):
+    """End-to-end directional float64 gradient check of a whole network, in one mode.
+
+    ``mode="train"``: batch norm on batch statistics (so the input needs ``N > 1``), dropout with
+    a fixed mask. ``mode="eval"``: one training forward first, so batch norm normalises with real
+    running statistics: with the initial mean 0, variance 1 and shift 0 a ReLU's exact zeros land
+    exactly on the next ReLU's kink, where the central difference sees half a slope and backward
+    none. ``eps=1e-7``: a smaller step crosses fewer ReLU kinks (each crossing biases the
+    difference).
+    """
+    if mode not in ("train", "eval"):
+        raise ValueError(f"gradcheck_model: mode must be 'train' or 'eval', got {mode!r}")
+    model.to(dtype="float64")
+    x = _as_float64_leaf(input if isinstance(input, Tensor) else Tensor(input))
+    model.train()
+    if mode == "eval":
+        with no_grad():
+            model(x)
+        model.eval()
+    return gradcheck_module(model, x, eps=eps, directions=directions, seed=seed)

@@ -17,6 +17,7 @@ import pytest
 
 import minitorch_cnn as mt
 from minitorch_cnn import backend
+from minitorch_cnn.gradcheck import gradcheck_model
 
 
 def on(xp, host, requires_grad=False, dtype=None):
@@ -117,20 +118,6 @@ def no_random_init():
 
 
 def check_model_grad(model, x, mode, eps=1e-7, directions=1):
-    """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter.
-
-    ``mode="train"``: batch norm on batch statistics (so ``x`` needs ``N > 1``), dropout with a
-    fixed mask. ``mode="eval"``: one training forward first, so batch norm normalises with real
-    running statistics: with the initial mean 0, variance 1 and shift 0 a ReLU's exact zeros
-    land exactly on the next ReLU's kink, where the central difference sees half a slope and
-    backward none. ``eps=1e-7``: a smaller step crosses fewer ReLU kinks (each crossing biases
-    the difference).
-    """
-    if mode not in ("train", "eval"):
-        raise ValueError(f"check_model_grad: mode must be 'train' or 'eval', got {mode!r}")
-    model.train()
-    if mode == "eval":
-        with mt.no_grad():
-            model(x)
-        model.eval()
-    assert mt.gradcheck_module(model, x, eps=eps, directions=directions)
+    """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter, in ``mode``
+    ("train" or "eval"); see :func:`minitorch_cnn.gradcheck.gradcheck_model`."""
+    assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)

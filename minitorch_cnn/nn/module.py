@@ -275,7 +275,23 @@ class Module:
         return RemovableHandle(self._forward_hooks, key)
 
     def __call__(self, *args, **kwargs):
-        output = self.forward(*args, **kwargs)
+        _call_depth[0] += 1
+        try:
+            output = self.forward(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            # The innermost layer that failed marks the exception; the outermost call (the model)
+            # then names that layer by its path, e.g. "features.0", and the shape it was given.
+            if not hasattr(exc, "layer"):
+                exc.layer = self
+                exc.input_shape = next((tuple(a.shape) for a in args if hasattr(a, "shape")), None)
+            if _call_depth[0] == 1 and exc.layer is not self:
+                path = next((name for name, m in self.named_modules() if m is exc.layer), "?")
+                located = type(exc)(f"layer '{path}' of {type(self).__name__} got input of shape {exc.input_shape}: {exc}")
+                located.layer, located.input_shape = exc.layer, exc.input_shape
+                raise located from exc
+            raise
+        finally:
+            _call_depth[0] -= 1
         for hook in list(self._forward_hooks.values()):
             replaced = hook(self, args, output)
             if replaced is not None:
@@ -304,6 +320,9 @@ class Module:
             yield
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{self!r}: {exc}") from exc
+
+
+_call_depth = [0]
 
 
 def new_array(shape, fill=0.0, dtype=backend.DEFAULT_DTYPE):
