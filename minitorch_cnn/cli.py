@@ -18,6 +18,20 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
 
 
 def _load_dataset(name, data_dir, size):
+    """Train and test sets of dataset ``name``, with square images of side ``size``.
+
+    Images of another size are resized bilinearly (LeNet-5 expects 32x32; MNIST's are 28x28).
+    """
+    from . import data
+
+    train, test = _load_native(name, data_dir, size)
+    if train.images.shape[-1] != size or train.images.shape[-2] != size:
+        train, test = (data.TensorDataset(data.transforms.resize(d.images, size), d.labels, d.classes)
+                       for d in (train, test))
+    return train, test
+
+
+def _load_native(name, data_dir, size):
     from . import data
 
     if name == "digits":

@@ -61,3 +61,18 @@ def test_init_stats_writes_table_and_png(tmp_path, capsys):
 def test_bad_shape_argument_is_refused():
     with pytest.raises(SystemExit):
         cli.main(["summary", "lenet5", "--input", "32by32"])
+
+
+def test_train_on_mnist_idx_files_resizes_28_to_32(tmp_path):
+    from test_data import tiny_idx_data, write_mnist_split
+
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        images, labels = tiny_idx_data(n, seed=len(prefix))
+        write_mnist_split(root, prefix, images, labels)
+    out = tmp_path / "run"
+    argv = ["train", "lenet5", "--dataset", "mnist", "--data-dir", str(root), "--epochs", "1", "--out", str(out),
+            "--no-progress"]
+    assert cli.main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
