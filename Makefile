@@ -14,7 +14,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/minitorch-cnn train lenet5 --dataset digits --out runs/lenet5-digits
+	$(VENV)/bin/minitorch-cnn train lenet5 --dataset digits --epochs 20 --out runs/lenet5-digits
 
 # Two pytest workers on two cores: one BLAS thread each, or the workers' BLAS threads fight
 # over the cores and small matmuls slow down a hundredfold.

@@ -78,7 +78,7 @@ def cmd_train(args):
     if args.device != "cpu":
         model.to(device=args.device)
     optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.cosine else None
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs) if args.schedule == "cosine" else None
     augment = normalize
     if args.shift:
         augment = data.transforms.Compose([data.transforms.RandomShift(args.shift), normalize])
@@ -241,12 +241,14 @@ def build_parser():
     p.add_argument("--image-size", type=int, default=32, help="side of the digits/synthetic images (default 32)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--cosine", action="store_true", help="cosine-anneal the learning rate to 0")
-    p.add_argument("--shift", type=int, default=0, help="augment with random shifts of up to this many pixels")
+    p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"),
+                   help="learning-rate schedule: cosine annealing to 0 over the epochs (default) or constant")
+    p.add_argument("--shift", type=int, default=3,
+                   help="augment with random shifts of up to this many pixels (default 3; 0 turns it off)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
