@@ -16,10 +16,10 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/minitorch-cnn train lenet5 --dataset digits --epochs 20 --out runs/lenet5-digits
 
-# Two pytest workers on two cores: one BLAS thread each, or the workers' BLAS threads fight
+# Two pytest workers on two cores: one BLAS (and Numba) thread each, or the workers' BLAS threads fight
 # over the cores and small matmuls slow down a hundredfold.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -1,0 +1,12 @@
+"""Compiled kernels for the hot paths of convolution and max-pooling.
+
+* :mod:`kernels.cpu` - Numba ``njit`` kernels on NumPy arrays.
+* :mod:`kernels.cuda` - ``numba.cuda`` kernels on GPU arrays (or NumPy arrays, copied over).
+* :mod:`kernels.ptx` - compiles every CUDA kernel to PTX: ``python -m kernels.ptx --cc 90 --out DIR``.
+* :mod:`kernels.reference` - the NumPy reference both are tested against.
+* :mod:`kernels.geometry` - argument checks shared by their host functions.
+
+Nothing is imported here, so ``import kernels`` never touches ``numba.cuda``: a machine without
+a GPU (or the tests, which switch on Numba's CUDA simulator in a separate process) imports
+:mod:`kernels.cuda` only when it needs it.
+"""

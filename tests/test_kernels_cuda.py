@@ -6,8 +6,8 @@ kernels run in a separate Python process started with the variable set, one per 
 and pytest-xdist worker, reused by every test. The simulator runs each GPU thread as a Python
 thread, so the arrays here are tiny - but never a multiple of the block sizes.
 
-Where a GPU is present the same tests also run on it (``runner`` "gpu"); elsewhere those show
-as skipped. The PTX test compiles every kernel for sm_80 and sm_90 and assembles it with
+Where a GPU is present the same tests also run on it (the "gpu" side of the ``run`` fixture);
+elsewhere those show as skipped. The PTX test compiles every kernel for sm_80 and sm_90 and assembles it with
 ``ptxas``; it skips, with the reason, where libNVVM (``numba-cuda[cu12]``) or ptxas is missing.
 """
 
