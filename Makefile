@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-gpu bench lectures notebooks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# On a machine with an NVIDIA GPU: install the cuda extra and run the GPU tests only.
+test-gpu: $(STAMP)
+	$(PY) -m pip install -e '.[cuda]'
+	$(PY) -m pytest -q -m gpu -rs

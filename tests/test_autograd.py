@@ -147,3 +147,12 @@ def test_gradcheck_reports_worst_index_and_values():
         mt.gradcheck(Wrong.apply, [x])
     with pytest.raises(mt.GradcheckError, match="direction"):
         mt.gradcheck(Wrong.apply, [x], mode="directional")
+
+
+def test_cuda_without_gpu_says_why():
+    if backend.cuda_is_available():
+        pytest.skip("a GPU is available here")
+    with pytest.raises(RuntimeError, match="device 'cuda' is not available: (CuPy|no usable CUDA driver|the CUDA driver)"):
+        mt.tensor([1.0], device="cuda")
+    with pytest.raises(RuntimeError, match="not available"):
+        mt.tensor([1.0]).to("cuda")
