@@ -127,7 +127,7 @@ def main(argv=None):
     if ptxas is None:
         print("kernels.ptx: ptxas not found (install the CUDA toolkit or set CUDA_HOME)", file=sys.stderr)
         return 1
-    print(f"\n| kernel | dtype | registers | shared memory (bytes) | spill stores (bytes) |\n|---|---|---|---|---|")
+    print("\n| kernel | dtype | registers | shared memory (bytes) | spill stores (bytes) |\n|---|---|---|---|---|")
     for path in paths:
         used = assemble(path, cc, ptxas)
         name, dtype = path.stem.rsplit("_", 1)

@@ -100,6 +100,26 @@ def check_torch(ours, theirs, *hosts, rtol=1e-5, atol=1e-5, grad_mask=None):
             )
 
 
+def random_images(N=2, C=3, H=32, seed=0):
+    """A float32 batch ``(N, C, H, H)`` of standard-normal pixels."""
+    return mt.tensor(np.random.default_rng(seed).standard_normal((N, C, H, H)).astype(np.float32))
+
+
+def param_count_cases(table):
+    """Parametrize a test over ``(name, options, expected, source)`` rows of a reference table."""
+    ids = [f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o, _, _ in table]
+    return pytest.mark.parametrize("name, options, expected, source", table, ids=ids)
+
+
+def check_param_count(name, options, expected, source):
+    """Build ``name`` with ``options`` (no random draws) and compare its trainable parameters."""
+    from minitorch_cnn import models
+
+    with no_random_init():
+        model = models.create(name, **options)
+    assert count_params(model) == expected, f"{name} {options}: reference {expected:,} ({source})"
+
+
 def count_params(model):
     """Trainable parameters: the number torchvision and the papers quote."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

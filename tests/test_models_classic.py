@@ -12,7 +12,7 @@ from minitorch_cnn.models import alexnet, googlenet, nin, vgg
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import check_model_grad, count_params, no_random_init
+from helpers import check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
@@ -51,8 +51,7 @@ NAMES = sorted(SMALL)
 
 
 def images(N=2, C=3, H=32, seed=0):
-    rng = np.random.default_rng(seed)
-    return mt.tensor(rng.standard_normal((N, C, H, H)).astype(np.float32))
+    return random_images(N, C, H, seed)
 
 
 def small(name, **options):
@@ -67,12 +66,9 @@ def test_every_classic_name_is_registered_with_a_small_configuration_and_its_min
         assert models.model_info(name)["min_input"] == SMALL[name][1], name
 
 
-@pytest.mark.parametrize("name, options, expected, source", PARAMETER_COUNTS,
-                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o, _, _ in PARAMETER_COUNTS])
+@param_count_cases(PARAMETER_COUNTS)
 def test_parameter_count_matches_the_reference(name, options, expected, source):
-    with no_random_init():
-        model = models.create(name, **options)
-    assert count_params(model) == expected, f"{name} {options}: reference {expected:,} ({source})"
+    check_param_count(name, options, expected, source)
 
 
 def test_alexnet_conv1_gives_55x55x96_with_34944_parameters_on_227x227():

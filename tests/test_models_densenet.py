@@ -9,7 +9,7 @@ import minitorch_cnn as mt
 from minitorch_cnn import models, nn
 from minitorch_cnn.models import densenet
 
-from helpers import assert_namespace, check_model_grad, count_params, no_random_init
+from helpers import assert_namespace, check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
 
 #: (name, options, trainable parameters, source).
 PARAMETER_COUNTS = [
@@ -33,7 +33,7 @@ SMALL = {
 
 
 def images(N=2, C=3, H=32, seed=0):
-    return mt.tensor(np.random.default_rng(seed).standard_normal((N, C, H, H)).astype(np.float32))
+    return random_images(N, C, H, seed)
 
 
 def test_every_densenet_name_is_registered_and_has_a_small_configuration():
@@ -41,12 +41,9 @@ def test_every_densenet_name_is_registered_and_has_a_small_configuration():
     assert registered == set(SMALL)
 
 
-@pytest.mark.parametrize("name, options, expected, source", PARAMETER_COUNTS,
-                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o, _, _ in PARAMETER_COUNTS])
+@param_count_cases(PARAMETER_COUNTS)
 def test_parameter_count_matches_the_reference(name, options, expected, source):
-    with no_random_init():
-        model = models.create(name, **options)
-    assert count_params(model) == expected, f"{name} {options}: reference {expected:,} ({source})"
+    check_param_count(name, options, expected, source)
 
 
 def test_torchvision_block_and_transition_layout():

@@ -15,7 +15,7 @@ from minitorch_cnn.models import efficientnet, mobilenet, squeezenet
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import assert_namespace, check_model_grad, check_torch, count_params, no_random_init, torch_or_skip
+from helpers import assert_namespace, check_model_grad, check_torch, count_params, no_random_init, torch_or_skip, random_images, param_count_cases, check_param_count
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
@@ -68,7 +68,7 @@ _FILES = {squeezenet.__name__, mobilenet.__name__, efficientnet.__name__}
 
 
 def images(N=2, C=3, H=32, seed=0):
-    return mt.tensor(np.random.default_rng(seed).standard_normal((N, C, H, H)).astype(np.float32))
+    return random_images(N, C, H, seed)
 
 
 def head_in_features(model):
@@ -82,12 +82,9 @@ def test_every_mobile_family_name_is_registered_and_has_a_narrow_configuration()
     assert registered == set(NARROW) and set(SMALL) <= registered
 
 
-@pytest.mark.parametrize("name, options, expected, source", PARAMETER_COUNTS,
-                         ids=[f"{n}-{'-'.join(map(str, o.values())) or 'default'}" for n, o, _, _ in PARAMETER_COUNTS])
+@param_count_cases(PARAMETER_COUNTS)
 def test_parameter_count_matches_the_reference(name, options, expected, source):
-    with no_random_init():
-        model = models.create(name, **options)
-    assert count_params(model) == expected, f"{name} {options}: reference {expected:,} ({source})"
+    check_param_count(name, options, expected, source)
 
 
 @pytest.mark.parametrize("name", FAMILY)

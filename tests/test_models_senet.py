@@ -9,14 +9,14 @@ import minitorch_cnn as mt
 from minitorch_cnn import models
 from minitorch_cnn.models import senet
 
-from helpers import check_forward, check_model_grad, count_params, no_random_init
+from helpers import check_forward, check_model_grad, count_params, no_random_init, random_images
 
 #: Hu et al. 2018 Table 1 reports 28.09M; ResNet-50 (25,557,032) + SE FCs with bias (2,530,992).
 SE_RESNET50_PARAMS = 28_088_024
 
 
 def images(N=2, C=3, H=16, seed=0):
-    return mt.tensor(np.random.default_rng(seed).standard_normal((N, C, H, H)).astype(np.float32))
+    return random_images(N, C, H, seed)
 
 
 def test_se_resnet50_parameter_count_matches_the_paper():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import data, models, nn, optim
+from minitorch_cnn import data, models, optim
 from minitorch_cnn.training import NonFiniteLossError, evaluate, fit, plot_history, topk_correct
 
 
