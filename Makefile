@@ -2,6 +2,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NOTEBOOK_STAMP := $(VENV)/.notebooks-installed
+LECTURES := $(sort $(wildcard lectures/[0-9][0-9]_*.py))
 
 .PHONY: demo test test-gpu bench lectures notebooks clean
 
@@ -23,6 +25,23 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Every lecture in full mode, in order; stops at the first lecture whose checks fail.
+lectures: $(STAMP)
+	@for lecture in $(LECTURES); do echo "== $$lecture"; $(PY) $$lecture || exit 1; done
+
+$(NOTEBOOK_STAMP): $(STAMP)
+	$(PY) -m pip install -e '.[notebooks]'
+	touch $(NOTEBOOK_STAMP)
+
+# .ipynb versions of the lectures in lectures/notebooks/ (git-ignored). _common.py is linked next to
+# them, so `from _common import ...` works in a kernel started in that folder.
+notebooks: $(NOTEBOOK_STAMP)
+	mkdir -p lectures/notebooks
+	ln -sf ../_common.py lectures/notebooks/_common.py
+	@for lecture in $(LECTURES); do \
+		$(VENV)/bin/jupytext --to ipynb --output lectures/notebooks/$$(basename $$lecture .py).ipynb $$lecture || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

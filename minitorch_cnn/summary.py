@@ -58,7 +58,7 @@ class Summary:
         self.trainable_params = trainable_params
         self.total_macs = sum(r["macs"] for r in rows)
         self.total_activations = sum(r["activations"] for r in rows)
-        self.activation_mb = self.total_activations * 4 / 2**20
+        self.activation_mb = self.total_activations * 4 / 1e6  # decimal MB, as the course slides count
 
     def __getitem__(self, key):
         return getattr(self, key)

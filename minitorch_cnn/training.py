@@ -168,13 +168,12 @@ def fit(
 
 def plot_history(history, path, title=None):
     """Save loss and accuracy curves (train and, if present, test) to a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure needs no pyplot backend, so saving curves never changes a notebook's backend.
+    from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
     ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train")
     if "test_loss" in history[0]:
@@ -189,4 +188,3 @@ def plot_history(history, path, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

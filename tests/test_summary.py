@@ -21,7 +21,7 @@ def test_macs_of_grouped_conv_and_linear():
     assert s.rows[0]["macs"] == 5 * 5 * 16 * (8 // 4) * 3 * 3
     assert s.rows[-1]["macs"] == 400 * 10
     assert s.total_macs == s.rows[0]["macs"] + 4000
-    assert s.activation_mb == s.total_activations * 4 / 2**20
+    assert s.activation_mb == s.total_activations * 4 / 1e6
 
 
 def test_three_stacked_3x3_convs_see_7x7():

@@ -1,0 +1,331 @@
+# %% [markdown]
+# # Lecture 5: AlexNet
+#
+# Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep Convolutional Neural
+# Networks" (NeurIPS 2012). Five conv layers and three fully connected ones, trained on two GPUs,
+# with the ideas that made it work: ReLU, local response normalisation, overlapping pooling,
+# dropout and data augmentation. This lecture recomputes the layer sizes and parameter counts
+# from the framework's model, looks at what LRN and dropout do, runs the augmentations, and
+# measures ReLU against tanh.
+
+# %%
+import numpy as np
+from sklearn.datasets import load_sample_image
+
+import minitorch_cnn as mt
+import minitorch_cnn.functional as F
+from minitorch_cnn import data, models, nn, optim
+from minitorch_cnn.data import transforms
+from minitorch_cnn.functional import conv_output_size
+from minitorch_cnn.functional.normalization import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
+from minitorch_cnn.summary import summary
+
+from _common import QUICK, check, plt, savefig
+
+mt.manual_seed(0)
+
+# %% [markdown]
+# ## 1. Output sizes: 227 -> 55 -> 27 -> 13 -> 6
+#
+# The framework's `alexnet` follows the paper's layer list (96-256-384-384-256 filters).
+# `summary` pushes one 227x227x3 image through it.
+
+# %%
+alexnet = models.create("alexnet")
+table = summary(alexnet, (3, 227, 227))
+print(table)
+size_of = {r["name"].split(".")[-1]: r["output_shape"][-1] for r in table.rows}
+sizes = [227, size_of["conv1"], size_of["pool1"], size_of["pool2"], size_of["pool5"]]
+print("input -> conv1 -> pool1 -> pool2 -> pool5:", " -> ".join(map(str, sizes)))
+check("AlexNet spatial sizes", sizes, [227, 55, 27, 13, 6])
+check("conv1 by the formula: (227 - 11)/4 + 1", conv_output_size(227, 11, 4, exact=True), 55)
+check("overlapping 3x3 stride-2 pooling: (55 - 3)/2 + 1", conv_output_size(55, 3, 2, exact=True), 27)
+
+# %% [markdown]
+# The paper's text and figure say the input is 224x224. With an 11x11 filter at stride 4 that
+# does not fit: (224 - 11)/4 + 1 is not a whole number, and flooring it would give 54, not the
+# 55 the paper's own layer sizes need. 227 is the size that works.
+
+# %%
+print("(224 - 11)/4 + 1 =", (224 - 11) / 4 + 1)
+try:
+    conv_output_size(224, 11, 4, exact=True)
+    fits = True
+except ValueError as error:
+    print("exact=True:", error)
+    fits = False
+check("an 11x11 stride-4 filter fits a 224 input", fits, False)
+check("floor((224 - 11)/4) + 1", conv_output_size(224, 11, 4), 54)
+
+# %% [markdown]
+# ## 2. Parameters, with and without the two-GPU grouping
+#
+# The network was split over two GPUs, for lack of memory on one. conv2, conv4 and conv5 only saw the half
+# of the previous layer's maps that lived on their own GPU: in today's terms, `groups=2`, which
+# halves those layers' weights. Counted from the layer list with `F * (C/groups * kh * kw + 1)`
+# per conv and `out * (in + 1)` per linear layer, then compared with the built models.
+
+# %%
+def layer_list_params(groups):
+    convs = [(3, 96, 11, 1), (96, 256, 5, groups), (256, 384, 3, 1), (384, 384, 3, groups), (384, 256, 3, groups)]
+    linears = [(256 * 6 * 6, 4096), (4096, 4096), (4096, 1000)]
+    return (sum(F_ * (C // g * k * k + 1) for C, F_, k, g in convs)
+            + sum(out * (inp + 1) for inp, out in linears))
+
+
+two_gpu = models.create("alexnet", two_gpu_groups=True)
+one_tower_params = table.total_params
+two_gpu_params = sum(p.numel() for p in two_gpu.parameters())
+check("AlexNet parameters, one tower", one_tower_params, layer_list_params(groups=1))
+check("AlexNet parameters, two-GPU grouping", two_gpu_params, layer_list_params(groups=2))
+print(f"the grouping saves {one_tower_params - two_gpu_params:,} parameters")
+fc_share = sum(r["params"] for r in table.rows if r["type"] == "Linear") / one_tower_params
+check("share of the parameters in the fully connected layers", round(fc_share, 4), lambda v: v > 0.9)
+check("multiply-accumulates per image (G), one tower", round(table.total_macs / 1e9, 3), lambda v: v > 0.5)
+del two_gpu
+
+# %% [markdown]
+# The paper's "60 million parameters" fits the two-GPU count better than the one-tower count
+# (both printed above). The grouping saves little because it removes weights only in the three
+# grouped conv layers, while more than nine tenths of the parameters sit in the fully connected
+# layers, which are not grouped.
+
+# %% [markdown]
+# ## 3. Local response normalisation
+#
+# After conv1 and conv2, each activation is divided by a power of the energy of its `n = 5`
+# neighbouring channels at the same pixel:
+#
+#     b_i = a_i / (k + alpha * sum_{j near i} a_j**2) ** beta,    k = 2, alpha = 1e-4, beta = 0.75
+#
+# A weak neighbourhood just scales everything by `k**(-beta)`; a strongly active channel makes
+# its neighbours' denominators larger and suppresses them ("lateral inhibition"). Below: five
+# channels at one pixel, the middle one growing, and what LRN leaves of a neighbour that stays
+# at 10.
+
+# %%
+print(f"paper constants: n={LRN_SIZE}, alpha={LRN_ALPHA}, beta={LRN_BETA}, k={LRN_K}")
+strong = np.array([0.0, 30.0, 100.0, 300.0, 1000.0], dtype=np.float32)
+a = np.full((len(strong), 5, 1, 1), 10.0, dtype=np.float32)
+a[:, 2, 0, 0] = strong
+b = F.local_response_norm(mt.tensor(a)).numpy()
+for s, row in zip(strong, b[:, :, 0, 0]):
+    print(f"middle channel {s:>6g}: neighbour 10 -> {row[1]:.3f}, middle -> {row[2]:.3f}")
+weak = F.local_response_norm(mt.tensor(np.full((1, 5, 1, 1), 1e-3, dtype=np.float32))).numpy()
+check("weak activations: b/a = k**(-beta)", round(float(weak[0, 2, 0, 0] / 1e-3), 5), round(LRN_K**-LRN_BETA, 5))
+neighbour = b[:, 1, 0, 0]
+check("the neighbour's output falls as the middle channel grows", bool(np.all(np.diff(neighbour) < 0)), True)
+
+fig, ax = plt.subplots(figsize=(6, 3.5))
+energies = np.logspace(0, 7, 200)
+ax.semilogx(energies, (LRN_K + LRN_ALPHA * energies) ** -LRN_BETA)
+ax.set(xlabel="sum of squares of the 5 neighbouring channels", ylabel="b / a",
+       title="LRN: the factor applied to an activation")
+savefig(fig, "05_lrn_factor")
+
+# %% [markdown]
+# On real feature maps: the photo `china.jpg`, cropped to 227x227 on the paper's 0..255 scale
+# minus its mean, through this (untrained, paper-initialised) AlexNet's conv1 and ReLU, then
+# LRN. The factor `b/a` at every active unit: near `k**(-beta)` where the neighbourhood is
+# quiet, lower where neighbouring filters respond strongly.
+
+# %%
+photo = load_sample_image("china.jpg")[100:327, 200:427].astype(np.float32)
+x_photo = mt.tensor((photo - photo.mean()).transpose(2, 0, 1)[None])
+with mt.no_grad():
+    relu1 = alexnet.features[:2](x_photo)
+    lrn1 = F.local_response_norm(relu1)
+active = relu1.numpy() > 0
+factor = lrn1.numpy()[active] / relu1.numpy()[active]
+print(f"conv1 + ReLU on the photo: {relu1.shape}, {active.mean():.1%} of units active, "
+      f"largest activation {relu1.numpy().max():.1f}")
+print("b/a over the active units: quantiles 0, 1%, 50%, 100% =", np.round(np.quantile(factor, [0, 0.01, 0.5, 1]), 4))
+check("LRN never amplifies: largest b/a", round(float(factor.max()), 5), lambda v: v <= LRN_K**-LRN_BETA + 1e-6)
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+channel = int(relu1.numpy()[0].sum(axis=(1, 2)).argmax())
+axes[0].imshow(photo.astype(np.uint8))
+axes[0].set_title("input crop 227x227")
+axes[1].imshow(relu1.numpy()[0, channel], cmap="gray")
+axes[1].set_title(f"conv1 + ReLU, channel {channel}")
+axes[2].imshow(lrn1.numpy()[0, channel], cmap="gray")
+axes[2].set_title("after LRN")
+for ax in axes:
+    ax.axis("off")
+savefig(fig, "05_lrn_feature_map")
+
+# %% [markdown]
+# ## 4. Dropout
+#
+# AlexNet's fc6 and fc7 see their inputs through dropout with `p = 0.5`: in training every
+# value is zeroed with probability 0.5. The framework uses inverted dropout: the survivors are
+# multiplied by `1/(1 - p) = 2`, so the expected value is unchanged and evaluation needs no
+# rescaling (the paper instead multiplied the outputs by 0.5 at test time).
+
+# %%
+ones = mt.tensor(np.ones((1, 100_000), dtype=np.float32))
+dropped = F.dropout(ones, p=0.5, training=True).numpy()
+check("fraction of values dropped", round(float((dropped == 0).mean()), 3), lambda v: abs(v - 0.5) < 0.01)
+check("value of the survivors: 1/(1 - p)", float(dropped[dropped > 0].max()), 2.0)
+check("mean after dropout (before: 1)", round(float(dropped.mean()), 3), lambda v: abs(v - 1) < 0.02)
+check("in evaluation dropout is the identity", F.dropout(ones, 0.5, training=False) is ones, True)
+
+features = mt.tensor(np.abs(np.random.default_rng(0).standard_normal((1, 256 * 6 * 6))).astype(np.float32))
+head = alexnet.classifier
+with mt.no_grad():
+    head.train()
+    train_outputs = [head(features).numpy() for _ in range(2)]
+    head.eval()
+    eval_outputs = [head(features).numpy() for _ in range(2)]
+check("train mode: two passes of the same input differ", bool(np.abs(train_outputs[0] - train_outputs[1]).max() > 0),
+      True)
+check("eval mode: two passes agree", float(np.abs(eval_outputs[0] - eval_outputs[1]).max()), 0.0)
+del alexnet, head
+
+# %% [markdown]
+# ## 5. Data augmentation
+#
+# The paper trained on random 224x224 crops of the 256x256 images, plus their mirror images,
+# and estimated that this enlarges the training set "by a factor of 2048". That number is
+# 32 * 32 * 2; counting both end positions, a 224 window has 256 - 224 + 1 = 33 positions per
+# axis (the output-size formula with stride 1):
+
+# %%
+positions = conv_output_size(256, 224, 1)
+print(f"the paper's factor 32 * 32 * 2 = {32 * 32 * 2}; crop positions per axis {positions}, "
+      f"so {positions}**2 * 2 = {positions**2 * 2} distinct crops and flips")
+check("distinct 224 crops of a 256 image, times 2 flips", positions**2 * 2, 2178)
+
+# %% [markdown]
+# The framework's transforms work on whole batches `(N, C, H, W)` of NumPy images. Here on the
+# two sample photos of scikit-learn, scaled to 64x64 and [0, 1]:
+#
+# * `RandomShift(8)`: translate by up to 8 pixels, zeros shifted in;
+# * `RandomHorizontalFlip(p)`: mirror left-right with probability `p`;
+# * `PCALighting`: the paper's colour augmentation. Every pixel gets the same RGB offset
+#   `sum_i alpha_i * lambda_i * p_i`, with `p_i, lambda_i` the eigenvectors and eigenvalues of
+#   the RGB covariance of the training pixels and `alpha_i ~ N(0, 0.1)` drawn once per image.
+
+# %%
+photos = np.stack([load_sample_image(name) for name in ("china.jpg", "flower.jpg")]).astype(np.float32) / 255.0
+photos = transforms.resize(photos.transpose(0, 3, 1, 2), 64)
+mt.manual_seed(0)
+shifted = transforms.RandomShift(8)(photos)
+flipped = transforms.RandomHorizontalFlip(p=1.0)(photos)
+check("flip with p=1 is the mirror image", bool(np.array_equal(flipped, photos[..., ::-1])), True)
+check("flipping twice gives the original", bool(np.array_equal(transforms.RandomHorizontalFlip(1.0)(flipped), photos)),
+      True)
+check("a shift keeps the image size", shifted.shape, photos.shape)
+
+eigval, eigvec = transforms.pca_lighting_basis(photos)
+print("eigenvalues of the RGB covariance:", np.round(eigval, 5))
+print("first eigenvector (R, G, B):", np.round(eigvec[:, 0], 3))
+lit = transforms.PCALighting(eigval, eigvec)(photos)
+offset = lit - photos
+check("PCA lighting adds one offset per image and channel: largest spread over pixels",
+      float(offset.std(axis=(2, 3)).max()), lambda v: v < 1e-6)
+strong_lit = transforms.PCALighting(eigval, eigvec, alphastd=1.0)(photos)
+
+fig, axes = plt.subplots(2, 5, figsize=(15, 6.2))
+columns = [("original", photos), ("RandomShift(8)", shifted), ("flipped", flipped),
+           ("PCA lighting, std 0.1", lit), ("PCA lighting, std 1.0", strong_lit)]
+for c, (title, batch) in enumerate(columns):
+    for r in range(2):
+        axes[r, c].imshow(np.clip(batch[r].transpose(1, 2, 0), 0, 1))
+        axes[r, c].set_title(title)
+        axes[r, c].axis("off")
+savefig(fig, "05_augmentation")
+
+# %% [markdown]
+# ## 6. ReLU versus tanh
+#
+# The paper's Figure 1: a four-layer CNN with ReLUs reached 25% training error on CIFAR-10 six
+# times faster than the same network with tanh, each with the learning rate that made it train
+# fastest. The argument: tanh saturates, and its gradient `1 - tanh**2` vanishes for large
+# inputs, while ReLU's gradient is 1 for every positive input.
+#
+# The same protocol on the digits (8x8, standardised): a four-layer CNN (three 3x3 convs and a
+# linear layer), the same initialisation and the same mini-batches for both activations, SGD
+# with momentum 0.9, and for each activation the best of a few learning rates. Speed is counted
+# in SGD steps until the training error over the last 20 mini-batches drops below 25%.
+
+# %%
+digits_train = data.digits("train", size=8)
+standardise = transforms.Normalize(digits_train.images.mean(), digits_train.images.std())
+TARGET, WINDOW = 0.25, 20
+LEARNING_RATES = (0.01, 0.03) if QUICK else (0.003, 0.01, 0.03, 0.1)
+MAX_EPOCHS = 3 if QUICK else 10
+
+
+def four_layer_cnn(activation):
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), activation(),
+        nn.Conv2d(32, 32, 3, padding=1), activation(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), activation(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 2 * 2, 10),
+    )
+
+
+def train_until(activation, lr):
+    """Per-step training error, stopping once the mean over the last WINDOW steps is below TARGET."""
+    mt.manual_seed(0)
+    model = four_layer_cnn(activation)
+    optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    loader = data.DataLoader(digits_train, 32, shuffle=True, transform=standardise, seed=0)
+    errors = []
+    for _ in range(MAX_EPOCHS):
+        for images, labels in loader:
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            if not np.isfinite(loss.item()):
+                return errors, None
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            errors.append(float((logits.numpy().argmax(axis=1) != labels.numpy()).mean()))
+            if len(errors) >= WINDOW and np.mean(errors[-WINDOW:]) < TARGET:
+                return errors, len(errors)
+    return errors, None
+
+
+runs = {}
+for name, activation in (("ReLU", nn.ReLU), ("tanh", nn.Tanh)):
+    for lr in LEARNING_RATES:
+        errors, steps = train_until(activation, lr)
+        runs[name, lr] = (errors, steps)
+        print(f"{name:>4}, lr {lr:<6}: " + (f"{steps} steps to {TARGET:.0%} training error" if steps
+                                            else f"did not reach {TARGET:.0%} in {len(errors)} steps"))
+
+best = {}
+for name in ("ReLU", "tanh"):
+    reached = [(steps, lr) for (n, lr), (_, steps) in runs.items() if n == name and steps]
+    best[name] = min(reached) if reached else (None, None)
+    check(f"{name}: fewest steps to {TARGET:.0%} training error over the learning rates", best[name][0],
+          lambda v: v is not None)
+ratio = best["tanh"][0] / best["ReLU"][0]
+print(f"best ReLU run: {best['ReLU'][0]} steps (lr {best['ReLU'][1]}); best tanh run: {best['tanh'][0]} steps "
+      f"(lr {best['tanh'][1]}); tanh / ReLU = {ratio:.2f}")
+check("steps to 25% error, tanh / ReLU (the paper's Figure 1: about 6)", round(ratio, 2), lambda v: v < 2)
+if ratio > 1 / 2:
+    print("Observed: on these digits the two are within a factor of 2; the paper's sixfold speed-up does not show.")
+else:
+    print("Observed: tanh trains clearly faster here, the opposite of the paper's finding.")
+
+fig, ax = plt.subplots(figsize=(7, 4))
+for name in ("ReLU", "tanh"):
+    errors, _ = runs[name, best[name][1]]
+    smooth = np.convolve(errors, np.ones(WINDOW) / WINDOW, mode="valid")
+    ax.plot(np.arange(WINDOW, len(errors) + 1), smooth, label=f"{name}, lr {best[name][1]}")
+ax.axhline(TARGET, color="gray", linestyle="--")
+ax.set(xlabel="SGD step", ylabel=f"training error (mean of last {WINDOW} batches)",
+       title="four-layer CNN on digits: ReLU vs tanh")
+ax.legend()
+savefig(fig, "05_relu_vs_tanh")
+
+# %% [markdown]
+# The printed verdict is what this run measured, and it is not the paper's. The settings differ
+# in ways that matter for the argument: the paper's network learned CIFAR-10 (natural colour
+# images, a far harder task) from small Gaussian weights; here the 8x8 digits
+# are easy, the inputs are standardised and the default initialisation keeps pre-activations
+# near the unit range, where tanh is close to linear and its gradient close to 1. Lecture 3
+# shows the opposite regime, where tanh saturates and its gradients vanish.
