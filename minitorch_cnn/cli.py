@@ -230,6 +230,74 @@ def cmd_gradcheck(args):
     return 0
 
 
+def _classes(text):
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected class indices like 0,1,2,3,4, got {text!r}") from None
+
+
+def cmd_pretrain(args):
+    import minitorch_cnn as mt
+    from . import transfer
+
+    mt.manual_seed(args.seed)
+    train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
+    if args.classes:
+        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
+    out = args.out or os.path.join("zoo", f"{args.model}-{args.dataset}.npz")
+    print(f"pretraining {args.model} on {args.dataset} (classes {', '.join(train_set.classes)}): "
+          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
+    model, metadata = transfer.pretrain(
+        args.model, train_set, test_set, args.epochs, lr=args.lr, batch_size=args.batch_size,
+        make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
+        options=_options(args.option), shift=args.shift, dataset=args.dataset, progress=not args.no_progress,
+        device=args.device)
+    transfer.save_pretrained(model, metadata, out)
+    print(f"test accuracy {metadata['test_accuracy']:.4f}; wrote {out}")
+    return 0
+
+
+def cmd_finetune(args):
+    import minitorch_cnn as mt
+    from . import data, transfer
+
+    mt.manual_seed(args.seed)
+    model, metadata = transfer.load_pretrained(args.checkpoint)
+    train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
+    if args.classes:
+        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
+    if args.per_class:
+        train_set, _ = transfer.split_per_class(train_set, args.per_class, seed=args.seed)
+    if train_set.images.shape[1] != metadata["in_channels"]:
+        raise SystemExit(f"finetune: {args.checkpoint} expects {metadata['in_channels']}-channel images, "
+                         f"--dataset {args.dataset} has {train_set.images.shape[1]}")
+    transfer.replace_head(model, len(train_set.classes))
+    normalize = transfer.normalization(metadata)
+    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=normalize)
+    test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize)
+    print(f"fine-tuning {metadata['architecture']} from {args.checkpoint} on {args.dataset} "
+          f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}")
+    phases = transfer.finetune(
+        model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
+        finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
+        make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
+        progress=not args.no_progress, log=print)
+    if args.out:
+        tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
+                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
+        transfer.save_pretrained(model, tuned, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_transfer_demo(args):
+    from . import transfer
+
+    transfer.transfer_demo(args.out, quick=args.quick, seed=args.seed)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minitorch-cnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -287,10 +355,60 @@ def build_parser():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--num-classes", type=int, default=10)
     p.add_argument("--directions", type=int, default=2)
-    p.add_argument("--eps", type=float, default=1e-7, help="finite-difference step (default 1e-7)")
+    p.add_argument("--eps", type=float, default=1e-8, help="finite-difference step (default 1e-8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("pretrain", help="train a zoo model and save it as a checkpoint for transfer learning")
+    p.add_argument("model", help="a registered model name, e.g. lenet5")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
+    p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 0,1,2,3,4")
+    p.add_argument("--image-size", type=int, default=32, help="side of the images (default 32)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--shift", type=int, default=0, help="augment with random shifts of up to this many pixels")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. variant=modern")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="checkpoint path (default zoo/MODEL-DATASET.npz)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="transfer a pretrained checkpoint to a dataset: train the head, then fine-tune")
+    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train')")
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 5,6,7,8,9")
+    p.add_argument("--per-class", type=int, default=None, help="train on this many labelled images per class")
+    p.add_argument("--strategy", default="fine-tune-top", choices=("feature-extract", "fine-tune-top", "full"),
+                   help="feature-extract: head only; fine-tune-top: then the last --unfreeze base stages too; "
+                        "full: then every stage")
+    p.add_argument("--unfreeze", type=int, default=1, help="base stages fine-tune-top unfreezes in phase 2 (default 1)")
+    p.add_argument("--head-epochs", type=int, default=10, help="phase 1: epochs with the base frozen")
+    p.add_argument("--finetune-epochs", type=int, default=10, help="phase 2: epochs at lr x 0.1")
+    p.add_argument("--lr", type=float, default=1e-2, help="phase-1 learning rate (default 1e-2)")
+    p.add_argument("--factor", type=float, default=3.0,
+                   help="phase 2: each earlier stage trains this many times slower (default 3)")
+    p.add_argument("--batch-size", type=int, default=10)
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also save the fine-tuned model to this checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("transfer-demo", help="lecture 11: scratch vs feature extraction vs fine-tuning with few labels")
+    p.add_argument("--out", default="runs/transfer", help="output folder (default runs/transfer)")
+    p.add_argument("--quick", action="store_true", help="a tiny budget, for tests (seconds, not a minute)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_transfer_demo)
 
     p = sub.add_parser("info", help="version, backend, and whether CUDA is reachable (and why not)")
     p.set_defaults(func=cmd_info)

@@ -147,14 +147,14 @@ def gradcheck_module(module, input, eps=1e-6, atol=1e-5, rtol=1e-3, mode="direct
                      seed=seed, params=params)
 
 
-def gradcheck_model(model, input, mode="train", eps=1e-7, directions=1, seed=0):
+def gradcheck_model(model, input, mode="train", eps=1e-8, directions=1, seed=0):
     """End-to-end directional float64 gradient check of a whole network, in one mode.
 
     ``mode="train"``: batch norm on batch statistics (so the input needs ``N > 1``), dropout with
     a fixed mask. ``mode="eval"``: one training forward first, so batch norm normalises with real
     running statistics: with the initial mean 0, variance 1 and shift 0 a ReLU's exact zeros land
     exactly on the next ReLU's kink, where the central difference sees half a slope and backward
-    none. ``eps=1e-7``: a smaller step crosses fewer ReLU kinks (each crossing biases the
+    none. ``eps=1e-8``: a smaller step crosses fewer ReLU kinks (each crossing biases the
     difference).
     """
     if mode not in ("train", "eval"):

@@ -137,7 +137,7 @@ def no_random_init():
         backend.random_normal, backend.random_uniform = saved
 
 
-def check_model_grad(model, x, mode, eps=1e-7, directions=1):
+def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter, in ``mode``
     ("train" or "eval"); see :func:`minitorch_cnn.gradcheck.gradcheck_model`."""
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
