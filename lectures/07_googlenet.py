@@ -1,14 +1,5 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
 # %% [markdown]
-# # Lecture 07: GoogLeNet (Inception v1)
+# # Lecture 7: GoogLeNet (Inception v1)
 #
 # Szegedy et al. 2015, "Going Deeper with Convolutions". Three ideas, each measured here with
 # `minitorch_cnn`:
@@ -20,8 +11,6 @@
 # 3. **global average pooling** instead of large fully connected layers.
 
 # %%
-import itertools
-
 import numpy as np
 
 import minitorch_cnn as mt

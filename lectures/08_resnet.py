@@ -1,14 +1,5 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
 # %% [markdown]
-# # Lecture 08: ResNet and the degradation problem
+# # Lecture 8: ResNet and the degradation problem
 #
 # He, Zhang, Ren & Sun 2015, "Deep Residual Learning for Image Recognition". The observation
 # that started it: stacking more layers onto a plain convolutional network (with batch norm,
@@ -26,6 +17,7 @@
 import time
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
@@ -52,11 +44,12 @@ from _common import QUICK, check, plt, savefig
 SETTINGS = {
     # depth = 6n + 2: the registry's CIFAR constructors take ``layers=(n, n, n)`` and ``width``.
     "full": {"depths": (20, 56), "width": 16, "train_images": None, "epochs": 12},
-    "quick": {"depths": (8, 20), "width": 8, "train_images": 480, "epochs": 3},
+    "quick": {"depths": (8, 20), "width": 8, "train_images": 400, "epochs": 3},
 }
 settings = SETTINGS["quick" if QUICK else "full"]
-#: The paper's CIFAR optimiser: SGD, momentum 0.9, weight decay 1e-4, learning rate 0.1.
-LR, MOMENTUM, WEIGHT_DECAY, BATCH = 0.1, 0.9, 1e-4, 32
+#: The paper's CIFAR optimiser: SGD, momentum 0.9, weight decay 1e-4, learning rate 0.1 at batch
+#: 128, scaled linearly to our batch of 32 (Goyal et al. 2017): 0.025.
+LR, MOMENTUM, WEIGHT_DECAY, BATCH = 0.1 * 32 / 128, 0.9, 1e-4, 32
 #: The digits at their native 8x8 resolution: the three stages see 8x8, 4x4 and 2x2 maps.
 IMAGE_SIZE = 8
 SEED = 0
@@ -154,16 +147,18 @@ for ax, kind, title in zip(axes, ("plain", "resnet"), ("plain networks", "residu
         ax.plot(epochs, [100 * h["test_top1_error"] for h in history], "-", color=color, marker="s",
                 label=f"{kind}-{depth} test")
     ax.set(title=title, xlabel="epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
 axes[0].set_ylabel("error (%)")
 fig.suptitle(f"digits {IMAGE_SIZE}x{IMAGE_SIZE}: dashed = training error, solid = test error")
+fig.tight_layout()
 savefig(fig, "08_degradation")
 
 # %% [markdown]
 # What was observed in this run: the lines below compare the final training errors (the
 # quantity the degradation problem is about) and say which ordering came out. With a budget
-# this small the numbers move from run to run; the paper's effect is that the deep plain
+# this small the numbers change with the seed and the number of epochs; the paper's effect is that the deep plain
 # network stays above the shallow one for the whole of training while the deep residual
 # network ends at or below the shallow one.
 
@@ -177,7 +172,8 @@ plain_degrades = final["plain", deep] > final["plain", shallow]
 residual_keeps = final["resnet", deep] <= final["plain", deep]
 print(f"observed: plain-{deep} trained {'worse' if plain_degrades else 'no worse'} than plain-{shallow} "
       f"(train error {final['plain', deep]:.3f} vs {final['plain', shallow]:.3f})")
-print(f"observed: resnet-{deep} trained {'better' if final['resnet', deep] < final['resnet', shallow] else 'no better'} "
+residual_improves = final["resnet", deep] < final["resnet", shallow]
+print(f"observed: resnet-{deep} trained {'better' if residual_improves else 'no better'} "
       f"than resnet-{shallow} (train error {final['resnet', deep]:.3f} vs {final['resnet', shallow]:.3f})")
 print(f"observed: at {deep} layers the residual network's training error is "
       f"{'at or below' if residual_keeps else 'above'} the plain one's "

@@ -1,14 +1,5 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
 # %% [markdown]
-# # Lecture 09: beyond ResNet
+# # Lecture 9: beyond ResNet
 #
 # After ResNet, architectures varied one design choice at a time. Each section builds the
 # idea from the framework's layers and measures its parameters and multiply-accumulates
@@ -56,10 +47,11 @@ def conv_params(s):
 # ## 1. Wide ResNet
 #
 # Zagoruyko & Komodakis 2016 argue that the residual connection, not extreme depth, is what
-# matters: a 16-layer network whose blocks are `k = 4` times wider than a CIFAR ResNet's is as
-# accurate as a ResNet with over a hundred layers, and much faster on a GPU, because a wide
-# layer is one large parallel product while depth is sequential. WRN-`d`-`k` has
-# `(d - 4) / 6` blocks per stage at widths `16k, 32k, 64k`.
+# matters: on CIFAR their 16- and 28-layer networks with blocks `k` times wider than a CIFAR
+# ResNet's beat far deeper thin ResNets, and run much faster on a GPU, because a wide layer is
+# one large parallel product while depth is sequential. WRN-`d`-`k` has `(d - 4) / 6` blocks
+# per stage at widths `16k, 32k, 64k`. Below, the thin ResNet-110 against WRN-16-4 (and, in full
+# mode, WRN-28-10): conv layers, parameters and MACs at 32x32.
 
 # %%
 wide = [("resnet110", {}), ("wrn", {"depth": 16, "k": 4})] + ([] if QUICK else [("wrn", {"depth": 28, "k": 10})])
@@ -223,8 +215,9 @@ print(f"MobileNet's own layer (with BN and ReLU), 512 -> 512 at 14x14: "
 #
 # Every registered model, through `summary`: the ImageNet models at 224x224x3, the CIFAR
 # models (and LeNet-5) at the 32x32 they were designed for. EfficientNet B1-B7 are meant for
-# larger images; lecture 10 measures them at their own resolutions. Quick mode measures a
-# subset.
+# larger images; lecture 10 measures them at their own resolutions. Models are counted as
+# registered, so GoogLeNet includes its two auxiliary heads (lecture 07). Quick mode measures
+# a subset.
 
 # %%
 QUICK_ZOO = ["lenet5", "resnet20", "densenet_bc", "squeezenet1_1", "mobilenet_v2", "efficientnet_b0", "resnet18",
@@ -262,8 +255,8 @@ if "squeezenet1_0" in zoo and "alexnet" in zoo:
     check("AlexNet / SqueezeNet 1.0 parameters (the paper's '50x fewer')",
           zoo["alexnet"]["params"] / zoo["squeezenet1_0"]["params"], lambda r: r > 45)
 if "se_resnet50" in zoo and "resnet50" in zoo:
-    check("SE-ResNet-50 - ResNet-50 parameters (all SE blocks)", zoo["se_resnet50"]["params"] - zoo["resnet50"]["params"],
-          2_530_992)
+    check("SE-ResNet-50 - ResNet-50 parameters (all SE blocks)",
+          zoo["se_resnet50"]["params"] - zoo["resnet50"]["params"], 2_530_992)
 check("MobileNet v2 parameters", zoo["mobilenet_v2"]["params"], 3_504_872)
 
 # %%
@@ -292,4 +285,5 @@ if not QUICK:
     densest = max(imagenet, key=lambda name: imagenet[name]["params"] / imagenet[name]["macs"])
     check("the ImageNet model with the most parameters per MAC", densest, "alexnet")
 fewest = min(imagenet, key=lambda name: imagenet[name]["params"])
-check("the ImageNet model with the fewest parameters", fewest, lambda name: name.startswith(("squeezenet", "mobilenet")))
+check("the ImageNet model with the fewest parameters", fewest,
+      lambda name: name.startswith(("squeezenet", "mobilenet")))

@@ -1,12 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
 # %% [markdown]
 # # Lecture 10: EfficientNet and compound scaling
 #
@@ -73,7 +64,7 @@ def blocks(model):
 
 
 def measure(phi, which):
-    """Measured and predicted MACs factor, block count and last map side of B0 scaled along ``which``."""
+    """Measured and predicted MACs factor, block count and image side of B0 scaled along ``which``."""
     s = compound_scaling(phi)
     depth = s.depth if which in ("depth", "compound") else 1.0
     width = s.width if which in ("width", "compound") else 1.0
@@ -81,7 +72,7 @@ def measure(phi, which):
     model = models.create("efficientnet_b0", depth_mult=depth, width_mult=width)
     result = summary(model, (3, side, side))
     predicted = {"depth": s.depth, "width": s.width**2, "resolution": s.resolution**2, "compound": s.flops}[which]
-    return result.total_macs / b0.total_macs, predicted, blocks(model), result.rows[-1]["output_shape"], side
+    return result.total_macs / b0.total_macs, predicted, blocks(model), side
 
 
 check("MBConv blocks in B0", blocks(b0_model), 16)
@@ -90,14 +81,15 @@ scaling = {}
 print(f"{'phi':>3} {'scaled':<11} {'predicted MACs factor':>22} {'measured':>9} {'blocks':>7} {'image':>6}")
 for phi in phis:
     for which in ("depth", "width", "resolution", "compound"):
-        measured, predicted, n_blocks, _, side = measure(phi, which)
+        measured, predicted, n_blocks, side = measure(phi, which)
         scaling[phi, which] = (measured, predicted)
         print(f"{phi:>3} {which:<11} {predicted:>22.3f} {measured:>9.3f} {n_blocks:>7} {side:>6}")
         check(f"phi={phi} {which}: measured / predicted MACs factor", measured / predicted, lambda q: 0.75 < q < 1.5)
 
 # %% [markdown]
-# The measured factors run above the predictions (ratios printed above), for two rounding
-# reasons, both largest at small `phi`:
+# Width lands close to its prediction (channels are rounded to the *nearest* multiple of 8),
+# but depth and resolution run above theirs (ratios printed above), for two rounding reasons,
+# both largest at small `phi`:
 #
 # * **depth**: `ceil(n d)` rounds *up* in every stage. B0's stages repeat 1, 2, 2, 3, 3, 4, 1
 #   blocks; at `d = 1.2` each of those becomes the next integer, so the network gets the block
@@ -110,7 +102,6 @@ for phi in phis:
 # %%
 s1 = compound_scaling(1)
 side = round(BASE_RESOLUTION * s1.resolution)
-last = summary(models.create("efficientnet_b0"), (3, side, side)).rows[-1]
 conv_maps = [r["output_shape"][-1] for r in summary(models.create("efficientnet_b0"), (3, side, side)).rows
              if r["type"] == "Conv2d"]
 print(f"image {side}x{side}: last conv map {conv_maps[-1]}x{conv_maps[-1]}, against 7 x r = {7 * s1.resolution:.2f}")

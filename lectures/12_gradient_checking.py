@@ -1,12 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
 # %% [markdown]
 # # Lecture 12: gradient checking
 #
@@ -21,6 +12,8 @@
 # check catch it.
 
 # %%
+import inspect
+
 import numpy as np
 
 import minitorch_cnn as mt
@@ -97,7 +90,14 @@ savefig(fig, "12_central_difference_error")
 # CS231n's rule of thumb for the relative error: above `1e-2` the gradient is probably wrong;
 # `1e-4` to `1e-2` is suspicious (acceptable only near a kink, see section 4); below `1e-7`
 # it is right. `mt.gradcheck` passes an element when
-# `|analytic - numeric| <= atol + rtol * |numeric|` (defaults `atol=1e-5`, `rtol=1e-3`).
+# `|analytic - numeric| <= atol + rtol * |numeric|`; its defaults for the step and the two
+# tolerances are printed below.
+
+# %%
+defaults = {name: p.default for name, p in inspect.signature(mt.gradcheck).parameters.items()
+            if name in ("eps", "atol", "rtol")}
+print("mt.gradcheck defaults:", defaults)
+check("mt.gradcheck's default step is the float64 one used above", defaults["eps"], 1e-6)
 
 # %% [markdown]
 # ## 2. What `mt.gradcheck` does, on an op that is right
