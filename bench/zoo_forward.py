@@ -61,7 +61,8 @@ def main(argv=None):
     header = [
         "# Full-size forward pass of every model",
         "",
-        f"Command: `python -m bench.zoo_forward --repeats {args.repeats}`. Batch 1, float32, eval mode, "
+        f"Command: `OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')} "
+        f"python -m bench.zoo_forward --repeats {args.repeats}`. Batch 1, float32, eval mode, "
         f"median of {args.repeats} runs after a warm-up, on {platform.machine()} with {os.cpu_count()} cores "
         "(a shared machine: treat figures as indicative).",
         "",
