@@ -2,9 +2,10 @@
 
 The lecture's recipe, for a model pretrained on a large dataset:
 
-1. keep the convolutional *base* and replace the *head* (the last layer) with one sized for the new
-   classes: :func:`replace_head`;
-2. freeze the base and train only the head (*feature extraction*): :func:`freeze`;
+1. keep the network and replace its output layer with one sized for the new classes:
+   :func:`replace_head`;
+2. freeze the convolutional *base* and train only the *head*, the classifier on top of it
+   (*feature extraction*): :func:`freeze`;
 3. then unfreeze the later stages and train them too (*fine-tuning*) at a lower learning rate,
    earlier stages 3-10x lower than later ones: :func:`unfreeze`, :func:`differential_param_groups`.
 
@@ -16,18 +17,21 @@ Which recipe to pick depends on the new data (CS231n, "Transfer Learning")::
 
 Stages
 ------
-Every zoo model has a ``features`` :class:`~minitorch_cnn.nn.Sequential` and a ``classifier``.
-A model's *stages* are, in forward order:
+Every zoo model has a ``features`` :class:`~minitorch_cnn.nn.Sequential` (the convolutional
+*base*) and a ``classifier`` (the *head*). A model's *stages* are, in forward order:
 
 * the children of ``model.features``, named ``"features.0"``, ``"features.1"``, ... (or by their
-  own keys, e.g. ``"features.inception4a"``): this is the *base*;
-* the other top-level children (``avgpool``), still in the base;
-* the *head*: ``model.classifier`` and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet).
+  own keys, e.g. ``"features.inception4a"``), then the other top-level children (``avgpool``):
+  the base;
+* ``classifier``, and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet): the head, which
+  :func:`freeze` leaves trainable. Its hidden layers (LeNet's F6, VGG's fc6 and fc7) keep their
+  pretrained weights as a starting point, but they are specific to the pretraining classes, so
+  they train with the new output layer that :func:`replace_head` puts in.
 
 A model without ``features`` uses its top-level children as stages, the last one being the head.
-:func:`stages` lists the stages that own parameters (``conv``, ``bn``, a residual stage, an inception
-module), which are the ones freezing and learning rates are about; names of parameter-free stages
-(a ReLU, a pool) are accepted as boundaries too.
+:func:`stages` lists the stages that own parameters (a conv, a batch norm, a residual stage, an
+inception module), which are the ones freezing and learning rates are about; names of
+parameter-free stages (a ReLU, a pool) are accepted as boundaries too.
 
 The lecture-11 experiment (:func:`transfer_demo`, ``minitorch-cnn transfer-demo``) pretrains LeNet-5
 on the digits 0-4 and transfers it to the digits 5-9 with ten labels per class, and to synthetic
@@ -66,18 +70,23 @@ def _has_parameters(module):
     return next(iter(module.parameters()), None) is not None
 
 
+def _children(name, module):
+    """A container's children as stages named ``"name.key"``; a single layer is one stage."""
+    inner = list(module.named_children())
+    return [(f"{name}.{key}", m) for key, m in inner] if inner else [(name, module)]
+
+
 def _all_stages(model):
     """``(base, head)``: lists of ``(name, module)`` in forward order, parameter-free stages included."""
     children = list(model.named_children())
     if not children:
         raise ValueError(f"transfer: expected a model with sub-modules, got {type(model).__name__}")
-    if "features" not in model._modules:
+    if "features" not in dict(children):
         return children[:-1], children[-1:]
     base, head = [], []
     for name, child in children:
         if name == "features":
-            inner = list(child.named_children())
-            base += [(f"features.{key}", m) for key, m in inner] if inner else [("features", child)]
+            base += _children(name, child)
         elif name == HEAD_NAME or name.startswith(AUX_PREFIX):
             head.append((name, child))
         else:
@@ -129,6 +138,10 @@ def _position(model, key, op):
 # ---------------------------------------------------------------- freezing
 
 
+#: ``BatchNorm2d -> FrozenBatchNorm2d``: each batch-norm class and its always-in-eval-mode subclass.
+_EVAL_MODE_CLASSES = {}
+
+
 def _eval_mode_class(cls):
     """``cls`` with a ``training`` flag that always reads ``False``.
 
@@ -145,9 +158,6 @@ def _eval_mode_class(cls):
             "__doc__": f"A {cls.__name__} frozen by transfer.freeze(bn_eval=True): always in eval mode.",
         })
     return _EVAL_MODE_CLASSES[cls]
-
-
-_EVAL_MODE_CLASSES = {}
 
 
 def _batch_norms(module):
@@ -179,7 +189,8 @@ def freeze(model, upto=None, bn_eval=False):
         module.requires_grad_(False)
         if bn_eval:
             for bn in _batch_norms(module):
-                bn.__class__ = _eval_mode_class(type(bn))
+                if type(bn) not in _EVAL_MODE_CLASSES.values():
+                    bn.__class__ = _eval_mode_class(type(bn))
     return [name for name, module in chosen if _has_parameters(module)]
 
 
@@ -229,21 +240,23 @@ def replace_head(model, num_classes):
     The output layer is the last ``Linear`` in ``model.classifier`` (LeNet, AlexNet, VGG, ResNet,
     DenseNet, MobileNet, GoogLeNet, EfficientNet) or its last ``Conv2d``, when the class scores come
     from a 1x1 convolution followed by global average pooling (SqueezeNet, NiN). Auxiliary heads
-    (GoogLeNet's ``aux1``/``aux2``) get a new output layer too. Every other weight, the whole base
-    and the hidden layers of the classifier, is kept. The new layer has PyTorch's default
-    initialisation, the dtype and device of the old one, and is trainable. Returns ``model``.
+    (GoogLeNet's ``aux1``/``aux2``) get a new output layer too; a model without ``classifier``
+    has its last child's. Every other weight, the whole base and the hidden layers of the
+    classifier, is kept. The new layer has PyTorch's default initialisation, the dtype and device of
+    the old one, and is trainable. Returns ``model``.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"replace_head: expected a positive number of classes, got {num_classes!r}")
-    _, heads = _all_stages(model)
+    children = list(model.named_children())
+    heads = [(n, m) for n, m in children if n == HEAD_NAME or n.startswith(AUX_PREFIX)] or children[-1:]
+    modules = dict(model.named_modules())
     for head_name, head in heads:
         layers = [(name, m) for name, m in head.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
         if not layers:
             raise ValueError(f"replace_head: expected a Linear or Conv2d in model.{head_name}, got {head!r}")
         path, layer = layers[-1]
         parent_path, _, attribute = f"{head_name}.{path}".rstrip(".").rpartition(".")
-        parent = dict(model.named_modules())[parent_path]
-        setattr(parent, attribute, _fresh_like(layer, int(num_classes)))
+        setattr(modules[parent_path], attribute, _fresh_like(layer, int(num_classes)))
     return model
 
 
@@ -263,8 +276,9 @@ def differential_param_groups(model, base_lr, factor=DEFAULT_FACTOR, stages=None
         model: a zoo model (see the module docstring for its stages).
         base_lr: learning rate of the head.
         factor: ratio between the learning rates of neighbouring groups (default 3).
-        stages: how many groups to cut the base into, as evenly as possible (later groups take
-            the extra stage); ``None`` (default) makes every base stage its own group.
+        stages: how many groups to cut the base into, as evenly as possible (the groups nearest
+            the head take the extra stages); ``None`` (default) makes every base stage its own
+            group.
 
     Returns:
         a list of dicts, earliest group first, each ``{"params": [...], "lr": ..., "stages":
@@ -276,11 +290,15 @@ def differential_param_groups(model, base_lr, factor=DEFAULT_FACTOR, stages=None
         raise ValueError(f"differential_param_groups: expected factor > 0, got {factor}")
     base, head = split_stages(model)
     count = len(base) if stages is None else stages
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= max(len(base), 1):
+    if base and (isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= len(base)):
         raise ValueError(f"differential_param_groups: expected 1 <= stages <= {len(base)} (the base stages), "
                          f"got {stages!r}")
-    bounds = [len(base) - round(i * len(base) / count) for i in range(count, -1, -1)]
-    chunks = [base[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    # Cut from the head backwards, so the groups nearest the head take the extra stages.
+    chunks, end = [], len(base)
+    for k in range(count if base else 0):
+        size = len(base) // count + (k < len(base) % count)
+        chunks.insert(0, base[end - size:end])
+        end -= size
     groups, seen = [], set()
     for k, chunk in zip(range(len(chunks), 0, -1), chunks):
         groups.append(_group([m for _, m in chunk], [n for n, _ in chunk], base_lr / factor**k, seen))
@@ -386,7 +404,7 @@ def split_per_class(dataset, per_class, seed=0):
 # ---------------------------------------------------------------- pretraining and fine-tuning
 
 
-def adam(params, lr):
+def default_optimizer(params, lr):
     """The default ``make_optimizer(params, lr)`` of :func:`pretrain` and :func:`finetune`."""
     return optim.Adam(params, lr=lr)
 
@@ -396,19 +414,21 @@ def normalization(model_metadata):
     return data.transforms.Normalize(model_metadata["normalize_mean"], model_metadata["normalize_std"])
 
 
-def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_optimizer=adam, options=None,
-             dataset="", progress=False, device="cpu"):
+def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_optimizer=default_optimizer, options=None,
+             shift=0, dataset="", progress=False, device="cpu"):
     """Train zoo model ``name`` from scratch; returns ``(model, metadata)`` for :func:`save_pretrained`.
 
     Images are standardised with ``train_set``'s per-channel mean and std, which go into the
     metadata with the architecture, its ``options``, the class names, the image size and the test
-    accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need.
+    accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
+    augments with random shifts of up to that many pixels: features that must hold wherever the
+    object sits are the ones that carry over to a new task.
     """
     options = dict(options or {})
     images = train_set.images
     mean = images.mean(axis=(0, 2, 3)).tolist()
     std = (images.std(axis=(0, 2, 3)) + 1e-8).tolist()
-    classes = list(train_set.classes) if train_set.classes is not None else [str(k) for k in np.unique(train_set.labels)]
+    classes = train_set.classes or [str(k) for k in range(int(train_set.labels.max()) + 1)]
     metadata = {
         "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
         "in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
@@ -418,7 +438,8 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     if device != "cpu":
         model.to(device=device)
     normalize = normalization(metadata)
-    train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, transform=normalize, device=device)
+    augment = data.transforms.Compose([data.transforms.RandomShift(shift), normalize]) if shift else normalize
+    train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, transform=augment, device=device)
     test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=device)
     fit(model, train_loader, make_optimizer(list(model.parameters()), lr), epochs, progress=progress)
     metadata["test_accuracy"] = evaluate(model, test_loader)["accuracy"]
@@ -431,10 +452,12 @@ def save_pretrained(model, metadata, path):
 
 
 def load_pretrained(path, num_classes=None):
-    """``(model, metadata)`` from a checkpoint of :func:`save_pretrained`; ``num_classes`` replaces the head.
+    """``(model, metadata)`` from a checkpoint of :func:`save_pretrained` (or of ``minitorch-cnn train``).
 
     The model is built by ``models.create(architecture, weights=path)``, which refuses weights saved
-    from another architecture.
+    from another architecture. With ``num_classes``, the head is then replaced by a fresh one with
+    that many outputs (:func:`replace_head`), even when the count is unchanged: a new task's
+    classes are not the pretraining classes.
     """
     metadata = load(path).get("metadata", {})
     missing = [k for k in ("architecture", "classes", "in_channels") if k not in metadata]
@@ -443,14 +466,14 @@ def load_pretrained(path, num_classes=None):
                          f"but {path} has no {', '.join(missing)} in its metadata")
     model = models.create(metadata["architecture"], num_classes=len(metadata["classes"]),
                           in_channels=metadata["in_channels"], weights=path, **metadata.get("options", {}))
-    if num_classes is not None and num_classes != len(metadata["classes"]):
+    if num_classes is not None:
         replace_head(model, num_classes)
     return model, metadata
 
 
 def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,
-             lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=adam, bn_eval=True, progress=False,
-             log=None):
+             lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=default_optimizer, bn_eval=True,
+             progress=False, log=None):
     """The course's two-phase recipe on a pretrained ``model`` whose head is already replaced.
 
     Phase 1: the base is frozen (``bn_eval`` holds its batch norms in eval mode) and the head trains
@@ -488,7 +511,7 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
         if log is not None:
             still = [name for name in frozen if name not in trainable]
             log(f"phase {phase}: trained {', '.join(trainable)} for {epochs} epochs at lr {phase_lr:g} "
-                f"({len(still)} stages frozen): test accuracy {result['accuracy']:.4f}")
+                f"({len(still)} stages frozen): test accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
     return phases
 
 
@@ -497,17 +520,25 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
 SOURCE_DIGITS = (0, 1, 2, 3, 4)
 TARGET_DIGITS = (5, 6, 7, 8, 9)
 DEMO_MODEL = "lenet5"
-#: Full and ``--quick`` settings; every method gets ``epochs`` passes over the same labelled set.
+#: Full and ``--quick`` settings. Within a case every method gets ``epochs`` passes over the same
+#: labelled images; ``repeats`` draws of them give a mean and a spread.
 DEMO_SETTINGS = {
-    "full": {"pretrain_epochs": 8, "epochs": 30, "per_class": 10, "repeats": 3, "shapes_test": 400,
-             "probe_steps": 300},
-    "quick": {"pretrain_epochs": 1, "epochs": 4, "per_class": 10, "repeats": 1, "shapes_test": 100,
-              "probe_steps": 20},
+    "full": {"pretrain_epochs": 20, "epochs": 20, "digits_per_class": 10, "digits_repeats": 3,
+             "shapes_per_class": 20, "shapes_repeats": 2, "shapes_test": 400, "probe_steps": 300},
+    "quick": {"pretrain_epochs": 1, "epochs": 4, "digits_per_class": 10, "digits_repeats": 1,
+              "shapes_per_class": 10, "shapes_repeats": 1, "shapes_test": 100, "probe_steps": 20},
 }
-DEMO_LR = 2e-3
+#: Pretraining: Adam with a little weight decay and random shifts of up to 2 pixels. Without them
+#: LeNet's C5 saturates into near-binary codes for the digits 0-4, which carry over poorly.
+PRETRAIN_LR = 2e-3
+PRETRAIN_BATCH = 64
+PRETRAIN_WEIGHT_DECAY = 1e-3
+PRETRAIN_SHIFT = 2
+#: Few-label training, the same for every method (phase 2 of fine-tuning runs at a tenth of it).
+DEMO_LR = 1e-2
 DEMO_BATCH = 10
 #: The LeNet-5 stages a linear probe reads: after S2, after S4 and after C5.
-PROBE_STAGES = ("features.2", "features.5", "features.7")
+PROBE_STAGES = {"features.2": "S2", "features.5": "S4", "features.7": "C5"}
 
 
 def _loaders(labelled, test, normalize):
@@ -522,7 +553,7 @@ def _compare(checkpoint, labelled, test, normalize, epochs, seed):
     results = {}
     backend.manual_seed(seed)
     model = models.create(DEMO_MODEL, num_classes=num_classes, in_channels=labelled.images.shape[1])
-    fit(model, train_loader, adam(list(model.parameters()), DEMO_LR), epochs, progress=False)
+    fit(model, train_loader, default_optimizer(list(model.parameters()), DEMO_LR), epochs, progress=False)
     results["scratch"] = evaluate(model, test_loader)["accuracy"]
     for key, strategy, head_epochs in (("feature_extract", "feature-extract", epochs),
                                        ("fine_tune", "full", epochs // 2)):
@@ -548,7 +579,7 @@ def _probe(checkpoint, labelled, test, normalize, steps, seed):
         x_train = train_features[name].reshape(len(labelled), -1)
         x_test = test_features[name].reshape(len(test), -1)
         probe = nn.Linear(x_train.shape[1], len(labelled.classes))
-        optimizer = adam(list(probe.parameters()), DEMO_LR * 5)
+        optimizer = default_optimizer(list(probe.parameters()), DEMO_LR)
         for _ in range(steps):
             loss = F.cross_entropy(probe(x_train), y_train)
             optimizer.zero_grad()
@@ -578,7 +609,8 @@ def _table(metrics):
         result = metrics[case]
         cells = [f"{result[k]['mean']:.3f} ± {result[k]['std']:.3f}" for k in METHODS]
         rows.append(f"| {title} | {result['labels']} | " + " | ".join(cells) + " |")
-    rows += ["", "| linear probe on | " + " | ".join(PROBE_STAGES) + " |", "|---|" + "---|" * len(PROBE_STAGES)]
+    probe_header = " | ".join(f"{label} ({name})" for name, label in PROBE_STAGES.items())
+    rows += ["", f"| linear probe on | {probe_header} |", "|---|" + "---|" * len(PROBE_STAGES)]
     for case, title in CASES.items():
         rows.append(f"| {title} | " + " | ".join(f"{metrics[case]['probe'][s]:.3f}" for s in PROBE_STAGES) + " |")
     return "\n".join(rows) + "\n"
@@ -593,14 +625,15 @@ def _plot(metrics, path):
     fig, (ax_bar, ax_probe) = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / len(METHODS)
     for i, (key, label) in enumerate(METHODS.items()):
-        xs = np.arange(len(CASES)) + (i - 1) * width
+        xs = np.arange(len(CASES)) + (i - (len(METHODS) - 1) / 2) * width
         ax_bar.bar(xs, [metrics[c][key]["mean"] for c in CASES], width,
                    yerr=[metrics[c][key]["std"] for c in CASES], capsize=3, label=label)
     ax_bar.set_xticks(np.arange(len(CASES)), [f"{c}\n({metrics[c]['labels']} labels)" for c in CASES])
     ax_bar.set(ylabel="test accuracy", ylim=(0, 1), title="same budget, few labels")
-    ax_bar.legend(loc="lower right")
+    ax_bar.legend(loc="upper right")
     for case in CASES:
-        ax_probe.plot(PROBE_STAGES, [metrics[case]["probe"][s] for s in PROBE_STAGES], marker="o", label=case)
+        ax_probe.plot([f"{label}\n({name})" for name, label in PROBE_STAGES.items()],
+                      [metrics[case]["probe"][s] for s in PROBE_STAGES], marker="o", label=case)
     ax_probe.set(xlabel="stage of the pretrained LeNet-5", ylabel="test accuracy", ylim=(0, 1),
                  title="linear probe on frozen features")
     ax_probe.legend()
@@ -614,22 +647,24 @@ def _plot(metrics, path):
 def transfer_demo(out, quick=False, seed=0, log=print):
     """The lecture-11 experiment; writes ``out/metrics.json``, ``out/table.md`` and ``out/transfer.png``.
 
-    1. Pretrain LeNet-5 on every training image of the digits 0-4; save it as
-       ``out/lenet5-digits04.npz`` (a zoo checkpoint).
+    1. Pretrain LeNet-5 on every training image of the digits 0-4 (721), with random shifts of up
+       to 2 pixels; save it as ``out/lenet5-digits04.npz`` (a zoo checkpoint).
     2. Similar data: the digits 5-9 with 10 labelled images per class; the test set is every other
-       5-9 image (the rest of the training split and the whole test split).
-    3. Very different data: synthetic shapes (square, circle, cross, stripes), 10 labelled images
-       per class, tested on a fresh set of shapes.
+       5-9 image (the rest of the training split and the whole test split, 846 images).
+    3. Very different data: synthetic shapes (square, circle, cross, stripes), 20 labelled images
+       per class, tested on 400 fresh shapes.
 
-    In both cases three methods get the same budget (``epochs`` passes over the labelled images,
-    batch 10, Adam): a fresh LeNet-5 (*scratch*); the pretrained base frozen and the head trained
-    (*feature extraction*); the head trained for half the epochs, then everything at a tenth of
-    the learning rate, earlier stages 3x lower per stage (*fine-tuning*). Each is repeated with
-    ``repeats`` different labelled draws; the metrics hold the mean and std. A linear probe on
-    the frozen features after S2, S4 and C5 shows which stage transfers best.
+    In each case three methods get the same budget (``epochs`` passes over the labelled images,
+    batch 10, Adam at lr 1e-2): a fresh LeNet-5 (*scratch*); the pretrained base frozen and the
+    head trained (*feature extraction*); the head trained for half the epochs, then everything at
+    a tenth of the learning rate, earlier stages 3x lower per stage (*fine-tuning*, strategy
+    ``"full"`` of :func:`finetune`). Each case is repeated with different labelled draws; the
+    metrics hold the mean and std. A linear probe on the frozen features after S2, S4 and C5
+    shows which stage carries over best.
 
     ``metrics.json`` has the digits 5-9 mean accuracies at the top level as ``scratch``,
     ``feature_extract`` and ``fine_tune``, and every detail under ``digits`` and ``shapes``.
+    ``quick=True`` shrinks every budget to a few seconds (for tests; its numbers mean nothing).
     """
     settings = DEMO_SETTINGS["quick" if quick else "full"]
     start = time.perf_counter()
@@ -637,31 +672,37 @@ def transfer_demo(out, quick=False, seed=0, log=print):
     backend.manual_seed(seed)
     train, test = data.digits("train"), data.digits("test")
     source_train, source_test = keep_classes(train, SOURCE_DIGITS), keep_classes(test, SOURCE_DIGITS)
-    model, metadata = pretrain(DEMO_MODEL, source_train, source_test, settings["pretrain_epochs"], lr=DEMO_LR,
-                               dataset="digits 0-4")
+    model, metadata = pretrain(
+        DEMO_MODEL, source_train, source_test, settings["pretrain_epochs"], lr=PRETRAIN_LR,
+        batch_size=PRETRAIN_BATCH, shift=PRETRAIN_SHIFT,
+        make_optimizer=lambda params, lr: optim.Adam(params, lr=lr, weight_decay=PRETRAIN_WEIGHT_DECAY),
+        dataset="digits 0-4")
     checkpoint = os.path.join(out, "lenet5-digits04.npz")
     save_pretrained(model, metadata, checkpoint)
     log(f"pretrained {DEMO_MODEL} on {len(source_train)} images of the digits 0-4 "
         f"({settings['pretrain_epochs']} epochs): test accuracy {metadata['test_accuracy']:.4f}")
     normalize = normalization(metadata)
     target_train, target_test = keep_classes(train, TARGET_DIGITS), keep_classes(test, TARGET_DIGITS)
-    shapes_pool = data.synthetic_shapes(len(data.synthetic.SHAPES) * settings["per_class"] * 4, seed=seed + 1)
+    shapes_pool = data.synthetic_shapes(len(data.synthetic.SHAPES) * settings["shapes_per_class"] * 2, seed=seed + 1)
     shapes_test = data.synthetic_shapes(settings["shapes_test"], seed=seed + 2)
+
+    def draw(case, repeat):
+        """``(labelled, held_out)`` for one repeat of ``case``."""
+        if case == "shapes":
+            return split_per_class(shapes_pool, settings["shapes_per_class"], seed=seed + repeat)[0], shapes_test
+        labelled, rest = split_per_class(target_train, settings["digits_per_class"], seed=seed + repeat)
+        return labelled, data.TensorDataset(np.concatenate([rest.images, target_test.images]),
+                                            np.concatenate([rest.labels, target_test.labels]),
+                                            classes=target_train.classes)
+
     metrics = {"pretrain_accuracy": metadata["test_accuracy"], "settings": settings, "seed": seed}
     for case in CASES:
         runs = []
-        for repeat in range(settings["repeats"]):
-            if case == "digits":
-                labelled, rest = split_per_class(target_train, settings["per_class"], seed=seed + repeat)
-                held_out = data.TensorDataset(np.concatenate([rest.images, target_test.images]),
-                                              np.concatenate([rest.labels, target_test.labels]),
-                                              classes=target_train.classes)
-            else:
-                labelled, _ = split_per_class(shapes_pool, settings["per_class"], seed=seed + repeat)
-                held_out = shapes_test
+        repeats = settings[f"{case}_repeats"]
+        for repeat in range(repeats):
+            labelled, held_out = draw(case, repeat)
             runs.append(_compare(checkpoint, labelled, held_out, normalize, settings["epochs"], seed + repeat))
-            log(f"{case} draw {repeat + 1}/{settings['repeats']}: " +
-                ", ".join(f"{METHODS[k]} {runs[-1][k]:.3f}" for k in METHODS))
+            log(f"{case} draw {repeat + 1}/{repeats}: " + ", ".join(f"{METHODS[k]} {runs[-1][k]:.3f}" for k in METHODS))
         metrics[case] = {"labels": len(labelled), "test_images": len(held_out), "runs": runs,
                          "probe": _probe(checkpoint, labelled, held_out, normalize, settings["probe_steps"], seed)}
         for key in METHODS:
