@@ -1,4 +1,4 @@
-"""2-D convolution: one formula, three ways to compute it, each with its backward.
+"""2-D convolution: one formula, several ways to compute it, each with its backward.
 
     y[n, f, ho, wo] = b[f] + sum_{c, i, j} w[f, c, i, j] * x[n, g*C/groups + c, ho*sh + i*dh - ph, wo*sw + j*dw - pw]
 
@@ -6,17 +6,45 @@
 
 * ``"naive"`` - the seven loops ``n, f, ho, wo, c, i, j`` of the slide, one multiply-add at a time.
   Slow, obviously right: the reference the fast methods are tested against.
-* ``"im2col"`` - copy every receptive field into a column (:func:`im2col`, built from ``kh*kw``
-  strided slice copies, never a loop over pixels), then one matrix product. Its backward is the
-  same product transposed, and :func:`col2im` (the adjoint of im2col) for the input gradient.
+* ``"im2col"`` - copy every receptive field into a column (built from ``kh*kw`` strided slice
+  copies, never a loop over pixels), then one matrix product. Its backward is the same product
+  transposed, and the adjoint of the column copy (col2im) for the input gradient.
 * ``"direct"`` - for each kernel tap ``(i, j)``, multiply the input shifted by that tap by the
   tap's ``(F, C/groups)`` weights and accumulate; no ``kh*kw``-times-larger column buffer.
-* ``"auto"`` - im2col, except a 1x1 stride-1 unpadded convolution, which already is a matrix
-  product over channels and skips the column copy.
+* ``"numba"`` - compiled loop nests: ``kernels.cpu`` (Numba ``njit``) for NumPy arrays,
+  ``kernels.cuda`` for CuPy arrays; any other array library is an error.
+* ``"auto"`` - the fastest of these for the backend and the geometry, as measured by
+  ``python -m bench`` (BENCHMARKS.md; float32, 2 threads, time relative to PyTorch's CPU conv
+  on the same run, forward plus backward):
+
+  ===================================  ===============  ==========================================
+  geometry                             NumPy            measured
+  ===================================  ===============  ==========================================
+  1x1 kernel, stride 1, no padding     plain GEMM       bottleneck 256->64: 0.63x, im2col 1.11x;
+                                                        no column copy at all
+  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 2.21x, direct
+                                                        2.51x, im2col 3.62x; forward alone numba
+                                                        1.73x, direct 2.63x; a third of direct's
+                                                        peak memory
+  anything else                        ``"im2col"``     one large GEMM. AlexNet conv1: 1.28x
+                                                        (direct 7.8x, numba 30x); on the stride-1
+                                                        3x3 ResNet shapes direct and im2col trade
+                                                        places from run to run (1.6x to 3.9x
+                                                        each) and numba is 50-80x
+  ===================================  ===============  ==========================================
+
+  On CuPy and array_api_strict (and for integer arrays) ``"auto"`` follows the same table with
+  ``"direct"`` for depthwise: the CUDA kernels are not measured here (no GPU).
+
+The fast methods (im2col, direct, the 1x1 path) share two layout tricks, each explained where
+it is used: the batch is held channel-major, ``(C, N*H*W)``, so the whole batch is ONE large
+GEMM rather than ``N`` small ones (:func:`_batch_major`); and the direct method's stride-1 taps
+are flat slices of that buffer, views with no copy (:func:`_direct_layout`).
 
 Each method is three functions on raw backend arrays, collected in a :class:`ConvMethod`; the
-bias and its gradient are shared by all methods and live in :class:`Conv2d`. Adding a method
-(e.g. Numba kernels) is one entry in ``_METHODS``.
+bias and its gradient are shared by all methods and live in :class:`Conv2d`. A portable method
+is one entry in ``_METHODS``; :func:`_dispatch` resolves ``"numba"`` and ``"auto"`` and is the
+one place that picks a method.
 """
 
 from __future__ import annotations
@@ -25,7 +53,7 @@ import itertools
 from typing import Callable, NamedTuple
 
 from ..autograd import Function
-from ..backend import array_namespace, dtype_name
+from ..backend import array_namespace, device_name, dtype_name
 from .shape import pad_array
 from .sizes import check_ndim, conv2d_output_shape, pair
 
@@ -65,40 +93,86 @@ def _crop(x_padded, ph, pw, H, W):
     return x_padded[:, :, ph : ph + H, pw : pw + W]
 
 
-def _group_matmul(w, cols, groups):
-    """``(F, K)`` weights times ``(N, groups*K, L)`` columns, each group of ``F/groups`` filters
-    seeing only its own ``K`` rows -> ``(N, F, L)``.
+def _batch_major(x, ph, pw, spare_image=False):
+    """``(N, C, H, W) -> (C, N, H + 2*ph, W + 2*pw)``: transposed and zero-padded in one copy.
+
+    The fast methods hold a batch channel-major: after a reshape each channel is ONE row of
+    ``N*H*W`` pixels, so a whole batch meets the filters in ONE large GEMM ``(F, K) @ (K, N*L)``.
+    OpenBLAS runs that several times faster than ``N`` products ``(F, K) @ (K, L)`` (see
+    BENCHMARKS.md). ``spare_image`` appends one zero image, the room the direct method's flat
+    tap slices run into past the last image.
+    """
+    xp = array_namespace(x)
+    N, C, H, W = x.shape
+    x_padded = _zeros(xp, (C, N + int(spare_image), H + 2 * ph, W + 2 * pw), x)
+    x_padded[:, :N, ph : ph + H, pw : pw + W] = xp.permute_dims(x, (1, 0, 2, 3))
+    return x_padded
+
+
+def _batch_matrix(grad, grid=None):
+    """``(N, F, Ho, Wo) -> (F, N*Hg*Wg)``: the gradient channel-major, zero-extended to the
+    ``(Hg, Wg)`` grid of the direct method's columns (default: no extension)."""
+    xp = array_namespace(grad)
+    N, F, Ho, Wo = grad.shape
+    Hg, Wg = grid or (Ho, Wo)
+    g = xp.permute_dims(grad, (1, 0, 2, 3))
+    if (Hg, Wg) != (Ho, Wo):
+        wide = _zeros(xp, (F, N, Hg, Wg), grad)
+        wide[:, :, :Ho, :Wo] = g
+        g = wide
+    return xp.reshape(g, (F, N * Hg * Wg))
+
+
+def _image_major(y, N, grid, Ho, Wo):
+    """``(F, N*Hg*Wg) -> (N, F, Ho, Wo)``, dropping grid columns past ``Ho, Wo``.
+
+    A transposed view, not a copy: elementwise ops keep that memory order, and the next
+    layer's :func:`_batch_major` then reads it back contiguously.
+    """
+    xp = array_namespace(y)
+    y = xp.reshape(y, (y.shape[0], N, *grid))[:, :, :Ho, :Wo]
+    return xp.permute_dims(y, (1, 0, 2, 3))
+
+
+def _group_gemm(w, cols, groups):
+    """``(F, K)`` weights times ``(groups*K, M)`` columns -> ``(F, M)``, each group of ``F/groups``
+    filters seeing only its own ``K`` rows.
 
     The group axis becomes a batch axis of one ``matmul`` (ResNeXt's 32 groups are one call, not
     32), which works because channels are grouped contiguously: channel ``c`` is in group
-    ``c // (C/groups)``, filter ``f`` in group ``f // (F/groups)``.
+    ``c // (C/groups)``, filter ``f`` in group ``f // (F/groups)``. With ``K == 1`` (a depthwise
+    tap) each product is an outer product, computed as a broadcast multiply instead of
+    ``groups`` one-row BLAS calls.
     """
     xp = array_namespace(w, cols)
     F, K = w.shape
-    N, _, L = cols.shape
-    y = xp.matmul(xp.reshape(w, (groups, F // groups, K)), xp.reshape(cols, (N, groups, K, L)))
-    return xp.reshape(y, (N, F, L))
+    M = cols.shape[1]
+    w_g = xp.reshape(w, (groups, F // groups, K))
+    cols_g = xp.reshape(cols, (groups, K, M))
+    y = w_g * cols_g if K == 1 else xp.matmul(w_g, cols_g)
+    return xp.reshape(y, (F, M))
 
 
-def _group_matmul_input_grad(w, grad, groups):
-    """Gradient of :func:`_group_matmul` with respect to the columns: ``w^T @ grad`` per group."""
+def _group_gemm_input_grad(w, grad, groups):
+    """Gradient of :func:`_group_gemm` with respect to the columns: ``w^T @ grad`` per group."""
     xp = array_namespace(w, grad)
     F, K = w.shape
-    N, _, L = grad.shape
+    M = grad.shape[1]
     w_t = xp.matrix_transpose(xp.reshape(w, (groups, F // groups, K)))
-    cols = xp.matmul(w_t, xp.reshape(grad, (N, groups, F // groups, L)))
-    return xp.reshape(cols, (N, groups * K, L))
+    g = xp.reshape(grad, (groups, F // groups, M))
+    cols = w_t * g if F == groups else xp.matmul(w_t, g)  # one filter per group: an outer product
+    return xp.reshape(cols, (groups * K, M))
 
 
-def _group_matmul_weight_grad(cols, grad, groups):
-    """Gradient of :func:`_group_matmul` with respect to the weights: ``sum_n grad @ cols^T``."""
-    xp = array_namespace(cols, grad)
-    N, GK, L = cols.shape
-    F = grad.shape[1]
-    K = GK // groups
-    g = xp.reshape(grad, (N, groups, F // groups, L))
-    cols_t = xp.matrix_transpose(xp.reshape(cols, (N, groups, K, L)))
-    return xp.reshape(xp.sum(xp.matmul(g, cols_t), axis=0), (F, K))
+def _group_gemm_weight_grad(grad, cols, groups):
+    """Gradient of :func:`_group_gemm` with respect to the weights: ``grad @ cols^T`` per group
+    (the sum over the batch is inside the product, since ``N`` is part of ``M``)."""
+    xp = array_namespace(grad, cols)
+    F, M = grad.shape
+    K = cols.shape[0] // groups
+    g = xp.reshape(grad, (groups, F // groups, M))
+    cols_t = xp.matrix_transpose(xp.reshape(cols, (groups, K, M)))
+    return xp.reshape(xp.matmul(g, cols_t), (F, K))
 
 
 # ---------------------------------------------------------------- im2col / col2im
@@ -217,79 +291,164 @@ def _naive_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
 # ---------------------------------------------------------------- method "im2col"
 
 
+def _batch_columns(x, kernel, stride, padding, dilation):
+    """im2col of the whole batch as ONE matrix ``(C*kh*kw, N*Ho*Wo)``: row ``(c, i, j)`` (the
+    weight's own order), column ``(n, ho, wo)``. The same ``kh*kw`` strided slice copies as
+    :func:`im2col`, taken from the channel-major input so that no transpose of the big buffer
+    is ever needed."""
+    xp = array_namespace(x)
+    N, C, H, W = x.shape
+    kh, kw = kernel
+    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
+    x_padded = _batch_major(x, *padding)
+    shifted = [x_padded[:, :, rows, columns] for _, _, rows, columns in _taps(kernel, Ho, Wo, stride, dilation)]
+    return xp.reshape(xp.stack(shifted, axis=1), (C * kh * kw, N * Ho * Wo))
+
+
+def _fold_batch_columns(cols, x_shape, kernel, stride, padding, dilation):
+    """The adjoint of :func:`_batch_columns`: ``(C*kh*kw, N*Ho*Wo) -> (N, C, H, W)``, overlaps summed."""
+    xp = array_namespace(cols)
+    N, C, H, W = x_shape
+    kh, kw = kernel
+    ph, pw = padding
+    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
+    cols = xp.reshape(cols, (C, kh * kw, N, Ho, Wo))
+    x_padded = _zeros(xp, (C, N, H + 2 * ph, W + 2 * pw), cols)
+    for t, (_, _, rows, columns) in enumerate(_taps(kernel, Ho, Wo, stride, dilation)):
+        # In-place add into a buffer this function owns: no temporary image per tap.
+        x_padded[:, :, rows, columns] += cols[:, t, :, :, :]
+    return xp.permute_dims(x_padded[:, :, ph : ph + H, pw : pw + W], (1, 0, 2, 3))
+
+
 def _im2col_forward(x, w, stride, padding, dilation, groups):
     xp = array_namespace(x, w)
     N = x.shape[0]
     F, Cg, kh, kw = w.shape
     Ho, Wo = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), stride, padding, dilation)
-    cols = _im2col(x, (kh, kw), stride, padding, dilation)
-    y = _group_matmul(xp.reshape(w, (F, Cg * kh * kw)), cols, groups)
-    return xp.reshape(y, (N, F, Ho, Wo))
+    cols = _batch_columns(x, (kh, kw), stride, padding, dilation)
+    y = _group_gemm(xp.reshape(w, (F, Cg * kh * kw)), cols, groups)
+    return _image_major(y, N, (Ho, Wo), Ho, Wo)
 
 
 def _im2col_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
     xp = array_namespace(grad, w)
-    N, F, Ho, Wo = grad.shape
-    _, Cg, kh, kw = w.shape
-    g = xp.reshape(grad, (N, F, Ho * Wo))
-    cols = _group_matmul_input_grad(xp.reshape(w, (F, Cg * kh * kw)), g, groups)
-    return _col2im(cols, x_shape, (kh, kw), stride, padding, dilation)
+    F, Cg, kh, kw = w.shape
+    cols = _group_gemm_input_grad(xp.reshape(w, (F, Cg * kh * kw)), _batch_matrix(grad), groups)
+    return _fold_batch_columns(cols, x_shape, (kh, kw), stride, padding, dilation)
 
 
 def _im2col_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     # The columns are rebuilt rather than kept from the forward: kh*kw copies of x would
     # otherwise stay alive for every conv layer until the backward pass reaches it.
     xp = array_namespace(x, grad)
-    N, F, Ho, Wo = grad.shape
-    kh, kw = w_shape[2], w_shape[3]
-    cols = _im2col(x, (kh, kw), stride, padding, dilation)
-    grad_w = _group_matmul_weight_grad(cols, xp.reshape(grad, (N, F, Ho * Wo)), groups)
-    return xp.reshape(grad_w, w_shape)
+    cols = _batch_columns(x, w_shape[2:], stride, padding, dilation)
+    return xp.reshape(_group_gemm_weight_grad(_batch_matrix(grad), cols, groups), w_shape)
 
 
 # ---------------------------------------------------------------- method "direct"
 
 
+class _DirectLayout(NamedTuple):
+    """Where the direct method finds each kernel tap's pixels in its ``(C, ...)`` input buffer.
+
+    ``buffer`` is that buffer's shape; tap ``(i, j)``'s pixels are ``buffer[index]``, one per
+    column of a ``(C, N*Hg*Wg)`` matrix laid out on the output ``grid`` ``(Hg, Wg)``.
+    """
+
+    buffer: tuple
+    grid: tuple
+    taps: list  # of (i, j, index)
+
+
+def _direct_layout(x_shape, kernel, stride, padding, dilation):
+    """The :class:`_DirectLayout` of one convolution.
+
+    Stride 1: the padded batch is one flat row per channel and tap ``(i, j)`` reads the flat
+    slice starting at ``i*dh*Wp + j*dw`` -- a view, no copy at all. Its columns run over the
+    padded grid ``(Hp, Wp)``; the ones past ``Ho, Wo`` wrap across a row or image edge and are
+    dropped from the result (the spare zero image of :func:`_batch_major` keeps the last slice
+    in bounds). Any other stride: each tap is a strided slice, copied, on the ``(Ho, Wo)`` grid.
+    """
+    N, C, H, W = x_shape
+    (ph, pw), (dh, dw) = padding, dilation
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
+    if stride == (1, 1):
+        M = N * Hp * Wp
+        starts = [(i, j, i * dh * Wp + j * dw) for i in range(kernel[0]) for j in range(kernel[1])]
+        taps = [(i, j, (slice(None), slice(start, start + M))) for i, j, start in starts]
+        return _DirectLayout((C, (N + 1) * Hp * Wp), (Hp, Wp), taps)
+    taps = [
+        (i, j, (slice(None), slice(None), rows, columns))
+        for i, j, rows, columns in _taps(kernel, Ho, Wo, stride, dilation)
+    ]
+    return _DirectLayout((C, N, Hp, Wp), (Ho, Wo), taps)
+
+
+def _direct_input(x, layout, padding):
+    """The input in the layout's buffer (channel-major, padded)."""
+    xp = array_namespace(x)
+    wide = len(layout.buffer) == 2
+    return xp.reshape(_batch_major(x, *padding, spare_image=wide), layout.buffer)
+
+
+def _weight_taps(w):
+    """``(F, Cg, kh, kw) -> (kh*kw, F, Cg)``: one small copy that makes each tap's matrix
+    contiguous, as BLAS needs (NumPy's ``matmul`` falls back to plain loops on strided operands)."""
+    xp = array_namespace(w)
+    F, Cg, kh, kw = w.shape
+    return xp.reshape(xp.permute_dims(w, (2, 3, 0, 1)), (kh * kw, F, Cg))
+
+
+def _tap_matrix(buffer, index, M):
+    """Tap pixels as a ``(C, M)`` matrix: a view for flat taps, a copy for strided ones."""
+    return array_namespace(buffer).reshape(buffer[index], (buffer.shape[0], M))
+
+
 def _direct_forward(x, w, stride, padding, dilation, groups):
-    xp = array_namespace(x, w)
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
-    ph, pw = padding
     Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
-    x_padded = pad_array(x, ph, pw)
-    y = _zeros(xp, (N, F, Ho * Wo), x)
-    for i, j, rows, columns in _taps((kh, kw), Ho, Wo, stride, dilation):
-        shifted = xp.reshape(x_padded[:, :, rows, columns], (N, C, Ho * Wo))
-        y = y + _group_matmul(w[:, :, i, j], shifted, groups)
-    return xp.reshape(y, (N, F, Ho, Wo))
+    layout = _direct_layout(tuple(x.shape), (kh, kw), stride, padding, dilation)
+    source = _direct_input(x, layout, padding)
+    M = N * layout.grid[0] * layout.grid[1]
+    w_taps = _weight_taps(w)
+    y = None
+    for t, (_, _, index) in enumerate(layout.taps):
+        contribution = _group_gemm(w_taps[t, :, :], _tap_matrix(source, index, M), groups)
+        if y is None:
+            y = contribution
+        else:
+            y += contribution  # accumulate in place: one (F, M) buffer, not one per tap
+    return _image_major(y, N, layout.grid, Ho, Wo)
 
 
 def _direct_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
     xp = array_namespace(grad, w)
     N, C, H, W = x_shape
-    _, F, Ho, Wo = grad.shape
     kh, kw = w.shape[2], w.shape[3]
     ph, pw = padding
-    g = xp.reshape(grad, (N, F, Ho * Wo))
-    grad_x = _zeros(xp, (N, C, H + 2 * ph, W + 2 * pw), grad)
-    for i, j, rows, columns in _taps((kh, kw), Ho, Wo, stride, dilation):
-        shifted = _group_matmul_input_grad(w[:, :, i, j], g, groups)
-        grad_x[:, :, rows, columns] = grad_x[:, :, rows, columns] + xp.reshape(shifted, (N, C, Ho, Wo))
-    return _crop(grad_x, ph, pw, H, W)
+    layout = _direct_layout(tuple(x_shape), (kh, kw), stride, padding, dilation)
+    g = _batch_matrix(grad, layout.grid)
+    w_taps = _weight_taps(w)
+    grad_x = _zeros(xp, layout.buffer, grad)
+    for t, (_, _, index) in enumerate(layout.taps):
+        shifted = _group_gemm_input_grad(w_taps[t, :, :], g, groups)
+        grad_x[index] += xp.reshape(shifted, grad_x[index].shape)
+    grad_x = xp.reshape(grad_x, (C, -1, H + 2 * ph, W + 2 * pw))[:, :N, ph : ph + H, pw : pw + W]
+    return xp.permute_dims(grad_x, (1, 0, 2, 3))
 
 
 def _direct_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     xp = array_namespace(x, grad)
-    N, C = x.shape[0], x.shape[1]
-    _, F, Ho, Wo = grad.shape
     kh, kw = w_shape[2], w_shape[3]
-    ph, pw = padding
-    x_padded = pad_array(x, ph, pw)
-    g = xp.reshape(grad, (N, F, Ho * Wo))
+    layout = _direct_layout(tuple(x.shape), (kh, kw), stride, padding, dilation)
+    source = _direct_input(x, layout, padding)
+    g = _batch_matrix(grad, layout.grid)
+    M = g.shape[1]
     grad_w = _zeros(xp, w_shape, x)
-    for i, j, rows, columns in _taps((kh, kw), Ho, Wo, stride, dilation):
-        shifted = xp.reshape(x_padded[:, :, rows, columns], (N, C, Ho * Wo))
-        grad_w[:, :, i, j] = _group_matmul_weight_grad(shifted, g, groups)
+    for i, j, index in layout.taps:
+        grad_w[:, :, i, j] = _group_gemm_weight_grad(g, _tap_matrix(source, index, M), groups)
     return grad_w
 
 
@@ -300,23 +459,24 @@ def _pointwise_forward(x, w, stride, padding, dilation, groups):
     xp = array_namespace(x, w)
     N, C, H, W = x.shape
     F = w.shape[0]
-    y = _group_matmul(xp.reshape(w, (F, C // groups)), xp.reshape(x, (N, C, H * W)), groups)
-    return xp.reshape(y, (N, F, H, W))
+    x_matrix = xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (C, N * H * W))
+    y = _group_gemm(xp.reshape(w, (F, C // groups)), x_matrix, groups)
+    return _image_major(y, N, (H, W), H, W)
 
 
 def _pointwise_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
     xp = array_namespace(grad, w)
-    N, F, H, W = grad.shape
-    g = xp.reshape(grad, (N, F, H * W))
-    return xp.reshape(_group_matmul_input_grad(xp.reshape(w, (F, w.shape[1])), g, groups), x_shape)
+    N, C, H, W = x_shape
+    F = w.shape[0]
+    grad_x = _group_gemm_input_grad(xp.reshape(w, (F, C // groups)), _batch_matrix(grad), groups)
+    return _image_major(grad_x, N, (H, W), H, W)
 
 
 def _pointwise_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     xp = array_namespace(x, grad)
     N, C, H, W = x.shape
-    F = grad.shape[1]
-    g = xp.reshape(grad, (N, F, H * W))
-    return xp.reshape(_group_matmul_weight_grad(xp.reshape(x, (N, C, H * W)), g, groups), w_shape)
+    x_matrix = xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (C, N * H * W))
+    return xp.reshape(_group_gemm_weight_grad(_batch_matrix(grad), x_matrix, groups), w_shape)
 
 
 # ---------------------------------------------------------------- dispatch
@@ -332,14 +492,42 @@ _METHODS = {
 _POINTWISE = ConvMethod(_pointwise_forward, _pointwise_backward_input, _pointwise_backward_weight)
 
 
-def _dispatch(method, kernel, stride, padding):
-    """The :class:`ConvMethod` that computes ``conv2d(..., method=method)`` for this geometry."""
+def numba_kernels(x, op):
+    """The compiled kernels for array ``x``: :mod:`kernels.cpu` for NumPy, :mod:`kernels.cuda` for
+    CuPy. Imported on first use, so Numba loads (and compiles) only for those who ask for it."""
+    device = device_name(x)
+    if device == "cpu":
+        from kernels import cpu
+
+        return cpu
+    if device == "cuda":
+        from kernels import cuda
+
+        return cuda
+    raise TypeError(f"{op}: method='numba' needs NumPy or CuPy arrays, got {array_namespace(x).__name__} arrays")
+
+
+def _numba_method(x):
+    """Method ``"numba"``: the kernels' host functions already have :class:`ConvMethod`'s signatures."""
+    kernels = numba_kernels(x, "conv2d")
+    return ConvMethod(kernels.conv2d_forward, kernels.conv2d_backward_input, kernels.conv2d_backward_weight)
+
+
+def _dispatch(method, kernel, stride, padding, groups=1, channels=None, x=None):
+    """The :class:`ConvMethod` that computes ``conv2d(..., method=method)``: the one place where a
+    method name, the array's backend and the geometry turn into code to run."""
     if method == "auto":
+        # The table in the module docstring, measured by `python -m bench` (BENCHMARKS.md).
         if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0):
             return _POINTWISE
+        if groups > 1 and groups == channels:
+            numpy_float = x is not None and device_name(x) == "cpu" and dtype_name(x.dtype) in ("float32", "float64")
+            return _numba_method(x) if numpy_float else _METHODS["direct"]
         return _METHODS["im2col"]
+    if method == "numba":
+        return _numba_method(x)
     if method not in _METHODS:
-        names = ", ".join(repr(m) for m in ["auto", *_METHODS])
+        names = ", ".join(repr(m) for m in ["auto", *_METHODS, "numba"])
         raise ValueError(f"conv2d: expected method to be one of {names}, got {method!r}")
     return _METHODS[method]
 
@@ -444,8 +632,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, meth
             2012); ResNeXt's "cardinality" is ``groups=32`` (Xie et al., 2017); ``groups=C``
             with ``F = C`` (or a multiple of ``C``) is the depthwise convolution of MobileNet
             (Howard et al., 2017).
-        method: ``"auto"`` (default: im2col, or a plain matrix product for a 1x1 stride-1
-            unpadded kernel), ``"im2col"``, ``"direct"`` or ``"naive"`` (seven loops; tiny
+        method: ``"auto"`` (default: the measured fastest for the backend and geometry, see
+            the table in this module's docstring), ``"im2col"``, ``"direct"``, ``"numba"``
+            (compiled kernels; NumPy or CuPy arrays only) or ``"naive"`` (seven loops; tiny
             inputs only). All give the same result up to float rounding.
 
     Returns:
@@ -453,7 +642,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, meth
 
     Raises ValueError/TypeError naming what was expected and what was given: wrong ndim,
     channel mismatch, groups not dividing ``C`` or ``F``, negative padding, stride or dilation
-    below 1, a kernel larger than the padded input, a bias of the wrong shape, an unknown method.
+    below 1, a kernel larger than the padded input, a bias of the wrong shape, an unknown method,
+    ``method="numba"`` on arrays that are neither NumPy nor CuPy.
 
     Reference: LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
     recognition", Proc. IEEE 1998 (LeNet-5).
@@ -462,7 +652,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, meth
     stride, padding, dilation = _pairs("conv2d", stride, padding, dilation)
     kernel = (weight.shape[2], weight.shape[3])
     conv2d_output_shape(x.shape[2], x.shape[3], kernel, stride, padding, dilation, op="conv2d")
-    chosen = _dispatch(method, kernel, stride, padding)
+    chosen = _dispatch(method, kernel, stride, padding, groups, x.shape[1], x.data)
     return Conv2d.apply(
         x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, method=chosen
     )

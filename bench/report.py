@@ -1,0 +1,109 @@
+"""Results out: one JSON file per run, a markdown table and a PNG chart of the ratios to PyTorch."""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def target_met(row):
+    """True/False against the row's target, None where it has none (or PyTorch did not run)."""
+    if row.get("target") is None or row.get("vs_torch") is None:
+        return None
+    if row["suite"] == "train":
+        return row["throughput_vs_torch"] >= row["target"]
+    return row["vs_torch"] <= row["target"]
+
+
+def _seconds(s):
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _megabytes(b):
+    return "" if b is None else f"{b / 2**20:.0f}"
+
+
+def line(row):
+    """One row as a short progress line."""
+    if "skipped" in row:
+        return f"{row['suite']:6} {row['case']:20} skipped: {row['skipped']}"
+    ratio = "" if row.get("vs_torch") is None else f"  x{row['vs_torch']:.2f} torch"
+    flag = " (1 run: over the time budget)" if row.get("over_budget") else ""
+    median = _seconds(row["median_s"])
+    return f"{row['suite']:6} {row['case']:20} {row['mode']:16} {row['method']:11} {median:>10}{ratio}{flag}"
+
+
+def markdown(rows):
+    """The table of BENCHMARKS.md: every row with its ratio to PyTorch, GEMM share and target."""
+    out = [
+        "| suite | case | mode | method | median | vs PyTorch (time) | GEMM share | peak MiB | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if "skipped" in row:
+            out.append(f"| {row['suite']} | {row['case']} | | skipped: {row['skipped']} | | | | | | |")
+            continue
+        method = row["method"] + (" (auto)" if row.get("auto_pick") else "")
+        median = _seconds(row["median_s"]) + (" (1 run)" if row.get("over_budget") else "")
+        vs = "" if row.get("vs_torch") is None else f"{row['vs_torch']:.2f}x"
+        if row["suite"] == "train":
+            vs += f" ({row['images_per_s']:.0f} img/s; {row.get('throughput_vs_torch', math.nan):.2f}x throughput)"
+        share = "" if row.get("gemm_share") is None else f"{row['gemm_share']:.0%}"
+        targets = []
+        if row.get("target") is not None:
+            targets.append((">= " if row["suite"] == "train" else "<= ") + f"{row['target']}x")
+        if row.get("gemm_target") is not None:
+            targets.append(f"GEMM >= {row['gemm_target']:.0%}")
+        met = []
+        if target_met(row) is not None:
+            met.append("yes" if target_met(row) else "**no**")
+        if row.get("gemm_target") is not None:
+            met.append("yes" if row["gemm_share"] >= row["gemm_target"] else "**no**")
+        out.append(
+            f"| {row['suite']} | {row['case']} | {row['mode']} | {method} | {median} | {vs} | {share} | "
+            f"{_megabytes(row.get('peak_bytes'))} | {'; '.join(targets)} | {'; '.join(met)} |"
+        )
+    return "\n".join(out)
+
+
+def write_json(path, machine, options, rows):
+    with open(path, "w") as f:
+        json.dump({"machine": machine, "options": options, "rows": rows}, f, indent=1)
+
+
+def title(machine):
+    """The chart's title: where and under what load it was measured."""
+    return f"{machine['cpu']}, {machine['threads']} threads, load {machine['load_average_1_5_15']}"
+
+
+def chart(path, rows, heading):
+    """Horizontal bars: each row's time ratio to PyTorch (log scale), its target as a tick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if r.get("vs_torch") is not None and r["method"] not in ("naive",)]
+    if not shown:
+        return False
+    labels = [f"{r['case']} {r['mode']} {r['method']}" for r in shown]
+    values = [r["vs_torch"] for r in shown]
+    colors = [{True: "tab:green", False: "tab:red", None: "tab:gray"}[target_met(r)] for r in shown]
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(shown) + 1.5))
+    y = list(range(len(shown)))[::-1]
+    ax.barh(y, values, color=colors)
+    for yi, r in zip(y, shown):
+        if r.get("target") is not None:
+            mark = 1.0 / r["target"] if r["suite"] == "train" else r["target"]
+            ax.plot([mark, mark], [yi - 0.4, yi + 0.4], color="black", linewidth=2)
+    ax.axvline(1.0, color="gray", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel("time / PyTorch time (log; < 1 is faster). "
+                  "Black tick: target. Green: met, red: missed, gray: no target")
+    ax.set_title(heading, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -1,0 +1,131 @@
+"""Timing, memory tracing and the machine description shared by every suite.
+
+Imported only after :mod:`bench.__main__` has fixed the thread counts: importing NumPy here
+would start OpenBLAS with its default number of threads.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+import tracemalloc
+
+
+def _run_once(fn):
+    # As timeit does: no garbage collection inside a timed run (it would be charged to that run).
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def _traced_peak(fn):
+    """Run ``fn`` once and return the peak bytes allocated meanwhile, over what was live before.
+
+    NumPy reports its array buffers to tracemalloc; PyTorch's allocator does not, so a torch
+    candidate's peak would not be comparable and is left out by the callers.
+    """
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def measure(candidates, repeats, max_seconds=None, trace_memory=()):
+    """Time every candidate (name -> zero-argument callable) ``repeats`` times after one warm-up.
+
+    Within each round every candidate runs once, in an order rotated from round to round, so a
+    burst of load from the other users of this shared machine hits all candidates of a row
+    rather than one. Candidates named in ``trace_memory`` run once more after the warm-up,
+    untimed, under tracemalloc, to record their peak memory.
+
+    A candidate whose first timed run shows that ``repeats`` runs would take longer than
+    ``max_seconds`` runs no more: it keeps that one run, flagged ``over_budget`` (the naive
+    loops and, on large shapes, the Numba kernels). The warm-up does not count here, since it
+    may include Numba's compile or cache load.
+
+    Returns ``{name: {"median_s", "runs_s", "over_budget", "peak_bytes"}}``.
+    """
+    gc.collect()
+    results = {}
+    for name, fn in candidates.items():
+        fn()
+        # Traced after the warm-up, which may load Numba's cache: Python objects count too.
+        peak = _traced_peak(fn) if name in trace_memory else None
+        results[name] = {"runs_s": [], "peak_bytes": peak, "over_budget": False}
+    timed = list(candidates)
+    for r in range(repeats):
+        shift = r % max(len(timed), 1)
+        for name in timed[shift:] + timed[:shift]:
+            results[name]["runs_s"].append(_run_once(candidates[name]))
+        if r == 0 and max_seconds is not None:
+            for name in timed:
+                results[name]["over_budget"] = results[name]["runs_s"][0] * repeats > max_seconds
+            timed = [name for name in timed if not results[name]["over_budget"]]
+    for entry in results.values():
+        entry["median_s"] = statistics.median(entry["runs_s"])
+    return results
+
+
+def ratio(results, name, reference):
+    """Time of ``name`` over time of ``reference``: the median of the per-round ratios when both
+    ran every round (the pairs share the machine's load at that moment), else of the medians."""
+    a, b = results[name], results[reference]
+    if len(a["runs_s"]) == len(b["runs_s"]):
+        return statistics.median(x / y for x, y in zip(a["runs_s"], b["runs_s"]))
+    return a["median_s"] / b["median_s"]
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(threads):
+    """What the numbers were measured on: CPU, cores, load, library versions, BLAS and threads."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    info = {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "threads": threads,
+        "blas": [
+            {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
+            for pool in threadpool_info()
+        ],
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
+                                               "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+        info["numba_threads"] = numba.get_num_threads()
+    except ImportError:
+        info["numba"] = None
+    return info

@@ -1,0 +1,44 @@
+"""The benchmark's models written once more in PyTorch, layer for layer as in minitorch_cnn.models."""
+
+from __future__ import annotations
+
+
+def lenet5(torch):
+    """LeNet-5, classic variant: tanh and 2x2 average pooling, full C3 (models/lenet.py)."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(16, 120, 5), nn.Tanh(),
+        nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10),
+    )
+
+
+def resnet20(torch):
+    """CIFAR ResNet-20 with option-A shortcuts (subsample, then zero channels), as models/resnet.py."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.stride, self.extra = stride, cout - cin
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+            shortcut = x[:, :, :: self.stride, :: self.stride]
+            if self.extra:
+                shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, 0, self.extra))
+            return torch.relu(out + shortcut)
+
+    layers = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for width, stride in ((16, 1), (32, 2), (64, 2)):
+        for b in range(3):
+            layers.append(Block(cin, width, stride if b == 0 else 1))
+            cin = width
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
+    return nn.Sequential(*layers)
