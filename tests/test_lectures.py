@@ -1,4 +1,4 @@
-"""Lectures 01-06 run end to end in quick mode; each asserts its own numbers, so a non-zero exit
+"""Every lecture runs end to end in quick mode; each asserts its own numbers, so a non-zero exit
 code means a number the lecture states no longer comes out of the framework."""
 
 import os
@@ -59,3 +59,43 @@ def test_06_vgg():
     out = run_lecture("06_vgg.py")
     assert "summary over the slide's layers = sum of the slide's rows: 15,237,608" in out
     assert "weights + biases = summary's parameter count: 138,357,544" in out
+
+def test_07_googlenet():
+    out = run_lecture("07_googlenet.py")
+    assert "naive module: MACs from summary: 854,196,224" in out
+    assert "reduced module: MACs from summary: 271,351,808" in out
+    assert "'3x3 conv, 192' with C = 128 instead of 64: total 358,055,936" in out
+    assert "global average pooling 7x7x1024 -> 1024: parameters: 0" in out
+
+
+def test_08_resnet():
+    out = run_lecture("08_resnet.py")
+    assert "ran all its epochs: 3" in out
+    assert "observed ordering" in out
+    assert "bottleneck conv weights: 256*64 + 3*3*64*64 + 64*256: 69,632" in out
+
+
+def test_09_beyond_resnet():
+    out = run_lecture("09_beyond_resnet.py")
+    assert "ResNeXt 32x4d block at 256 channels: conv parameters from our module: 70,144" in out
+    assert "C=512, N=512, k=3: measured ratio equals 1/N + 1/k^2" in out
+    assert "figure:" in out and "09_zoo_scatter.png" in out
+
+
+def test_10_efficientnet():
+    out = run_lecture("10_efficientnet.py")
+    assert "alpha * beta^2 * gamma^2 (the paper's 'approximately 2'): 1.92027" in out
+    assert "efficientnet_b0 parameters: 5,288,548" in out
+
+
+def test_11_transfer_learning():
+    out = run_lecture("11_transfer_learning.py")
+    assert "no base weight moved during feature extraction: True" in out
+    assert "observed: different data, little of it:" in out
+    assert "observed: pretraining beat training from scratch in" in out
+
+
+def test_12_gradient_checking():
+    out = run_lecture("12_gradient_checking.py")
+    assert "MatmulWrongTranspose: CAUGHT" in out
+    assert "the check fails at the kink, though relu's backward is right: True" in out
