@@ -50,10 +50,6 @@ def _load_native(name, data_dir, size):
     raise SystemExit(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
 
 
-def _channel_stats(images):
-    return images.mean(axis=(0, 2, 3)).tolist(), (images.std(axis=(0, 2, 3)) + 1e-8).tolist()
-
-
 def _optimizer(name, params, lr, momentum, weight_decay):
     from . import optim
 
@@ -71,8 +67,8 @@ def cmd_train(args):
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    mean, std = _channel_stats(train_set.images)
-    normalize = data.transforms.Normalize(mean, std)
+    normalize = data.transforms.Normalize.from_images(train_set.images)
+    mean, std = normalize.mean.tolist(), normalize.std.tolist()
     in_channels = train_set.images.shape[1]
     model = models.create(args.model, num_classes=len(train_set.classes), in_channels=in_channels)
     if args.device != "cpu":

@@ -426,8 +426,8 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     """
     options = dict(options or {})
     images = train_set.images
-    mean = images.mean(axis=(0, 2, 3)).tolist()
-    std = (images.std(axis=(0, 2, 3)) + 1e-8).tolist()
+    normalize = data.transforms.Normalize.from_images(images)
+    mean, std = normalize.mean.tolist(), normalize.std.tolist()
     classes = train_set.classes or [str(k) for k in range(int(train_set.labels.max()) + 1)]
     metadata = {
         "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
@@ -437,7 +437,6 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     model = models.create(name, num_classes=len(classes), in_channels=images.shape[1], **options)
     if device != "cpu":
         model.to(device=device)
-    normalize = normalization(metadata)
     augment = data.transforms.Compose([data.transforms.RandomShift(shift), normalize]) if shift else normalize
     train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, transform=augment, device=device)
     test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=device)

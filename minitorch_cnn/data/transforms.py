@@ -93,9 +93,13 @@ class Normalize:
         mean: one value per channel (or a single value for all channels).
         std: one positive value per channel (or a single value).
 
-    Use the training set's statistics, e.g. ``images.mean(axis=(0, 2, 3))`` and
-    ``images.std(axis=(0, 2, 3))``.
+    Use the training set's statistics: :meth:`from_images` computes them.
     """
+
+    @classmethod
+    def from_images(cls, images):
+        """Per-channel mean and std of a training batch ``(N, C, H, W)`` (std kept above zero)."""
+        return cls(images.mean(axis=(0, 2, 3)), images.std(axis=(0, 2, 3)) + 1e-8)
 
     def __init__(self, mean, std):
         self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float32))
