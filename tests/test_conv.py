@@ -181,6 +181,25 @@ def test_gradcheck_on_drawn_geometries(geometry, method, xp):
     check_conv_grad(geometry, method, xp)
 
 
+@pytest.mark.parametrize("method", ["im2col", "direct"])
+@pytest.mark.parametrize("case", ["3x3_pad_1", "everything_at_once"])
+def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, monkeypatch):
+    # Real layers split the batch into chunks of a few MB; these tiny inputs only split when the
+    # budget is shrunk to two images' worth of columns, leaving a shorter third chunk.
+    _, w_shape, stride, padding, dilation, groups = CASES[case]
+    x_shape = (5, *CASES[case][0][1:])
+    stride, padding, dilation = conv._pairs("test", stride, padding, dilation)
+    one_image = conv._direct_layout((1, *x_shape[1:]), w_shape[2:], stride, padding, dilation)
+    monkeypatch.setattr(conv, "_CHUNK_ELEMENTS", 2 * x_shape[1] * w_shape[2] * w_shape[3] * one_image.columns)
+    chunks = [(n0, n1) for n0, n1, _ in conv._chunk_layouts(x_shape, w_shape[2:], stride, padding, dilation)]
+    assert chunks == [(0, 2), (2, 4), (4, 5)]
+
+    x, w, b = random_inputs(x_shape, w_shape)
+    y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
+    check_forward(y, reference_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
+    check_conv_grad((x_shape, w_shape, stride, padding, dilation, groups), method, xp)
+
+
 def test_backward_skips_gradients_nobody_needs(monkeypatch):
     im2col_method = conv._METHODS["im2col"]
     calls = []

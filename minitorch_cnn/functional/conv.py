@@ -36,10 +36,11 @@
   On CuPy and array_api_strict (and for integer arrays) ``"auto"`` follows the same table with
   ``"direct"`` for depthwise: the CUDA kernels are not measured here (no GPU).
 
-The fast methods (im2col, direct, the 1x1 path) share two layout tricks, each explained where
-it is used: the batch is held channel-major, ``(C, N*H*W)``, so the whole batch is ONE large
-GEMM rather than ``N`` small ones (:func:`_batch_major`); and the direct method's stride-1 taps
-are flat slices of that buffer, views with no copy (:func:`_direct_layout`).
+The fast methods (im2col, direct, the 1x1 path) share three tricks, each explained where it is
+used: images are held channel-major, ``(C, n*H*W)``, so several images meet the filters in ONE
+GEMM; im2col and direct take the batch a chunk of a few MB at a time, so that the column copy
+stays in cache and its buffer is reused (:data:`_CHUNK_ELEMENTS`); and at stride 1 every tap
+is a flat slice of the padded chunk, a view with no copy (:func:`_direct_layout`).
 
 Each method is three functions on raw backend arrays, collected in a :class:`ConvMethod`; the
 bias and its gradient are shared by all methods and live in :class:`Conv2d`. A portable method
@@ -93,22 +94,6 @@ def _crop(x_padded, ph, pw, H, W):
     return x_padded[:, :, ph : ph + H, pw : pw + W]
 
 
-def _batch_major(x, ph, pw, spare_image=False):
-    """``(N, C, H, W) -> (C, N, H + 2*ph, W + 2*pw)``: transposed and zero-padded in one copy.
-
-    The fast methods hold a batch channel-major: after a reshape each channel is ONE row of
-    ``N*H*W`` pixels, so a whole batch meets the filters in ONE large GEMM ``(F, K) @ (K, N*L)``.
-    OpenBLAS runs that several times faster than ``N`` products ``(F, K) @ (K, L)`` (see
-    BENCHMARKS.md). ``spare_image`` appends one zero image, the room the direct method's flat
-    tap slices run into past the last image.
-    """
-    xp = array_namespace(x)
-    N, C, H, W = x.shape
-    x_padded = _zeros(xp, (C, N + int(spare_image), H + 2 * ph, W + 2 * pw), x)
-    x_padded[:, :N, ph : ph + H, pw : pw + W] = xp.permute_dims(x, (1, 0, 2, 3))
-    return x_padded
-
-
 def _batch_matrix(grad, grid=None):
     """``(N, F, Ho, Wo) -> (F, N*Hg*Wg)``: the gradient channel-major, zero-extended to the
     ``(Hg, Wg)`` grid of the direct method's columns (default: no extension)."""
@@ -126,8 +111,8 @@ def _batch_matrix(grad, grid=None):
 def _image_major(y, N, grid, Ho, Wo):
     """``(F, N*Hg*Wg) -> (N, F, Ho, Wo)``, dropping grid columns past ``Ho, Wo``.
 
-    A transposed view, not a copy: elementwise ops keep that memory order, and the next
-    layer's :func:`_batch_major` then reads it back contiguously.
+    A transposed view, not a copy: the fast methods copy it into their ``(N, F, Ho, Wo)`` output
+    one chunk at a time, and the 1x1 path hands it on as it is.
     """
     xp = array_namespace(y)
     y = xp.reshape(y, (y.shape[0], N, *grid))[:, :, :Ho, :Wo]
@@ -288,86 +273,44 @@ def _naive_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     return grad_w
 
 
-# ---------------------------------------------------------------- method "im2col"
+# ---------------------------------------------------------------- chunks of images (im2col and direct)
 
-
-def _batch_columns(x, kernel, stride, padding, dilation):
-    """im2col of the whole batch as ONE matrix ``(C*kh*kw, N*Ho*Wo)``: row ``(c, i, j)`` (the
-    weight's own order), column ``(n, ho, wo)``. The same ``kh*kw`` strided slice copies as
-    :func:`im2col`, taken from the channel-major input so that no transpose of the big buffer
-    is ever needed."""
-    xp = array_namespace(x)
-    N, C, H, W = x.shape
-    kh, kw = kernel
-    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
-    x_padded = _batch_major(x, *padding)
-    shifted = [x_padded[:, :, rows, columns] for _, _, rows, columns in _taps(kernel, Ho, Wo, stride, dilation)]
-    return xp.reshape(xp.stack(shifted, axis=1), (C * kh * kw, N * Ho * Wo))
-
-
-def _fold_batch_columns(cols, x_shape, kernel, stride, padding, dilation):
-    """The adjoint of :func:`_batch_columns`: ``(C*kh*kw, N*Ho*Wo) -> (N, C, H, W)``, overlaps summed."""
-    xp = array_namespace(cols)
-    N, C, H, W = x_shape
-    kh, kw = kernel
-    ph, pw = padding
-    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
-    cols = xp.reshape(cols, (C, kh * kw, N, Ho, Wo))
-    x_padded = _zeros(xp, (C, N, H + 2 * ph, W + 2 * pw), cols)
-    for t, (_, _, rows, columns) in enumerate(_taps(kernel, Ho, Wo, stride, dilation)):
-        # In-place add into a buffer this function owns: no temporary image per tap.
-        x_padded[:, :, rows, columns] += cols[:, t, :, :, :]
-    return xp.permute_dims(x_padded[:, :, ph : ph + H, pw : pw + W], (1, 0, 2, 3))
-
-
-def _im2col_forward(x, w, stride, padding, dilation, groups):
-    xp = array_namespace(x, w)
-    N = x.shape[0]
-    F, Cg, kh, kw = w.shape
-    Ho, Wo = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), stride, padding, dilation)
-    cols = _batch_columns(x, (kh, kw), stride, padding, dilation)
-    y = _group_gemm(xp.reshape(w, (F, Cg * kh * kw)), cols, groups)
-    return _image_major(y, N, (Ho, Wo), Ho, Wo)
-
-
-def _im2col_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    xp = array_namespace(grad, w)
-    F, Cg, kh, kw = w.shape
-    cols = _group_gemm_input_grad(xp.reshape(w, (F, Cg * kh * kw)), _batch_matrix(grad), groups)
-    return _fold_batch_columns(cols, x_shape, (kh, kw), stride, padding, dilation)
-
-
-def _im2col_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
-    # The columns are rebuilt rather than kept from the forward: kh*kw copies of x would
-    # otherwise stay alive for every conv layer until the backward pass reaches it.
-    xp = array_namespace(x, grad)
-    cols = _batch_columns(x, w_shape[2:], stride, padding, dilation)
-    return xp.reshape(_group_gemm_weight_grad(_batch_matrix(grad), cols, groups), w_shape)
-
-
-# ---------------------------------------------------------------- method "direct"
+#: The fast methods take the batch a chunk of images at a time, each chunk holding at most this
+#: many column entries (``C*kh*kw`` rows times one column per output pixel): 2**21, 8 MB in float32.
+#: Why not the whole batch in one GEMM: ResNet's 64-channel 3x3 layer on 32 images of 56x56
+#: needs a 220 MB column matrix, and filling it costs more than the GEMM that reads it (memory
+#: runs at a few GB/s, and every fresh buffer over 32 MB is new pages from the kernel). A chunk of
+#: a few MB stays in the 100 MB L3 cache between the copy that fills it and the GEMM that reads
+#: it, and its buffers are reused chunk after chunk. Chunks of one image (GEMM columns ~3000)
+#: ran 1.4-1.8x faster than the whole batch; chunks split inside an image (~500 columns) ran
+#: slower again, because OpenBLAS needs wide products (BENCHMARKS.md).
+_CHUNK_ELEMENTS = 2**21
 
 
 class _DirectLayout(NamedTuple):
-    """Where the direct method finds each kernel tap's pixels in its ``(C, ...)`` input buffer.
+    """Where a chunk of ``n`` images finds each kernel tap's pixels in its padded buffer.
 
-    ``buffer`` is that buffer's shape; tap ``(i, j)``'s pixels are ``buffer[index]``, one per
-    column of a ``(C, N*Hg*Wg)`` matrix laid out on the output ``grid`` ``(Hg, Wg)``.
+    The chunk is held channel-major, ``padded[c, n, :, :]``, zero-padded (:func:`_input_chunks`);
+    ``buffer`` is the shape the taps index it in. Tap ``(i, j)``'s pixels are ``buffer[index]``,
+    one per column of a ``(C, columns)`` matrix laid out on the output ``grid`` ``(Hg, Wg)``,
+    ``columns = n * Hg * Wg``. ``flat`` layouts need one spare zero image after the chunk.
     """
 
     buffer: tuple
     grid: tuple
+    columns: int
+    flat: bool
     taps: list  # of (i, j, index)
 
 
 def _direct_layout(x_shape, kernel, stride, padding, dilation):
-    """The :class:`_DirectLayout` of one convolution.
+    """The :class:`_DirectLayout` of a chunk of images of shape ``x_shape``.
 
-    Stride 1: the padded batch is one flat row per channel and tap ``(i, j)`` reads the flat
+    Stride 1: the padded chunk is one flat row per channel and tap ``(i, j)`` reads the flat
     slice starting at ``i*dh*Wp + j*dw`` -- a view, no copy at all. Its columns run over the
     padded grid ``(Hp, Wp)``; the ones past ``Ho, Wo`` wrap across a row or image edge and are
-    dropped from the result (the spare zero image of :func:`_batch_major` keeps the last slice
-    in bounds). Any other stride: each tap is a strided slice, copied, on the ``(Ho, Wo)`` grid.
+    dropped from the result (the spare zero image keeps the last slice in bounds). Any other
+    stride: each tap is a strided slice, copied, on the ``(Ho, Wo)`` grid.
     """
     N, C, H, W = x_shape
     (ph, pw), (dh, dw) = padding, dilation
@@ -377,19 +320,165 @@ def _direct_layout(x_shape, kernel, stride, padding, dilation):
         M = N * Hp * Wp
         starts = [(i, j, i * dh * Wp + j * dw) for i in range(kernel[0]) for j in range(kernel[1])]
         taps = [(i, j, (slice(None), slice(start, start + M))) for i, j, start in starts]
-        return _DirectLayout((C, (N + 1) * Hp * Wp), (Hp, Wp), taps)
+        return _DirectLayout((C, (N + 1) * Hp * Wp), (Hp, Wp), M, True, taps)
     taps = [
         (i, j, (slice(None), slice(None), rows, columns))
         for i, j, rows, columns in _taps(kernel, Ho, Wo, stride, dilation)
     ]
-    return _DirectLayout((C, N, Hp, Wp), (Ho, Wo), taps)
+    return _DirectLayout((C, N, Hp, Wp), (Ho, Wo), N * Ho * Wo, False, taps)
 
 
-def _direct_input(x, layout, padding):
-    """The input in the layout's buffer (channel-major, padded)."""
+def _chunk_layouts(x_shape, kernel, stride, padding, dilation):
+    """``(n0, n1, layout)`` for each chunk of images ``x[n0:n1]``, as many images per chunk as
+    keep its columns within ``_CHUNK_ELEMENTS`` (at least one)."""
+    N, C, H, W = x_shape
+    per_image = C * kernel[0] * kernel[1] * _direct_layout((1, C, H, W), kernel, stride, padding, dilation).columns
+    n = max(1, min(N, _CHUNK_ELEMENTS // per_image))
+    layouts = {}
+    for n0 in range(0, N, n):
+        n1 = min(N, n0 + n)
+        if n1 - n0 not in layouts:  # at most two sizes: the full chunk and a shorter last one
+            layouts[n1 - n0] = _direct_layout((n1 - n0, C, H, W), kernel, stride, padding, dilation)
+        yield n0, n1, layouts[n1 - n0]
+
+
+def _input_chunks(x, kernel, stride, padding, dilation):
+    """``(n0, n1, layout, source)`` per chunk: ``source`` is ``x[n0:n1]`` channel-major and
+    zero-padded, shaped ``layout.buffer``. The padded buffer is reused from chunk to chunk: only
+    its interior is written, so the zero border (and the spare image) stay zero."""
     xp = array_namespace(x)
-    wide = len(layout.buffer) == 2
-    return xp.reshape(_batch_major(x, *padding, spare_image=wide), layout.buffer)
+    N, C, H, W = x.shape
+    ph, pw = padding
+    padded_by_size = {}
+    for n0, n1, layout in _chunk_layouts(tuple(x.shape), kernel, stride, padding, dilation):
+        n = n1 - n0
+        if n not in padded_by_size:
+            padded_by_size[n] = _zeros(xp, (C, n + int(layout.flat), H + 2 * ph, W + 2 * pw), x)
+        padded = padded_by_size[n]
+        padded[:, :n, ph : ph + H, pw : pw + W] = xp.permute_dims(x[n0:n1, ...], (1, 0, 2, 3))
+        yield n0, n1, layout, xp.reshape(padded, layout.buffer)
+
+
+def _tap_matrix(source, index, M):
+    """Tap pixels as a ``(C, M)`` matrix: a view for flat taps, a copy for strided ones."""
+    return array_namespace(source).reshape(source[index], (source.shape[0], M))
+
+
+def _chunked_forward(x, w_shape, stride, padding, dilation, product):
+    """``y`` of shape ``(N, F, Ho, Wo)``, one chunk of images at a time: ``product(source, layout)``
+    is the chunk's ``(F, columns)`` output on the layout's grid."""
+    xp = array_namespace(x)
+    N, _, H, W = x.shape
+    F, _, kh, kw = w_shape
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
+    y = xp.empty((N, F, Ho, Wo), dtype=x.dtype, device=x.device)
+    for n0, n1, layout, source in _input_chunks(x, (kh, kw), stride, padding, dilation):
+        y[n0:n1, ...] = _image_major(product(source, layout), n1 - n0, layout.grid, Ho, Wo)
+    return y
+
+
+def _full_padding(kernel, stride, padding, dilation):
+    """The padding ``d*(k - 1) - p`` that turns ``dL/dx`` into a plain convolution, or ``None``.
+
+    At stride 1, every output pixel's gradient flows back to the ``kh*kw`` pixels its window
+    read, so ``dL/dx`` is ``dL/dy`` convolved with the flipped filters (channels swapped) over
+    the "full" padding: the same forward, same speed, and no col2im scatter-add, which cost
+    half as much again (BENCHMARKS.md). Other strides (and a padding wider than the dilated
+    kernel) take the col2im route.
+    """
+    if stride != (1, 1):
+        return None
+    full = tuple(d * (k - 1) - p for k, p, d in zip(kernel, padding, dilation))
+    return full if min(full) >= 0 else None
+
+
+def _flipped_filters(w, groups):
+    """``(F, C/groups, kh, kw) -> (C, F/groups, kh, kw)``: within each group the filter and channel
+    axes swap and every kernel turns 180 degrees, ``w'[c, f, i, j] = w[f, c, kh-1-i, kw-1-j]``."""
+    xp = array_namespace(w)
+    F, Cg, kh, kw = w.shape
+    w = xp.permute_dims(xp.reshape(w, (groups, F // groups, Cg, kh, kw)), (0, 2, 1, 3, 4))
+    return xp.reshape(xp.flip(w, axis=(3, 4)), (groups * Cg, F // groups, kh, kw))
+
+
+def _chunked_backward_input(grad, x_shape, w_shape, stride, padding, dilation, tap_grads):
+    """``dL/dx`` one chunk of images at a time: ``tap_grads(g, layout)`` yields each tap's
+    ``(C, columns)`` gradient, which is added into the padded chunk where that tap read (col2im)."""
+    xp = array_namespace(grad)
+    N, C, H, W = x_shape
+    ph, pw = padding
+    grad_x = xp.empty(x_shape, dtype=grad.dtype, device=grad.device)
+    for n0, n1, layout in _chunk_layouts(x_shape, w_shape[2:], stride, padding, dilation):
+        g = _batch_matrix(grad[n0:n1, ...], layout.grid)
+        grad_padded = _zeros(xp, layout.buffer, grad)
+        for (_, _, index), tap_grad in zip(layout.taps, tap_grads(g, layout)):
+            # Windows overlap when the stride is smaller than the kernel: add, never overwrite.
+            grad_padded[index] += xp.reshape(tap_grad, grad_padded[index].shape)
+        grad_padded = xp.reshape(grad_padded, (C, -1, H + 2 * ph, W + 2 * pw))
+        grad_x[n0:n1, ...] = xp.permute_dims(grad_padded[:, : n1 - n0, ph : ph + H, pw : pw + W], (1, 0, 2, 3))
+    return grad_x
+
+
+def _chunked_backward_weight(x, grad, w_shape, stride, padding, dilation, product):
+    """``dL/dw`` summed over the chunks of images: ``product(g, source, layout)`` is one chunk's
+    ``(F, C/groups * kh*kw)`` share, in the weight's ``(c, i, j)`` order."""
+    xp = array_namespace(x, grad)
+    grad_w = None
+    for n0, n1, layout, source in _input_chunks(x, w_shape[2:], stride, padding, dilation):
+        share = product(_batch_matrix(grad[n0:n1, ...], layout.grid), source, layout)
+        if grad_w is None:
+            grad_w = share
+        else:
+            grad_w += share
+    return xp.reshape(grad_w, w_shape)
+
+
+# ---------------------------------------------------------------- method "im2col"
+
+
+def _chunk_columns(source, layout):
+    """im2col of one chunk: ``(C*kh*kw, columns)``, row ``(c, i, j)`` (the weight's own order),
+    from the ``kh*kw`` tap matrices -- contiguous slices for stride 1, strided slices otherwise."""
+    xp = array_namespace(source)
+    taps = [_tap_matrix(source, index, layout.columns) for _, _, index in layout.taps]
+    return xp.reshape(xp.stack(taps, axis=1), (source.shape[0] * len(taps), layout.columns))
+
+
+def _im2col_forward(x, w, stride, padding, dilation, groups):
+    w_matrix = array_namespace(w).reshape(w, (w.shape[0], -1))
+
+    def product(source, layout):
+        return _group_gemm(w_matrix, _chunk_columns(source, layout), groups)
+
+    return _chunked_forward(x, w.shape, stride, padding, dilation, product)
+
+
+def _im2col_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
+    full = _full_padding(tuple(w.shape[2:]), stride, padding, dilation)
+    if full is not None:
+        return _im2col_forward(grad, _flipped_filters(w, groups), stride, full, dilation, groups)
+    xp = array_namespace(grad, w)
+    w_matrix = xp.reshape(w, (w.shape[0], -1))
+    C = x_shape[1]
+
+    def tap_grads(g, layout):
+        # dL/dcols = w^T @ g, all taps in one GEMM; row (c, t) of it belongs to tap t.
+        grad_cols = xp.reshape(_group_gemm_input_grad(w_matrix, g, groups), (C, len(layout.taps), layout.columns))
+        return (grad_cols[:, t, :] for t in range(len(layout.taps)))
+
+    return _chunked_backward_input(grad, tuple(x_shape), tuple(w.shape), stride, padding, dilation, tap_grads)
+
+
+def _im2col_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
+    # The columns are rebuilt rather than kept from the forward: kh*kw copies of x would
+    # otherwise stay alive for every conv layer until the backward pass reaches it.
+    def product(g, source, layout):
+        return _group_gemm_weight_grad(g, _chunk_columns(source, layout), groups)
+
+    return _chunked_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, product)
+
+
+# ---------------------------------------------------------------- method "direct"
 
 
 def _weight_taps(w):
@@ -400,56 +489,42 @@ def _weight_taps(w):
     return xp.reshape(xp.permute_dims(w, (2, 3, 0, 1)), (kh * kw, F, Cg))
 
 
-def _tap_matrix(buffer, index, M):
-    """Tap pixels as a ``(C, M)`` matrix: a view for flat taps, a copy for strided ones."""
-    return array_namespace(buffer).reshape(buffer[index], (buffer.shape[0], M))
-
-
 def _direct_forward(x, w, stride, padding, dilation, groups):
-    N, C, H, W = x.shape
-    F, _, kh, kw = w.shape
-    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
-    layout = _direct_layout(tuple(x.shape), (kh, kw), stride, padding, dilation)
-    source = _direct_input(x, layout, padding)
-    M = N * layout.grid[0] * layout.grid[1]
     w_taps = _weight_taps(w)
-    y = None
-    for t, (_, _, index) in enumerate(layout.taps):
-        contribution = _group_gemm(w_taps[t, :, :], _tap_matrix(source, index, M), groups)
-        if y is None:
-            y = contribution
-        else:
-            y += contribution  # accumulate in place: one (F, M) buffer, not one per tap
-    return _image_major(y, N, layout.grid, Ho, Wo)
+
+    def product(source, layout):
+        y = None
+        for t, (_, _, index) in enumerate(layout.taps):
+            contribution = _group_gemm(w_taps[t, :, :], _tap_matrix(source, index, layout.columns), groups)
+            if y is None:
+                y = contribution
+            else:
+                y += contribution  # accumulate in place: one (F, columns) buffer, not one per tap
+        return y
+
+    return _chunked_forward(x, w.shape, stride, padding, dilation, product)
 
 
 def _direct_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    xp = array_namespace(grad, w)
-    N, C, H, W = x_shape
-    kh, kw = w.shape[2], w.shape[3]
-    ph, pw = padding
-    layout = _direct_layout(tuple(x_shape), (kh, kw), stride, padding, dilation)
-    g = _batch_matrix(grad, layout.grid)
+    full = _full_padding(tuple(w.shape[2:]), stride, padding, dilation)
+    if full is not None:
+        return _direct_forward(grad, _flipped_filters(w, groups), stride, full, dilation, groups)
     w_taps = _weight_taps(w)
-    grad_x = _zeros(xp, layout.buffer, grad)
-    for t, (_, _, index) in enumerate(layout.taps):
-        shifted = _group_gemm_input_grad(w_taps[t, :, :], g, groups)
-        grad_x[index] += xp.reshape(shifted, grad_x[index].shape)
-    grad_x = xp.reshape(grad_x, (C, -1, H + 2 * ph, W + 2 * pw))[:, :N, ph : ph + H, pw : pw + W]
-    return xp.permute_dims(grad_x, (1, 0, 2, 3))
+
+    def tap_grads(g, layout):
+        return (_group_gemm_input_grad(w_taps[t, :, :], g, groups) for t in range(len(layout.taps)))
+
+    return _chunked_backward_input(grad, tuple(x_shape), tuple(w.shape), stride, padding, dilation, tap_grads)
 
 
 def _direct_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
-    xp = array_namespace(x, grad)
-    kh, kw = w_shape[2], w_shape[3]
-    layout = _direct_layout(tuple(x.shape), (kh, kw), stride, padding, dilation)
-    source = _direct_input(x, layout, padding)
-    g = _batch_matrix(grad, layout.grid)
-    M = g.shape[1]
-    grad_w = _zeros(xp, w_shape, x)
-    for i, j, index in layout.taps:
-        grad_w[:, :, i, j] = _group_gemm_weight_grad(g, _tap_matrix(source, index, M), groups)
-    return grad_w
+    def product(g, source, layout):
+        xp = array_namespace(g, source)
+        shares = [_group_gemm_weight_grad(g, _tap_matrix(source, index, layout.columns), groups)
+                  for _, _, index in layout.taps]
+        return xp.reshape(xp.stack(shares, axis=2), (g.shape[0], -1))  # (F, Cg, kh*kw): (c, i, j) order
+
+    return _chunked_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, product)
 
 
 # ---------------------------------------------------------------- 1x1 fast path
