@@ -96,7 +96,7 @@ def memory_table(rows):
 
 def _gemm_operands(geo, rng):
     """Random operands shaped like the im2col method's three GEMMs, with its memory layouts:
-    ``w @ cols`` (forward), ``w^T @ g`` (dL/dcols) and ``g @ cols^T`` (dL/dw), per group."""
+    ``w @ cols`` (forward), ``w^T @ g`` (dL/dcols) and ``cols @ g^T`` (dL/dw, transposed), per group."""
     G = geo["groups"]
     Fg, K = geo["F"] // G, (geo["C"] // G) * geo["kernel"] ** 2
     Ho, Wo = conv2d_output_shape(geo["H"], geo["H"], pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]))
@@ -154,7 +154,7 @@ def _candidates(geo, mode, methods, torch, rng):
         def gemms():
             np.matmul(gw, gcols)
             np.matmul(np.matrix_transpose(gw), gg)
-            np.matmul(gg, np.matrix_transpose(gcols))
+            np.matmul(gcols, np.matrix_transpose(gg))
         candidates["gemm"] = gemms
     return candidates
 
