@@ -91,7 +91,7 @@ def main(argv=None):
 
     from threadpoolctl import threadpool_limits
 
-    from . import report
+    from . import report, timing
     from .timing import machine
 
     threadpool_limits(args.threads)
@@ -107,6 +107,8 @@ def main(argv=None):
 
     numba.set_num_threads(args.threads)
 
+    if args.quick:
+        timing.PAUSE_S = 0.0  # a smoke run, not for reporting: no pause between timed runs
     info = machine(args.threads)
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if info["env"][var]:

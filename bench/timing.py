@@ -14,7 +14,16 @@ import time
 import tracemalloc
 
 
+#: Seconds of sleep before every timed run. After a BLAS call, OpenBLAS's worker threads keep
+#: spinning for about 2**28 cycles (~0.1 s here) before they sleep, and on 2 cores a spinning
+#: thread takes a core from whatever runs next: PyTorch's ResNet 64->64 conv took 108 ms right
+#: after NumPy GEMMs and 57-69 ms after a pause of 0.1-0.5 s (20 ms and 50 ms pauses: no change).
+#: With the pause, each candidate starts on an idle machine, as it would in a process of its own.
+PAUSE_S = 0.2
+
+
 def _run_once(fn):
+    time.sleep(PAUSE_S)
     # As timeit does: no garbage collection inside a timed run (it would be charged to that run).
     gc.disable()
     try:
@@ -42,9 +51,9 @@ def _traced_peak(fn):
 def measure(candidates, repeats, max_seconds=None, trace_memory=()):
     """Time every candidate (name -> zero-argument callable) ``repeats`` times after one warm-up.
 
-    Within each round every candidate runs once, in an order rotated from round to round, so a
-    burst of load from the other users of this shared machine hits all candidates of a row
-    rather than one. Candidates named in ``trace_memory`` run once more after the warm-up,
+    Within each round every candidate runs once, after a pause (``PAUSE_S``), in an order rotated
+    from round to round, so a burst of load from the other users of this shared machine hits
+    all candidates of a row rather than one. Candidates named in ``trace_memory`` run once more after the warm-up,
     untimed, under tracemalloc, to record their peak memory.
 
     A candidate whose first timed run shows that ``repeats`` runs would take longer than

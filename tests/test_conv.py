@@ -115,6 +115,15 @@ def geometries(draw):
     return x_shape, (groups * Fg, Cg, kh, kw), stride, padding, dilation, groups
 
 
+@pytest.fixture(params=["flat", "strided"])
+def grid(request, monkeypatch):
+    """Both layouts of the im2col and direct methods on every case: "flat" stride-1 taps and the
+    flipped-filter input gradient (taken by real layers with little padding, forced here), and
+    "strided" tap copies with col2im (taken by real layers with much padding, forced here)."""
+    monkeypatch.setattr(conv, "_MAX_GRID_WASTE", float("inf") if request.param == "flat" else 0.0)
+    return request.param
+
+
 # ---------------------------------------------------------------- forward
 
 
@@ -131,7 +140,7 @@ def test_hand_computed_example(method, xp):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_forward_matches_reference(case, method, xp):
+def test_forward_matches_reference(case, method, xp, grid):
     x_shape, w_shape, stride, padding, dilation, groups = CASES[case]
     x, w, b = random_inputs(x_shape, w_shape)
     y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
@@ -166,7 +175,7 @@ def check_conv_grad(geometry, method, xp):
 
 @pytest.mark.parametrize("method", FAST_METHODS)
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_gradcheck(case, method, xp):
+def test_gradcheck(case, method, xp, grid):
     check_conv_grad(CASES[case], method, xp)
 
 
@@ -183,7 +192,7 @@ def test_gradcheck_on_drawn_geometries(geometry, method, xp):
 
 @pytest.mark.parametrize("method", ["im2col", "direct"])
 @pytest.mark.parametrize("case", ["3x3_pad_1", "everything_at_once"])
-def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, monkeypatch):
+def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid, monkeypatch):
     # Real layers split the batch into chunks of a few MB; these tiny inputs only split when the
     # budget is shrunk to two images' worth of columns, leaving a shorter third chunk.
     _, w_shape, stride, padding, dilation, groups = CASES[case]

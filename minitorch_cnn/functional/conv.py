@@ -291,6 +291,13 @@ def _naive_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
 #: slower again, because OpenBLAS needs wide products (BENCHMARKS.md).
 _CHUNK_ELEMENTS = 2**21
 
+#: The stride-1 shortcuts below compute on a grid larger than the output (the padded input, or
+#: the input for the flipped convolution of the backward). They are taken only while that grid
+#: has at most this many times the output's pixels: "same" convolutions of ResNet and VGG
+#: (58x58 for 56x56: 1.07) qualify; LeNet's valid 5x5 convolution of a 5x5 map (25 pixels for
+#: one output) does not, and took 25x the multiply-adds when it did.
+_MAX_GRID_WASTE = 1.25
+
 
 class _DirectLayout(NamedTuple):
     """Where a chunk of ``n`` images finds each kernel tap's pixels in its padded buffer.
@@ -311,17 +318,18 @@ class _DirectLayout(NamedTuple):
 def _direct_layout(x_shape, kernel, stride, padding, dilation):
     """The :class:`_DirectLayout` of a chunk of images of shape ``x_shape``.
 
-    Stride 1: the padded chunk is one flat row per channel and tap ``(i, j)`` reads the flat
-    slice starting at ``i*dh*Wp + j*dw`` -- a view, no copy at all. Its columns run over the
-    padded grid ``(Hp, Wp)``; the ones past ``Ho, Wo`` wrap across a row or image edge and are
-    dropped from the result (the spare zero image keeps the last slice in bounds). Any other
-    stride: each tap is a strided slice, copied, on the ``(Ho, Wo)`` grid.
+    Stride 1 (when the padded grid is not much larger than the output, ``_MAX_GRID_WASTE``): the
+    padded chunk is one flat row per channel and tap ``(i, j)`` reads the flat slice starting at
+    ``i*dh*Wp + j*dw`` -- a view, no copy at all. Its columns run over the padded grid
+    ``(Hp, Wp)``; the ones past ``Ho, Wo`` wrap across a row or image edge and are dropped from
+    the result (the spare zero image keeps the last slice in bounds). Otherwise each tap is a
+    strided slice, copied, on the ``(Ho, Wo)`` grid.
     """
     N, C, H, W = x_shape
     (ph, pw), (dh, dw) = padding, dilation
     Hp, Wp = H + 2 * ph, W + 2 * pw
     Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
-    if stride == (1, 1):
+    if stride == (1, 1) and Hp * Wp <= _MAX_GRID_WASTE * Ho * Wo:
         M = N * Hp * Wp
         starts = [(i, j, i * dh * Wp + j * dw) for i in range(kernel[0]) for j in range(kernel[1])]
         taps = [(i, j, (slice(None), slice(start, start + M))) for i, j, start in starts]
@@ -382,16 +390,19 @@ def _chunked_forward(x, w_shape, stride, padding, dilation, product):
     return y
 
 
-def _full_padding(kernel, stride, padding, dilation):
+def _full_padding(x_shape, kernel, stride, padding, dilation):
     """The padding ``d*(k - 1) - p`` that turns ``dL/dx`` into a plain convolution, or ``None``.
 
     At stride 1, every output pixel's gradient flows back to the ``kh*kw`` pixels its window
     read, so ``dL/dx`` is ``dL/dy`` convolved with the flipped filters (channels swapped) over
-    the "full" padding: the same forward, same speed, and no col2im scatter-add, which cost
-    half as much again (BENCHMARKS.md). Other strides (and a padding wider than the dilated
-    kernel) take the col2im route.
+    the "full" padding: the same forward, and no col2im scatter-add, which cost half as much
+    again on the ResNet shapes. That convolution has one output per input pixel, so it is only
+    taken when the input is not much larger than the output (``_MAX_GRID_WASTE``). Other
+    strides (and a padding wider than the dilated kernel) take the col2im route.
     """
-    if stride != (1, 1):
+    H, W = x_shape[2], x_shape[3]
+    Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
+    if stride != (1, 1) or H * W > _MAX_GRID_WASTE * Ho * Wo:
         return None
     full = tuple(d * (k - 1) - p for k, p, d in zip(kernel, padding, dilation))
     return full if min(full) >= 0 else None
@@ -445,8 +456,9 @@ def _chunk_columns(source, layout):
     """im2col of one chunk: ``(C*kh*kw, columns)``, row ``(c, i, j)`` (the weight's own order),
     from the ``kh*kw`` tap matrices -- contiguous slices for stride 1, strided slices otherwise."""
     xp = array_namespace(source)
-    taps = [_tap_matrix(source, index, layout.columns) for _, _, index in layout.taps]
-    return xp.reshape(xp.stack(taps, axis=1), (source.shape[0] * len(taps), layout.columns))
+    # Stacked as they are (strided taps are 4-D slices), so each pixel is copied once.
+    cols = xp.stack([source[index] for _, _, index in layout.taps], axis=1)
+    return xp.reshape(cols, (source.shape[0] * len(layout.taps), layout.columns))
 
 
 def _im2col_forward(x, w, stride, padding, dilation, groups):
@@ -459,7 +471,7 @@ def _im2col_forward(x, w, stride, padding, dilation, groups):
 
 
 def _im2col_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    full = _full_padding(tuple(w.shape[2:]), stride, padding, dilation)
+    full = _full_padding(tuple(x_shape), tuple(w.shape[2:]), stride, padding, dilation)
     if full is not None:
         return _im2col_forward(grad, _flipped_filters(w, groups), stride, full, dilation, groups)
     xp = array_namespace(grad, w)
@@ -511,7 +523,7 @@ def _direct_forward(x, w, stride, padding, dilation, groups):
 
 
 def _direct_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    full = _full_padding(tuple(w.shape[2:]), stride, padding, dilation)
+    full = _full_padding(tuple(x_shape), tuple(w.shape[2:]), stride, padding, dilation)
     if full is not None:
         return _direct_forward(grad, _flipped_filters(w, groups), stride, full, dilation, groups)
     w_taps = _weight_taps(w)

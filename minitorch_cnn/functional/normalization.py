@@ -19,12 +19,13 @@ class BatchNorm(Function):
 
     With batch statistics (``m`` values per channel, ``mu`` and the biased ``var`` taken over
     them), every ``xhat`` depends on every ``x`` of its channel; Ioffe & Szegedy's backward in
-    compact form, with ``dxhat = grad * weight``::
+    compact form (``weight`` is one number per channel, so it comes out of the sums)::
 
-        dx = (1/m) * inv_std * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+        dx = weight * inv_std * (grad - mean(grad) - xhat * mean(grad * xhat))
 
-    With running statistics, ``mu`` and ``var`` are constants and ``dx = dxhat * inv_std``.
-    Either way ``dweight = sum(grad * xhat)`` and ``dbias = sum(grad)``.
+    With running statistics, ``mu`` and ``var`` are constants and ``dx = weight * inv_std * grad``.
+    Either way ``dweight = sum(grad * xhat)`` and ``dbias = sum(grad)``: the same two sums as in
+    ``dx``, so the backward reads ``grad`` and ``xhat`` for them once.
     """
 
     @staticmethod
@@ -44,7 +45,8 @@ class BatchNorm(Function):
                     f"got input {tuple(x.shape)}"
                 )
             mu = xp.mean(x, axis=axes, keepdims=True)
-            var = xp.mean((x - mu) ** 2, axis=axes, keepdims=True)
+            centered = x - mu
+            var = xp.mean(centered * centered, axis=axes, keepdims=True)
             if training and running_mean is not None:
                 # Running variance is unbiased (m/(m-1)), as in the paper's inference step and PyTorch.
                 new_mean = (1 - momentum) * running_mean.data + momentum * xp.reshape(mu, (C,))
@@ -54,29 +56,40 @@ class BatchNorm(Function):
         else:
             mu = xp.reshape(running_mean.data, per_channel)
             var = xp.reshape(running_var.data, per_channel)
+            centered = x - mu
         inv_std = 1.0 / xp.sqrt(var + eps)
-        xhat = (x - mu) * inv_std
+        # In place on arrays this function made: each full-size pass writes no new buffer.
+        xhat = centered
+        xhat *= inv_std
         ctx.save_for_backward(xhat, inv_std, weight, axes, m, use_batch)
-        y = xhat if weight is None else xhat * xp.reshape(weight, per_channel)
-        return y if bias is None else y + xp.reshape(bias, per_channel)
+        if weight is None:
+            return xhat if bias is None else xhat + xp.reshape(bias, per_channel)
+        y = xhat * xp.reshape(weight, per_channel)
+        if bias is not None:
+            y += xp.reshape(bias, per_channel)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
         xhat, inv_std, weight, axes, m, use_batch = ctx.saved_tensors
         xp = array_namespace(grad)
         dx = dweight = dbias = None
+        batch_terms = ctx.needs_input_grad[0] and use_batch
+        if batch_terms or ctx.needs_input_grad[1]:
+            sum_grad_xhat = xp.sum(grad * xhat, axis=axes, keepdims=True)
+            dweight = xp.reshape(sum_grad_xhat, (-1,)) if ctx.needs_input_grad[1] else None
+        if batch_terms or ctx.needs_input_grad[2]:
+            sum_grad = xp.sum(grad, axis=axes, keepdims=True)
+            dbias = xp.reshape(sum_grad, (-1,)) if ctx.needs_input_grad[2] else None
         if ctx.needs_input_grad[0]:
-            dxhat = grad if weight is None else grad * xp.reshape(weight, inv_std.shape)
+            scale = inv_std if weight is None else inv_std * xp.reshape(weight, inv_std.shape)
             if use_batch:
-                sum_dxhat = xp.sum(dxhat, axis=axes, keepdims=True)
-                sum_dxhat_xhat = xp.sum(dxhat * xhat, axis=axes, keepdims=True)
-                dx = (1.0 / m) * inv_std * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+                dx = xhat * (-sum_grad_xhat / m)
+                dx += grad
+                dx -= sum_grad / m
+                dx *= scale
             else:
-                dx = dxhat * inv_std
-        if ctx.needs_input_grad[1]:
-            dweight = xp.sum(grad * xhat, axis=axes)
-        if ctx.needs_input_grad[2]:
-            dbias = xp.sum(grad, axis=axes)
+                dx = grad * scale
         return dx, dweight, dbias
 
 
