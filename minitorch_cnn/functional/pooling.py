@@ -129,9 +129,10 @@ class AvgPool2d(Function):
         y = xp.zeros(tuple(x.shape[:2]) + (Ho, Wo), dtype=x.dtype, device=getattr(x, "device", None))
         for i in range(kh):
             for j in range(kw):
-                y = y + x_padded[_tap(i, j, sh, sw, Ho, Wo)]
+                y += x_padded[_tap(i, j, sh, sw, Ho, Wo)]  # in place: y is this function's own buffer
         ctx.save_for_backward(tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw))
-        return y / (kh * kw)
+        y /= kh * kw
+        return y
 
     @staticmethod
     def backward(ctx, grad):
@@ -142,8 +143,7 @@ class AvgPool2d(Function):
         dx_padded = xp.zeros(padded_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
         for i in range(kh):
             for j in range(kw):
-                tap = _tap(i, j, sh, sw, Ho, Wo)
-                dx_padded[tap] = dx_padded[tap] + share
+                dx_padded[_tap(i, j, sh, sw, Ho, Wo)] += share  # overlapping windows add up
         H, W = padded_shape[2] - 2 * ph, padded_shape[3] - 2 * pw
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
