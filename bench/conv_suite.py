@@ -61,8 +61,6 @@ def auto_choice(geo, array):
     """The name of the method ``method="auto"`` runs for this geometry and array."""
     k, s, p = pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"])
     chosen = conv._dispatch("auto", k, s, p, geo["groups"], geo["C"], array)
-    if chosen is conv._POINTWISE:
-        return "pointwise"
     for name, method in conv._METHODS.items():
         if chosen is method:
             return name
@@ -83,7 +81,7 @@ def memory_table(rows):
             cases.setdefault(row["case"], {"geometry": row["geometry"]})[row["method"]] = row["peak_bytes"]
     if not cases:
         return ""
-    methods = [m for m in ("naive", "im2col", "direct", "pointwise", "numba") if any(m in c for c in cases.values())]
+    methods = [m for m in ("naive", "im2col", "direct", "numba") if any(m in c for c in cases.values())]
     out = ["| case | input MiB | im2col columns MiB | " + " | ".join(f"{m} peak MiB" for m in methods) + " |",
            "|---|---|---|" + "---|" * len(methods)]
     for case, peaks in cases.items():

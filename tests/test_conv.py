@@ -157,8 +157,8 @@ def test_forward_matches_reference_on_drawn_geometries(geometry, method, xp):
     check_forward(y, reference_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
 
 
-def test_auto_takes_the_matmul_fast_path_only_for_1x1_stride_1_unpadded():
-    assert conv._dispatch("auto", (1, 1), (1, 1), (0, 0)) is conv._POINTWISE
+def test_auto_takes_the_direct_method_only_for_1x1_stride_1_unpadded():
+    assert conv._dispatch("auto", (1, 1), (1, 1), (0, 0)) is conv._METHODS["direct"]
     assert conv._dispatch("auto", (1, 1), (2, 1), (0, 0)) is conv._METHODS["im2col"]
     assert conv._dispatch("auto", (1, 1), (1, 1), (0, 1)) is conv._METHODS["im2col"]
     assert conv._dispatch("auto", (3, 3), (1, 1), (0, 0)) is conv._METHODS["im2col"]

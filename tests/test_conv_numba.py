@@ -114,8 +114,8 @@ def test_numba_refuses_other_array_libraries():
 
 AUTO_TABLE = {
     # (kernel, stride, padding, groups, channels) -> method "auto" runs
-    "1x1_is_one_gemm": (((1, 1), (1, 1), (0, 0), 1, 256), conv._POINTWISE),
-    "1x1_grouped_is_one_batched_gemm": (((1, 1), (1, 1), (0, 0), 4, 8), conv._POINTWISE),
+    "1x1_is_direct_one_tap_no_copy": (((1, 1), (1, 1), (0, 0), 1, 256), conv._METHODS["direct"]),
+    "1x1_grouped_is_direct": (((1, 1), (1, 1), (0, 0), 4, 8), conv._METHODS["direct"]),
     "grouped_but_not_depthwise_is_im2col": (((3, 3), (1, 1), (1, 1), 2, 8), conv._METHODS["im2col"]),
     "dense_3x3_is_im2col": (((3, 3), (1, 1), (1, 1), 1, 64), conv._METHODS["im2col"]),
     "strided_1x1_is_im2col": (((1, 1), (2, 2), (0, 0), 1, 64), conv._METHODS["im2col"]),

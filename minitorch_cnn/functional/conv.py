@@ -14,33 +14,33 @@
 * ``"numba"`` - compiled loop nests: ``kernels.cpu`` (Numba ``njit``) for NumPy arrays,
   ``kernels.cuda`` for CuPy arrays; any other array library is an error.
 * ``"auto"`` - the fastest of these for the backend and the geometry, as measured by
-  ``python -m bench`` (BENCHMARKS.md; float32, 2 threads, time relative to PyTorch's CPU conv
-  on the same run, forward plus backward):
+  ``python -m bench`` (BENCHMARKS.md, run F; float32, 2 threads, time relative to PyTorch's CPU
+  conv on the same run, forward plus backward / forward alone):
 
   ===================================  ===============  ==========================================
   geometry                             NumPy            measured
   ===================================  ===============  ==========================================
-  1x1 kernel, stride 1, no padding     plain GEMM       bottleneck 256->64: 0.63x, im2col 1.11x;
-                                                        no column copy at all
-  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 2.21x, direct
-                                                        2.51x, im2col 3.62x; forward alone numba
-                                                        1.73x, direct 2.63x; a third of direct's
-                                                        peak memory
-  anything else                        ``"im2col"``     one large GEMM. AlexNet conv1: 1.28x
-                                                        (direct 7.8x, numba 30x); on the stride-1
-                                                        3x3 ResNet shapes direct and im2col trade
-                                                        places from run to run (1.6x to 3.9x
-                                                        each) and numba is 50-80x
+  1x1 kernel, stride 1, no padding     ``"direct"``     bottleneck 256->64: 0.85x / 0.82x, im2col
+                                                        1.01x / 1.12x: its one tap is a view of
+                                                        the input, no column copy at all
+  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 1.99x / 1.68x,
+                                                        direct 2.44x / 2.20x, im2col 3.49x / 2.17x
+  anything else                        ``"im2col"``     AlexNet conv1 1.36x / 2.25x (direct 7.3x,
+                                                        numba 32x); ResNet 64->64 1.74x / 2.61x
+                                                        (direct 2.13x / 3.21x), 128->128 1.85x /
+                                                        2.04x (direct 2.22x / 2.16x); numba
+                                                        57-86x on all three
   ===================================  ===============  ==========================================
 
   On CuPy and array_api_strict (and for integer arrays) ``"auto"`` follows the same table with
   ``"direct"`` for depthwise: the CUDA kernels are not measured here (no GPU).
 
-The fast methods (im2col, direct, the 1x1 path) share three tricks, each explained where it is
-used: images are held channel-major, ``(C, n*H*W)``, so several images meet the filters in ONE
+The fast methods (im2col and direct) share four tricks, each explained where it is used: images
+are held channel-major, ``(C, n*H*W)``, so several images meet the filters in ONE
 GEMM; im2col and direct take the batch a chunk of a few MB at a time, so that the column copy
-stays in cache and its buffer is reused (:data:`_CHUNK_ELEMENTS`); and at stride 1 every tap
-is a flat slice of the padded chunk, a view with no copy (:func:`_direct_layout`).
+stays in cache and its buffer is reused (:data:`_CHUNK_ELEMENTS`); at stride 1 every tap is a
+flat slice of the padded chunk, a view with no copy (:func:`_direct_layout`); and at stride 1
+the input gradient is itself a convolution, with the filters flipped (:func:`_full_padding`).
 
 Each method is three functions on raw backend arrays, collected in a :class:`ConvMethod`; the
 bias and its gradient are shared by all methods and live in :class:`Conv2d`. A portable method
@@ -112,7 +112,7 @@ def _image_major(y, N, grid, Ho, Wo):
     """``(F, N*Hg*Wg) -> (N, F, Ho, Wo)``, dropping grid columns past ``Ho, Wo``.
 
     A transposed view, not a copy: the fast methods copy it into their ``(N, F, Ho, Wo)`` output
-    one chunk at a time, and the 1x1 path hands it on as it is.
+    one chunk at a time.
     """
     xp = array_namespace(y)
     y = xp.reshape(y, (y.shape[0], N, *grid))[:, :, :Ho, :Wo]
@@ -544,33 +544,6 @@ def _direct_backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
     return _chunked_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, product)
 
 
-# ---------------------------------------------------------------- 1x1 fast path
-
-
-def _pointwise_forward(x, w, stride, padding, dilation, groups):
-    xp = array_namespace(x, w)
-    N, C, H, W = x.shape
-    F = w.shape[0]
-    x_matrix = xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (C, N * H * W))
-    y = _group_gemm(xp.reshape(w, (F, C // groups)), x_matrix, groups)
-    return _image_major(y, N, (H, W), H, W)
-
-
-def _pointwise_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    xp = array_namespace(grad, w)
-    N, C, H, W = x_shape
-    F = w.shape[0]
-    grad_x = _group_gemm_input_grad(xp.reshape(w, (F, C // groups)), _batch_matrix(grad), groups)
-    return _image_major(grad_x, N, (H, W), H, W)
-
-
-def _pointwise_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
-    xp = array_namespace(x, grad)
-    N, C, H, W = x.shape
-    x_matrix = xp.reshape(xp.permute_dims(x, (1, 0, 2, 3)), (C, N * H * W))
-    return xp.reshape(_group_gemm_weight_grad(_batch_matrix(grad), x_matrix, groups), w_shape)
-
-
 # ---------------------------------------------------------------- dispatch
 
 
@@ -579,9 +552,6 @@ _METHODS = {
     "im2col": ConvMethod(_im2col_forward, _im2col_backward_input, _im2col_backward_weight),
     "direct": ConvMethod(_direct_forward, _direct_backward_input, _direct_backward_weight),
 }
-
-# Not in _METHODS: it is only correct for 1x1 stride-1 unpadded kernels, which "auto" checks.
-_POINTWISE = ConvMethod(_pointwise_forward, _pointwise_backward_input, _pointwise_backward_weight)
 
 
 def numba_kernels(x, op):
@@ -611,7 +581,7 @@ def _dispatch(method, kernel, stride, padding, groups=1, channels=None, x=None):
     if method == "auto":
         # The table in the module docstring, measured by `python -m bench` (BENCHMARKS.md).
         if kernel == (1, 1) and stride == (1, 1) and padding == (0, 0):
-            return _POINTWISE
+            return _METHODS["direct"]
         if groups > 1 and groups == channels:
             numpy_float = x is not None and device_name(x) == "cpu" and dtype_name(x.dtype) in ("float32", "float64")
             return _numba_method(x) if numpy_float else _METHODS["direct"]
