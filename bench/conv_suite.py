@@ -2,8 +2,8 @@
 
 For each shape, two rows per method: ``forward`` (under ``no_grad``) and ``forward+backward``
 (the forward, then ``dL/dx`` and ``dL/dw`` from a fixed random ``dL/dy``). Beside the methods,
-each row times the GEMMs the im2col method performs, as plain ``numpy.matmul`` calls on
-operands of the same shapes and memory layouts: ``gemm_share = GEMM time / method time`` is
+each row times the GEMMs the im2col method performs (one per chunk of images), as plain
+``numpy.matmul`` calls on operands of the same shapes and memory layouts: ``gemm_share = GEMM time / method time`` is
 the fraction of what BLAS alone achieves on this machine.
 """
 
@@ -93,16 +93,24 @@ def memory_table(rows):
 
 
 def _gemm_operands(geo, rng):
-    """Random operands shaped like the im2col method's three GEMMs, with its memory layouts:
-    ``w @ cols`` (forward), ``w^T @ g`` (dL/dcols) and ``cols @ g^T`` (dL/dw, transposed), per group."""
+    """Random operands shaped like the im2col method's GEMMs, with its memory layouts and its
+    chunks of images (``conv._chunk_layouts``: one product per chunk, not one for the batch):
+    ``w @ cols`` (forward), ``w^T @ g`` (dL/dcols) and ``cols @ g^T`` (dL/dw, transposed), per
+    group. Returns ``w`` and, per chunk, its ``(cols, g)``; chunks of one size share operands, as
+    the method's chunk buffer is reused, so the limit is timed on operands as warm as its own."""
     G = geo["groups"]
     Fg, K = geo["F"] // G, (geo["C"] // G) * geo["kernel"] ** 2
-    Ho, Wo = conv2d_output_shape(geo["H"], geo["H"], pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]))
-    M = geo["N"] * Ho * Wo
+    geometry = pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]), (1, 1)
+    x_shape = (geo["N"], geo["C"], geo["H"], geo["H"])
     w = rng.standard_normal((G, Fg, K), dtype=np.float32)
-    cols = rng.standard_normal((G, K, M), dtype=np.float32)
-    g = rng.standard_normal((G, Fg, M), dtype=np.float32)
-    return w, cols, g
+    by_size, chunks = {}, []
+    for _, _, layout in conv._chunk_layouts(x_shape, *geometry):
+        M = layout.columns
+        if M not in by_size:
+            by_size[M] = (rng.standard_normal((G, K, M), dtype=np.float32),
+                          rng.standard_normal((G, Fg, M), dtype=np.float32))
+        chunks.append(by_size[M])
+    return w, chunks
 
 
 def _candidates(geo, mode, methods, torch, rng):
@@ -145,15 +153,18 @@ def _candidates(geo, mode, methods, torch, rng):
                 tx.grad = tw.grad = None
                 torch.nn.functional.conv2d(tx, tw, **options).backward(tdy)
         candidates["torch"] = run_torch
-    gw, gcols, gg = _gemm_operands(geo, rng)
+    gw, chunks = _gemm_operands(geo, rng)
     if mode == "forward":
-        candidates["gemm"] = lambda: np.matmul(gw, gcols)
+        def gemms():
+            for gcols, _ in chunks:
+                np.matmul(gw, gcols)
     else:
         def gemms():
-            np.matmul(gw, gcols)
-            np.matmul(np.matrix_transpose(gw), gg)
-            np.matmul(gcols, np.matrix_transpose(gg))
-        candidates["gemm"] = gemms
+            for gcols, gg in chunks:
+                np.matmul(gw, gcols)
+                np.matmul(np.matrix_transpose(gw), gg)
+                np.matmul(gcols, np.matrix_transpose(gg))
+    candidates["gemm"] = gemms
     return candidates
 
 
