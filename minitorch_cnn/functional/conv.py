@@ -14,22 +14,24 @@
 * ``"numba"`` - compiled loop nests: ``kernels.cpu`` (Numba ``njit``) for NumPy arrays,
   ``kernels.cuda`` for CuPy arrays; any other array library is an error.
 * ``"auto"`` - the fastest of these for the backend and the geometry, as measured by
-  ``python -m bench`` (BENCHMARKS.md, run F; float32, 2 threads, time relative to PyTorch's CPU
-  conv on the same run, forward plus backward / forward alone):
+  ``python -m bench`` (BENCHMARKS.md; float32, 2 threads, time relative to PyTorch's CPU conv
+  on the same run, forward plus backward / forward alone):
 
   ===================================  ===============  ==========================================
   geometry                             NumPy            measured
   ===================================  ===============  ==========================================
-  1x1 kernel, stride 1, no padding     ``"direct"``     bottleneck 256->64: 0.85x / 0.82x, im2col
-                                                        1.01x / 1.12x: its one tap is a view of
+  1x1 kernel, stride 1, no padding     ``"direct"``     bottleneck 256->64: 0.80x / 0.82x, im2col
+                                                        0.95x / 1.10x: its one tap is a view of
                                                         the input, no column copy at all
-  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 1.99x / 1.68x,
-                                                        direct 2.44x / 2.20x, im2col 3.49x / 2.17x
-  anything else                        ``"im2col"``     AlexNet conv1 1.36x / 2.25x (direct 7.3x,
-                                                        numba 32x); ResNet 64->64 1.74x / 2.61x
-                                                        (direct 2.13x / 3.21x), 128->128 1.85x /
-                                                        2.04x (direct 2.22x / 2.16x); numba
-                                                        57-86x on all three
+  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 2.01x, direct
+                                                        2.02x, im2col 2.82x (forward alone: all
+                                                        three 3.4x-3.8x); numba holds the least
+                                                        memory (98 MiB, direct 106, im2col 118)
+  anything else                        ``"im2col"``     AlexNet conv1 1.11x / 2.38x (direct 6.5x
+                                                        / 28x, numba 28x / 72x); ResNet 64->64
+                                                        1.74x / 2.28x (direct 2.02x / 2.69x),
+                                                        128->128 1.74x / 1.81x (direct 2.13x /
+                                                        2.19x); numba 52x-82x on both
   ===================================  ===============  ==========================================
 
   On CuPy and array_api_strict (and for integer arrays) ``"auto"`` follows the same table with
