@@ -209,6 +209,23 @@ def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid,
     check_conv_grad((x_shape, w_shape, stride, padding, dilation, groups), method, xp)
 
 
+def test_stride_1_input_gradient_is_a_convolution_with_flipped_filters():
+    # The identity the fast methods use for dL/dx: the naive seven loops, run on dL/dy with each
+    # group's filters turned 180 degrees and their channel axes swapped, over padding k - 1 - p.
+    x_shape, w_shape, _, padding, _, groups = CASES["groups_2"]
+    x, w, _ = random_inputs(x_shape, w_shape)
+    image, filters = mt.tensor(x, requires_grad=True), mt.tensor(w)
+    y = F.conv2d(image, filters, padding=padding, groups=groups)
+    grad = np.random.default_rng(1).standard_normal(y.shape)
+    y.backward(grad)
+    nf, Cg, kh, kw = w_shape
+    flipped = w.reshape(groups, nf // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    flipped = flipped.reshape(groups * Cg, nf // groups, kh, kw)
+    expected = F.conv2d(mt.tensor(grad), mt.tensor(flipped.copy()), padding=(kh - 1 - padding, kw - 1 - padding),
+                        groups=groups, method="naive")
+    check_forward(image.grad, expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_backward_skips_gradients_nobody_needs(monkeypatch):
     im2col_method = conv._METHODS["im2col"]
     calls = []
