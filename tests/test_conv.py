@@ -209,6 +209,17 @@ def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid,
     check_conv_grad((x_shape, w_shape, stride, padding, dilation, groups), method, xp)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_batch_gives_empty_output_and_zero_weight_gradient(method, xp):
+    x = on(xp, np.zeros((0, 3, 8, 8)), requires_grad=True)
+    w = on(xp, np.ones((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1, method=method)
+    assert tuple(y.shape) == (0, 4, 8, 8)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 3, 8, 8)
+    check_forward(mt.Tensor(w.grad), np.zeros((4, 3, 3, 3)))
+
+
 def test_stride_1_input_gradient_is_a_convolution_with_flipped_filters():
     # The identity the fast methods use for dL/dx: the naive seven loops, run on dL/dy with each
     # group's filters turned 180 degrees and their channel axes swapped, over padding k - 1 - p.

@@ -441,13 +441,9 @@ def _chunked_backward_weight(x, grad, w_shape, stride, padding, dilation, produc
     """``dL/dw`` summed over the chunks of images: ``product(g, source, layout)`` is one chunk's
     ``(F, C/groups * kh*kw)`` share, in the weight's ``(c, i, j)`` order."""
     xp = array_namespace(x, grad)
-    grad_w = None
+    grad_w = _zeros(xp, (w_shape[0], w_shape[1] * w_shape[2] * w_shape[3]), x)  # stays 0 for an empty batch
     for n0, n1, layout, source in _input_chunks(x, w_shape[2:], stride, padding, dilation):
-        share = product(_batch_matrix(grad[n0:n1, ...], layout.grid), source, layout)
-        if grad_w is None:
-            grad_w = share
-        else:
-            grad_w += share
+        grad_w += product(_batch_matrix(grad[n0:n1, ...], layout.grid), source, layout)
     return xp.reshape(grad_w, w_shape)
 
 
