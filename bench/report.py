@@ -37,7 +37,7 @@ def markdown(rows):
     """The table of BENCHMARKS.md: every row with its ratio to PyTorch, GEMM share and target.
 
     "GEMMs vs PyTorch" is the limit in PyTorch's units: the im2col GEMMs alone, as plain NumPy
-    matmuls, over PyTorch's whole convolution. No GEMM-based method can beat that ratio here.
+    matmuls, over PyTorch's whole convolution: a method that does these GEMMs cannot beat it.
     """
     out = [
         "| suite | case | mode | method | median | vs PyTorch (time) | GEMM share | GEMMs vs PyTorch | peak MiB "
