@@ -44,15 +44,16 @@ class LeakyReLU(Function):
     @staticmethod
     def forward(ctx, x, negative_slope):
         xp = array_namespace(x)
-        positive = x > 0
-        ctx.save_for_backward(positive, negative_slope)
-        return xp.where(positive, x, negative_slope * x)
+        # The local slope, 1 or a, as an array in x's dtype: forward and backward are then one
+        # multiply each (as in ReLU, NumPy's where is 10x slower than a multiply).
+        slope = xp.astype(x > 0, x.dtype) * (1 - negative_slope) + negative_slope
+        ctx.save_for_backward(slope)
+        return x * slope
 
     @staticmethod
     def backward(ctx, grad):
-        positive, negative_slope = ctx.saved_tensors
-        xp = array_namespace(grad)
-        return xp.where(positive, grad, negative_slope * grad), None
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None
 
 
 class Tanh(Function):
