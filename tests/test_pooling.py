@@ -224,6 +224,66 @@ def test_avg_pool2d_matches_torch(shape, kernel, stride, padding):
     )
 
 
+# ceil_mode keeps a last window that hangs over the edge; count_include_pad=False divides by the
+# real pixels only. (shape, kernel, stride, padding): overhang of 1 row / column, an overhang
+# that PyTorch drops because the window would start past the input, padding plus overhang, and
+# an input smaller than the kernel that only ceil_mode accepts.
+CEIL_CASES = {
+    "squeezenet_3x3_stride_2": ((2, 3, 8, 9), 3, 2, 0),
+    "window_past_the_input_dropped": ((1, 2, 5, 5), 2, 3, 1),
+    "padding_and_overhang": ((2, 1, 6, 7), (3, 2), (2, 2), (1, 1)),
+    "input_smaller_than_kernel": ((1, 2, 2, 2), 3, 2, 0),
+}
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", CEIL_CASES.values(), ids=CEIL_CASES.keys())
+def test_max_pool2d_ceil_mode_matches_torch(shape, kernel, stride, padding):
+    torch = torch_or_skip()
+    host = distinct_values(shape, 0)
+    check_torch(
+        lambda x: F.max_pool2d(x, kernel, stride, padding, ceil_mode=True),
+        lambda x: torch.nn.functional.max_pool2d(x, kernel, stride, padding, ceil_mode=True),
+        host,
+    )
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("shape, kernel, stride, padding", CEIL_CASES.values(), ids=CEIL_CASES.keys())
+def test_avg_pool2d_ceil_mode_and_count_include_pad_match_torch(shape, kernel, stride, padding, ceil_mode,
+                                                                  count_include_pad):
+    torch = torch_or_skip()
+    host = np.random.default_rng(0).standard_normal(shape)
+    options = dict(ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    if not ceil_mode and shape == CEIL_CASES["input_smaller_than_kernel"][0]:
+        # Without ceil_mode the kernel does not fit: an error here, as in PyTorch.
+        with pytest.raises(ValueError, match="avg_pool2d: kernel spans 3 pixels but the padded input is only 2"):
+            F.avg_pool2d(on(np, host), kernel, stride, padding, **options)
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.avg_pool2d(torch.tensor(host), kernel, stride, padding, **options)
+        return
+    check_torch(
+        lambda x: F.avg_pool2d(x, kernel, stride, padding, **options),
+        lambda x: torch.nn.functional.avg_pool2d(x, kernel, stride, padding, **options),
+        host,
+    )
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", CEIL_CASES.values(), ids=CEIL_CASES.keys())
+def test_ceil_mode_gradcheck(xp, shape, kernel, stride, padding):
+    host = distinct_values(shape, 1)
+    check_grad(lambda x: F.max_pool2d(x, kernel, stride, padding, ceil_mode=True), xp, host)
+    check_grad(lambda x: F.avg_pool2d(x, kernel, stride, padding, ceil_mode=True, count_include_pad=False), xp, host)
+
+
+def test_ceil_mode_output_sizes():
+    # ceil((8 - 3)/2) + 1 = 4 windows, against floor's 3; PyTorch drops a window that would start
+    # past the input and its padding: ceil((5 + 2 - 2)/3) + 1 = 3, but window 2 starts at 6 >= 5 + 1.
+    assert F.max_pool2d(on(np, np.zeros((1, 1, 8, 8))), 3, 2, ceil_mode=True).shape == (1, 1, 4, 4)
+    assert F.max_pool2d(on(np, np.zeros((1, 1, 8, 8))), 3, 2).shape == (1, 1, 3, 3)
+    assert F.avg_pool2d(on(np, np.zeros((1, 1, 5, 5))), 2, 3, 1, ceil_mode=True).shape == (1, 1, 2, 2)
+
+
 @pytest.mark.parametrize(
     "shape, output_size",
     [((2, 3, 7, 5), (3, 2)), ((2, 3, 6, 6), 1), ((1, 2, 4, 6), (5, 7)), ((2, 2, 8, 8), 4)],
@@ -276,6 +336,9 @@ BAD_INPUTS = {
                          r"max_pool2d: kernel_size must be an int or an \(h, w\) pair of ints, got 2.0"),
     "max_unknown_method": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2, method="fft"), ValueError,
                            r"max_pool2d: expected method 'auto' or one of \['numba', 'slices'\], got 'fft'"),
+    "max_ceil_mode_input_too_small": (F.max_pool2d, (1, 1, 1, 1), dict(kernel_size=3, stride=2, ceil_mode=True),
+                                      ValueError, r"max_pool2d: kernel spans 3 pixels but the padded input with its "
+                                      r"ceil_mode overhang is only 2 \(size 1 \+ 2\*padding 0 \+ overhang 1\)"),
     "adaptive_2d_input": (F.adaptive_avg_pool2d, (4, 4), dict(output_size=1), ValueError,
                           r"adaptive_avg_pool2d: expected a 4-D input \(N, C, H, W\), got shape \(4, 4\)"),
     "adaptive_zero_output": (F.adaptive_avg_pool2d, (1, 1, 4, 4), dict(output_size=(0, 2)), ValueError,

@@ -23,13 +23,13 @@ def _tap(i, j, sh, sw, Ho, Wo):
     return (..., slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
 
 
-def _pool_params(x, kernel_size, stride, padding, op):
+def _pool_params(x, kernel_size, stride, padding, op, ceil_mode=False):
     """Check a pooling call and return ``(kh, kw, sh, sw, ph, pw)``; ``stride`` defaults to the kernel."""
     check_ndim(x, 4, op, "(N, C, H, W)")
     kh, kw = pair(kernel_size, "kernel_size", op)
     sh, sw = pair(kernel_size if stride is None else stride, "stride", op)
     ph, pw = pair(padding, "padding", op)
-    conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op=op)
+    conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op=op, ceil_mode=ceil_mode)
     # As in PyTorch: a wider padding would let a max-pool window hold only padding.
     if 2 * ph > kh or 2 * pw > kw:
         raise ValueError(
@@ -115,14 +115,14 @@ def _max_pool2d_dispatch(method, x):
 
 
 class AvgPool2d(Function):
-    """``y[n, c, io, jo] = 1/(kh*kw) * sum_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]``.
+    """``y[n, c, io, jo] = 1/d[io, jo] * sum_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]``.
 
-    Padding is zeros and counts in the ``kh*kw`` denominator. ``dy/dx = 1/(kh*kw)`` for every
-    input of the window.
+    Padding is zeros. The divisor ``d`` is ``kh*kw`` (padding counts), or an ``(Ho, Wo)`` array of
+    per-window counts (:func:`_window_counts`). ``dy/dx = 1/d`` for every input of the window.
     """
 
     @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw):
+    def forward(ctx, x, kh, kw, sh, sw, ph, pw, divisor=None):
         xp = array_namespace(x)
         Ho, Wo = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="avg_pool2d")
         x_padded = pad_array(x, ph, pw)
@@ -130,16 +130,17 @@ class AvgPool2d(Function):
         for i in range(kh):
             for j in range(kw):
                 y += x_padded[_tap(i, j, sh, sw, Ho, Wo)]  # in place: y is this function's own buffer
-        ctx.save_for_backward(tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw))
-        y /= kh * kw
+        divisor = kh * kw if divisor is None else divisor
+        ctx.save_for_backward(tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw), divisor)
+        y /= divisor
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        padded_shape, (kh, kw, sh, sw, ph, pw) = ctx.saved_tensors
+        padded_shape, (kh, kw, sh, sw, ph, pw), divisor = ctx.saved_tensors
         xp = array_namespace(grad)
         Ho, Wo = grad.shape[2], grad.shape[3]
-        share = grad / (kh * kw)
+        share = grad / divisor
         dx_padded = xp.zeros(padded_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
         for i in range(kh):
             for j in range(kw):
@@ -189,7 +190,44 @@ class AdaptiveAvgPool2d(Function):
         return dx
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto"):
+class CeilModeExtend(Function):
+    """``x`` with ``eh`` rows and ``ew`` columns of ``value`` appended at the bottom and right:
+    room for the last window of ``ceil_mode``, which may hang over the padded input. The pooling
+    ops then apply their usual floor formula. Its backward drops the appended part."""
+
+    @staticmethod
+    def forward(ctx, x, eh, ew, value):
+        xp = array_namespace(x)
+        N, C, H, W = x.shape
+        ctx.save_for_backward(H, W)
+        out = xp.full((N, C, H + eh, W + ew), value, dtype=x.dtype, device=getattr(x, "device", None))
+        out[:, :, :H, :W] = x
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        H, W = ctx.saved_tensors
+        return grad[:, :, :H, :W]
+
+
+def _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, value, op):
+    """``x`` made ready for ``ceil_mode``: extended (:class:`CeilModeExtend`) by as many rows and
+    columns as the ceiling output size needs past the padded input; ``x`` itself if none."""
+    H, W = x.shape[2], x.shape[3]
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op=op, ceil_mode=True)
+    eh = max(0, (Ho - 1) * sh + kh - (H + 2 * ph))
+    ew = max(0, (Wo - 1) * sw + kw - (W + 2 * pw))
+    return CeilModeExtend.apply(x, eh, ew, value) if eh > 0 or ew > 0 else x
+
+
+def _window_counts(size, k, s, p, out, count_include_pad):
+    """Pixels each of ``out`` windows along one axis averages: those inside the padded input when
+    padding counts, else those inside the input itself (never the ``ceil_mode`` overhang)."""
+    low, high = (0, size + 2 * p) if count_include_pad else (p, p + size)
+    return [min(o * s + k, high) - max(o * s, low) for o in range(out)]
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto", ceil_mode=False):
     """2-D max pooling: the largest value of each ``kh x kw`` window.
 
     ``y[n, c, io, jo] = max_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]`` with
@@ -212,35 +250,55 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto"):
         method: ``"auto"`` (the Numba kernel for float NumPy arrays, the measured fastest;
             ``"slices"`` on every other backend), ``"slices"`` (strided slices, any backend) or
             ``"numba"`` (compiled kernels: ``kernels.cpu`` for NumPy, ``kernels.cuda`` for CuPy).
+        ceil_mode: ``Ho = ceil((H - kh + 2*ph) / sh) + 1``: keep a last window that hangs over
+            the edge (Caffe's rounding, used by GoogLeNet and SqueezeNet); the overhang reads
+            as ``-inf``. PyTorch's rule: no window may start past the input and its top/left
+            padding.
 
     Returns:
         ``(N, C, Ho, Wo)`` tensor.
     """
-    kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d")
+    kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d", ceil_mode)
+    if ceil_mode:
+        x = _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, -float("inf"), "max_pool2d")
     function, options = _max_pool2d_dispatch(method, x.data)
     return function.apply(x, kh, kw, sh, sw, ph, pw, **options)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """2-D average pooling: the mean of each ``kh x kw`` window.
 
     ``y[n, c, io, jo] = 1/(kh*kw) * sum_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]``
     with ``Ho = (H - kh + 2*ph) // sh + 1`` (and likewise ``Wo``).
 
-    Padding is zeros and is counted in the average: a corner window that holds 4 real pixels
-    and 5 padded ones still divides by 9 (PyTorch's default ``count_include_pad=True``).
+    By default padding is zeros and is counted in the average: a corner window that holds 4 real
+    pixels and 5 padded ones still divides by 9 (PyTorch's ``count_include_pad=True``). With
+    ``count_include_pad=False`` it divides by 4. A ``ceil_mode`` window's overhang past the
+    padded input never counts, as in PyTorch.
 
     Args:
         x: ``(N, C, H, W)`` tensor.
         kernel_size: ``kh`` or ``(kh, kw)``.
         stride: ``sh`` or ``(sh, sw)``; default ``None`` means ``kernel_size``.
         padding: ``ph`` or ``(ph, pw)``, at most half the kernel as in PyTorch.
+        ceil_mode: round the output size up, as in :func:`max_pool2d`.
+        count_include_pad: count padded pixels in each window's divisor.
 
     Returns:
         ``(N, C, Ho, Wo)`` tensor.
     """
-    kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "avg_pool2d")
-    return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw)
+    kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "avg_pool2d", ceil_mode)
+    if not ceil_mode and (count_include_pad or (ph, pw) == (0, 0)):
+        return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw)
+    H, W = x.shape[2], x.shape[3]
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op="avg_pool2d", ceil_mode=ceil_mode)
+    if ceil_mode:
+        x = _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, 0.0, "avg_pool2d")
+    rows = _window_counts(H, kh, sh, ph, Ho, count_include_pad)
+    columns = _window_counts(W, kw, sw, pw, Wo, count_include_pad)
+    xp = x.xp
+    divisor = xp.asarray([[float(r * c) for c in columns] for r in rows], dtype=x.dtype, device=x.data.device)
+    return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw, divisor=divisor)
 
 
 def adaptive_avg_pool2d(x, output_size):

@@ -28,13 +28,18 @@ def pair(value, name="value", op="op"):
     return int(h), int(w)
 
 
-def conv_output_size(W, F, S=1, P=0, D=1, exact=False, op="conv2d"):
+def conv_output_size(W, F, S=1, P=0, D=1, exact=False, op="conv2d", ceil_mode=False):
     """Output width ``(W - D*(F-1) - 1 + 2P) // S + 1`` for one spatial axis.
+
+    With ``ceil_mode`` (pooling, as in PyTorch and Caffe) the division rounds up, so a last
+    window that hangs over the padded edge is kept -- unless it would start past the input and
+    its left padding, i.e. hold no input pixel at all.
 
     Args:
         W: input size, F: filter size, S: stride, P: padding (each side), D: dilation.
         exact: raise if the stride does not fit evenly (the lecture's "doesn't fit" case).
         op: name used in error messages.
+        ceil_mode: round the division up instead of down.
 
     Raises ValueError for a negative padding, a stride or dilation below 1, or a filter larger
     than the padded input.
@@ -48,27 +53,33 @@ def conv_output_size(W, F, S=1, P=0, D=1, exact=False, op="conv2d"):
     if F < 1:
         raise ValueError(f"{op}: kernel size must be >= 1, got {F}")
     span = D * (F - 1) + 1
-    if span > W + 2 * P:
+    # ceil_mode's one window may hang up to S - 1 pixels over the padded edge, no more.
+    overhang = S - 1 if ceil_mode else 0
+    if span > W + 2 * P + overhang:
+        what, reach = (" with its ceil_mode overhang", f" + overhang {overhang}") if ceil_mode else ("", "")
         raise ValueError(
-            f"{op}: kernel spans {span} pixels but the padded input is only {W + 2 * P} "
-            f"(size {W} + 2*padding {P})"
+            f"{op}: kernel spans {span} pixels but the padded input{what} is only {W + 2 * P + overhang} "
+            f"(size {W} + 2*padding {P}{reach})"
         )
     if exact and (W - span + 2 * P) % S != 0:
         raise ValueError(
             f"{op}: (W - F + 2P)/S + 1 = ({W} - {span} + 2*{P})/{S} + 1 is not an integer: the stride does not fit"
         )
-    return (W - span + 2 * P) // S + 1
+    if not ceil_mode:
+        return (W - span + 2 * P) // S + 1
+    out = -(-(W - span + 2 * P) // S) + 1
+    return out - 1 if (out - 1) * S >= W + P else out
 
 
-def conv2d_output_shape(H, W, kernel_size, stride=1, padding=0, dilation=1, op="conv2d"):
+def conv2d_output_shape(H, W, kernel_size, stride=1, padding=0, dilation=1, op="conv2d", ceil_mode=False):
     """``(Ho, Wo)`` for a 2-D window op; every argument may be an int or an ``(h, w)`` pair."""
     kh, kw = pair(kernel_size, "kernel_size", op)
     sh, sw = pair(stride, "stride", op)
     ph, pw = pair(padding, "padding", op)
     dh, dw = pair(dilation, "dilation", op)
     return (
-        conv_output_size(H, kh, sh, ph, dh, op=op),
-        conv_output_size(W, kw, sw, pw, dw, op=op),
+        conv_output_size(H, kh, sh, ph, dh, op=op, ceil_mode=ceil_mode),
+        conv_output_size(W, kw, sw, pw, dw, op=op, ceil_mode=ceil_mode),
     )
 
 

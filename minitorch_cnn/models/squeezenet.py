@@ -41,9 +41,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import nn
-from ..functional.sizes import pair
 from ..nn import init
-from ..tensor import Tensor
 from .registry import register
 
 
@@ -64,41 +62,6 @@ class Fire(nn.Module):
     def forward(self, x):
         s = F.relu(self.squeeze(x))
         return F.concat([F.relu(self.expand1x1(s)), F.relu(self.expand3x3(s))], axis=1)
-
-
-class CeilMaxPool2d(nn.MaxPool2d):
-    """Max pooling with ``Ho = ceil((H - kh) / sh) + 1`` (PyTorch's ``ceil_mode=True``, Caffe's
-    rounding): a last, partial window is kept instead of dropping the pixels it would cover.
-
-    Appending ``sh - 1`` rows and ``sw - 1`` columns of ``-inf`` at the bottom and right turns
-    the floor of :func:`~minitorch_cnn.functional.sizes.conv_output_size` into that ceiling;
-    every window still starts inside the image (for ``stride <= kernel_size`` and no padding,
-    the only case SqueezeNet needs), so a ``-inf`` is never picked.
-    """
-
-    def __init__(self, kernel_size, stride=None):
-        super().__init__(kernel_size, stride)
-        (kh, kw), (sh, sw) = pair(self.kernel_size), pair(self.stride)
-        if sh > kh or sw > kw:
-            raise ValueError(f"CeilMaxPool2d: expected stride <= kernel_size, got stride {self.stride}, "
-                             f"kernel_size {self.kernel_size}")
-
-    def forward(self, x):
-        (kh, kw), (sh, sw) = pair(self.kernel_size), pair(self.stride)
-        if len(x.shape) == 4:
-            N, C, H, W = x.shape
-            if H + sh - 1 < kh or W + sw - 1 < kw:
-                raise ValueError(
-                    f"{self!r}: expected an input of at least {kh - sh + 1}x{kw - sw + 1} pixels, got shape {x.shape}"
-                )
-            device = getattr(x.data, "device", None)
-            bottom = x.xp.full((N, C, sh - 1, W), -float("inf"), dtype=x.dtype, device=device)
-            right = x.xp.full((N, C, H + sh - 1, sw - 1), -float("inf"), dtype=x.dtype, device=device)
-            x = F.concat([F.concat([x, Tensor(bottom)], axis=2), Tensor(right)], axis=3)
-        return super().forward(x)
-
-    def extra_repr(self):
-        return super().extra_repr() + ", ceil_mode=True"
 
 
 def fire_widths(base_e=128, incr_e=128, freq=2, pct_3x3=0.5, squeeze_ratio=0.125, n=8):
@@ -141,10 +104,10 @@ class SqueezeNet(nn.Module):
             raise ValueError(f"SqueezeNet: expected version '1_0' or '1_1', got {version!r}")
         (default_stem, kernel), pools = VERSIONS[version]
         channels = default_stem if stem_channels is None else stem_channels
-        layers = [nn.Conv2d(in_channels, channels, kernel, stride=2), nn.ReLU(), CeilMaxPool2d(3, 2)]
+        layers = [nn.Conv2d(in_channels, channels, kernel, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)]
         for i, (s, e1, e3) in enumerate(fire_widths(base_e, incr_e, freq, pct_3x3, squeeze_ratio)):
             if i in pools:
-                layers.append(CeilMaxPool2d(3, 2))
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
             layers.append(Fire(channels, s, e1, e3))
             channels = e1 + e3
         self.features = nn.Sequential(*layers)

@@ -10,39 +10,47 @@ from .module import Module
 class MaxPool2d(Module):
     """Largest value of each ``kh x kw`` window; ``stride`` defaults to ``kernel_size``.
 
-    See :func:`~minitorch_cnn.functional.max_pool2d` (ties send the gradient to the first maximum).
+    See :func:`~minitorch_cnn.functional.max_pool2d` (ties send the gradient to the first maximum;
+    ``ceil_mode`` keeps a last window that hangs over the edge).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.ceil_mode = ceil_mode
 
     def forward(self, x):
         with self._named_errors():
-            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return text + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class AvgPool2d(Module):
     """Mean of each ``kh x kw`` window (LeNet-5's subsampling layers S2 and S4, without their
     trainable coefficient); ``stride`` defaults to ``kernel_size``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
 
     def forward(self, x):
         with self._named_errors():
-            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                                count_include_pad=self.count_include_pad)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text += ", ceil_mode=True" if self.ceil_mode else ""
+        return text + (", count_include_pad=False" if not self.count_include_pad else "")
 
 
 class AdaptiveAvgPool2d(Module):
