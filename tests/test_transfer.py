@@ -1,6 +1,7 @@
 """Transfer learning: freezing, new heads, differential learning rates, feature extraction, the zoo
 checkpoints and the pretrain / finetune / transfer-demo commands."""
 
+import functools
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import minitorch_cnn as mt
 from minitorch_cnn import cli, data, models, nn, optim, transfer
 from minitorch_cnn import functional as F
+from minitorch_cnn.models import registry
 
 #: Small versions of zoo models, with an input size each accepts, for the head-replacement tests.
 SMALL = {
@@ -268,7 +270,12 @@ def test_load_pretrained_refuses_a_checkpoint_without_metadata(tmp_path):
         transfer.load_pretrained(tmp_path / "bare.npz")
 
 
-def test_loading_weights_into_another_architecture_is_refused(pretrained):
+def test_loading_weights_into_another_architecture_is_refused_before_building(pretrained, monkeypatch):
+    @functools.wraps(registry._REGISTRY["vgg11"]["fn"])  # same signature, so create() accepts the options
+    def build(**options):
+        raise AssertionError("the model was built before its checkpoint was checked")
+
+    monkeypatch.setitem(registry._REGISTRY["vgg11"], "fn", build)
     with pytest.raises(ValueError, match=r"holds weights of architecture 'lenet5', not 'vgg11'"):
         models.create("vgg11", width_mult=1 / 32, weights=pretrained)
 

@@ -51,13 +51,16 @@ def create(name, num_classes=None, in_channels=None, weights=None, **options):
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise TypeError(f"{name}: unknown option(s) {unknown}; it takes {list(accepted)}")
-    model = fn(**kwargs)
+    checkpoint = None
     if weights is not None:
         from ..serialization import load
 
+        # Checked before building: a full-size model takes seconds to build and initialise.
         checkpoint = load(weights)
         saved = checkpoint.get("metadata", {}).get("architecture")
         if saved is not None and saved != name:
             raise ValueError(f"create: {weights} holds weights of architecture {saved!r}, not {name!r}")
+    model = fn(**kwargs)
+    if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
     return model
