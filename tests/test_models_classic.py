@@ -41,7 +41,7 @@ SMALL = {
     "alexnet": ({"width_mult": 1 / 32}, 67),
     "zfnet": ({"width_mult": 1 / 32}, 53),
     "nin": ({"width_mult": 1 / 32}, 67),
-    "googlenet": ({"width_mult": 1 / 16}, 65),
+    "googlenet": ({"width_mult": 1 / 16}, 79),
     **{name: ({"width_mult": 1 / 32}, 32) for name in [
         "vgg11", "vgg11_bn", "vgg11_lrn", "vgg11_lrn_bn", "vgg13", "vgg13_bn",
         "vgg16_c", "vgg16_c_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]},

@@ -20,7 +20,7 @@ SMALL = {
     "resnet20": ({"width": 4}, 3, 16),
     "squeezenet1_0": ({"stem_channels": 8, "base_e": 16, "incr_e": 16}, 3, 32),
     "nin": ({"width_mult": 1 / 32}, 3, 67),
-    "googlenet": ({"width_mult": 1 / 16}, 3, 65),
+    "googlenet": ({"width_mult": 1 / 16}, 3, 79),
     "densenet_bc": ({"depth": 10, "growth_rate": 4}, 3, 16),
     "mobilenet_v2": ({"width_mult": 0.25}, 3, 32),
 }

@@ -31,14 +31,15 @@ but several of its rows do not follow from the table's own widths (conv1's 7*7*3
 weights is listed as 2.7K, inception 4c's 509,440 weights as 463K), so the count here is taken
 from the widths, which are what define the architecture.
 
-Pools: the paper's sizes (112 -> 56 -> 28 -> 14 -> 7) need 3x3/2 pools that round up, as Caffe's
-do; ours round down, so they carry ``padding=1``, which gives the same sizes at 224x224. The
+Pools: the paper's sizes (112 -> 56 -> 28 -> 14 -> 7) come from 3x3/2 pools that round up, as
+Caffe's do: ``ceil_mode=True``, as in torchvision (a ``padding=1`` pool gives the same sizes at
+224x224 but shifts every window by a pixel, and other sizes differ). The
 stem's LRN uses the BVLC Caffe reproduction's constants (size 5, alpha 1e-4 in Caffe's
 convention, which divides by the size, i.e. alpha=2e-5 in ours, beta 0.75, k 1).
 
-Minimum input: 65x65 (the auxiliary 5x5 pool needs a 5x5 map after inception 4a, which sees
-the input shrunk 16 times, rounding up); without the auxiliary heads, or in eval mode, any input
-from 32x32 up works (5b sees 1x1).
+Minimum input: 79x79 (the auxiliary 5x5 pool needs a 5x5 map after inception 4a, which sees
+``ceil(s/2)`` halved three times, rounding down); without the auxiliary heads, or in eval mode,
+any input from 31x31 up works (5b sees 1x1).
 
 Initialisation: the paper gives none; this is the BVLC Caffe reproduction's ("xavier" weights,
 i.e. uniform in +-sqrt(3/fan_in); biases 0.2 in convs and the auxiliary hidden FC, 0 in the
@@ -154,15 +155,15 @@ class GoogLeNet(nn.Module):
 
         layers = {
             "conv1": nn.Conv2d(in_channels, w(64), 7, stride=2, padding=3), "relu1": nn.ReLU(),
-            "pool1": nn.MaxPool2d(3, 2, padding=1), "norm1": nn.LocalResponseNorm(**STEM_LRN),
+            "pool1": nn.MaxPool2d(3, 2, ceil_mode=True), "norm1": nn.LocalResponseNorm(**STEM_LRN),
             "conv2_reduce": nn.Conv2d(w(64), w(64), 1), "relu2_reduce": nn.ReLU(),
             "conv2": nn.Conv2d(w(64), w(192), 3, padding=1), "relu2": nn.ReLU(),
-            "norm2": nn.LocalResponseNorm(**STEM_LRN), "pool2": nn.MaxPool2d(3, 2, padding=1),
+            "norm2": nn.LocalResponseNorm(**STEM_LRN), "pool2": nn.MaxPool2d(3, 2, ceil_mode=True),
         }
         channels, taps = w(192), {}
         for name, widths in INCEPTION.items():
             if name in ("4a", "5a"):
-                layers[f"pool{int(name[0]) - 1}"] = nn.MaxPool2d(3, 2, padding=1)
+                layers[f"pool{int(name[0]) - 1}"] = nn.MaxPool2d(3, 2, ceil_mode=True)
             module = Inception(channels, *(w(c) for c in widths))
             layers[f"inception{name}"] = module
             channels = module.out_channels
@@ -201,7 +202,7 @@ class GoogLeNet(nn.Module):
 
 
 @register("googlenet", reference="Szegedy et al. 2015, Table 1 (Inception v1, no batch norm, LRN stem, true 5x5)",
-          min_input=65)
+          min_input=79)
 def googlenet(num_classes=1000, in_channels=3, aux_logits=True, width_mult=1.0):
     """GoogLeNet (Inception v1) as in the paper; returns ``(main, aux1, aux2)`` in training mode.
 
