@@ -287,8 +287,8 @@ def _naive_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
 #: Why not the whole batch in one GEMM: ResNet's 64-channel 3x3 layer on 32 images of 56x56
 #: needs a 220 MB column matrix, and filling it costs more than the GEMM that reads it (memory
 #: runs at a few GB/s, and every fresh buffer over 32 MB is new pages from the kernel). A chunk of
-#: a few MB stays in the 100 MB L3 cache between the copy that fills it and the GEMM that reads
-#: it, and its buffers are reused chunk after chunk. Chunks of one image (GEMM columns ~3000)
+#: a few MB stays in the L3 cache (105 MB on our machines) between the copy that fills it and the
+#: GEMM that reads it, and its buffers are reused chunk after chunk. Chunks of one image (GEMM columns ~3000)
 #: ran 1.4-1.8x faster than the whole batch; chunks split inside an image (~500 columns) ran
 #: slower again, because OpenBLAS needs wide products (BENCHMARKS.md).
 _CHUNK_ELEMENTS = 2**21
