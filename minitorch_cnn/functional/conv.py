@@ -14,8 +14,8 @@
 * ``"numba"`` - compiled loop nests: ``kernels.cpu`` (Numba ``njit``) for NumPy arrays,
   ``kernels.cuda`` for CuPy arrays; any other array library is an error.
 * ``"auto"`` - the fastest of these for the backend and the geometry, as measured by
-  ``python -m bench`` (BENCHMARKS.md; float32, 2 threads, time relative to PyTorch's CPU conv
-  on the same run, forward plus backward / forward alone):
+  ``python -m bench`` (BENCHMARKS.md, run after-1; float32, 2 threads, time relative to
+  PyTorch's CPU conv on the same run, forward plus backward / forward alone):
 
   ===================================  ===============  ==========================================
   geometry                             NumPy            measured
