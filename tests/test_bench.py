@@ -1,5 +1,5 @@
 """The benchmark suite (bench/) runs end to end: ``python -m bench --quick`` on two small cases
-writes a JSON file of rows and a PNG chart. It checks that the suite works, not any speed."""
+writes a JSON file of rows and a PNG chart. It checks that the suite works, not any speed; and the report's arithmetic on a made-up row."""
 
 import json
 import os
@@ -31,3 +31,15 @@ def test_quick_run_writes_json_and_chart(tmp_path):
     assert rows[("tiny", "forward", "im2col")]["auto_pick"] is True
     assert result.with_suffix(".png").exists() or report["rows"][0]["vs_torch"] is None
     assert "| conv | tiny | forward | naive |" in done.stdout
+
+
+def test_report_gives_the_gemm_limit_in_pytorchs_units():
+    from bench import report
+
+    row = {"suite": "conv", "case": "resnet_64", "mode": "forward", "method": "im2col", "auto_pick": True,
+           "median_s": 0.3, "vs_torch": 3.0, "torch_s": 0.1, "gemm_share": 0.5, "gemm_s": 0.15,
+           "peak_bytes": None, "target": 1.5, "gemm_target": 0.7}
+    # The GEMMs alone take 0.15 s where PyTorch's whole convolution takes 0.1 s: 1.50x.
+    line = report.markdown([row]).splitlines()[2]
+    assert line == ("| conv | resnet_64 | forward | im2col (auto) | 300.0 ms | 3.00x | 50% | 1.50x |  "
+                    "| <= 1.5x; GEMM >= 70% | **no**; **no** |")
