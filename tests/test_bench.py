@@ -1,5 +1,6 @@
 """The benchmark suite (bench/) runs end to end: ``python -m bench --quick`` on two small cases
-writes a JSON file of rows and a PNG chart. It checks that the suite works, not any speed; and the report's arithmetic on a made-up row."""
+writes a JSON file of rows and a PNG chart. It checks that the suite works, not any speed; and
+the report's arithmetic, on a made-up row."""
 
 import json
 import os
