@@ -105,6 +105,22 @@ def test_relu_and_leaky_relu_pass_nan_through(xp):
     assert np.isnan(F.relu(x).numpy()[0]) and np.isnan(F.leaky_relu(x).numpy()[0])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply")
+def test_an_inactive_unit_blocks_even_an_infinite_gradient(xp):
+    # As in PyTorch: 0, not 0 * inf = nan, where the slope is 0.
+    for op in (F.relu, lambda t: F.leaky_relu(t, negative_slope=0.0)):
+        x = on(xp, np.array([-1.0, 2.0, -3.0]), requires_grad=True)
+        op(x).backward(xp.asarray(np.array([np.inf, 1.0, np.nan])))
+        np.testing.assert_array_equal(backend.to_numpy(x.grad), [0.0, 1.0, 0.0])
+
+
+def test_leaky_relu_passes_positive_inputs_exactly_for_any_slope():
+    x = np.array([3.0, 0.1, -2.0], dtype=np.float32)
+    for slope in (0.01, 0.2, 1.0018, 5.0):
+        y = F.leaky_relu(on(np, x), negative_slope=slope).numpy()
+        np.testing.assert_array_equal(y[:2], x[:2])
+
+
 def test_leaky_relu_derivative_at_zero_is_the_slope(xp):
     x = on(xp, np.array([-1.0, 0.0, 2.0]), requires_grad=True)
     F.leaky_relu(x, negative_slope=0.1).sum().backward()

@@ -209,6 +209,25 @@ def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid,
     check_conv_grad((x_shape, w_shape, stride, padding, dilation, groups), method, xp)
 
 
+@pytest.mark.parametrize("method", FAST_METHODS)
+def test_an_inf_pixel_reaches_only_the_weights_that_read_it(method, grid):
+    # x[.., 10, 7] sits in the last column, one row from the bottom: only taps (1, 2) and (2, 2)
+    # read it for a valid output. The flat layout's wrapped columns also hold it, times a zero
+    # gradient: they must not turn 0 * inf into nan in the other taps.
+    x = np.random.default_rng(0).standard_normal((1, 1, 12, 8))
+    x[0, 0, 10, 7] = np.inf
+    w = mt.tensor(np.random.default_rng(1).standard_normal((1, 1, 3, 3)), requires_grad=True)
+    grad = np.random.default_rng(2).standard_normal((1, 1, 10, 6))
+    F.conv2d(mt.tensor(x), w, method=method).backward(grad)
+    reference = mt.tensor(w.numpy(), requires_grad=True)
+    F.conv2d(mt.tensor(x), reference, method="naive").backward(grad)
+    expected = reference.grad
+    assert not np.isfinite(expected[0, 0, 1:, 2]).any() and np.isfinite(expected).sum() == 7
+    np.testing.assert_array_equal(np.isfinite(w.grad), np.isfinite(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(w.grad[finite], expected[finite], rtol=1e-10)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_empty_batch_gives_empty_output_and_zero_weight_gradient(method, xp):
     x = on(xp, np.zeros((0, 3, 8, 8)), requires_grad=True)

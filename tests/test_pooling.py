@@ -276,6 +276,11 @@ def test_ceil_mode_gradcheck(xp, shape, kernel, stride, padding):
     check_grad(lambda x: F.avg_pool2d(x, kernel, stride, padding, ceil_mode=True, count_include_pad=False), xp, host)
 
 
+def test_avg_pool2d_of_integers_is_a_float_mean():
+    x = on(np, np.arange(8).reshape(1, 1, 2, 4))
+    check_forward(F.avg_pool2d(x, 2), [[[[2.5, 4.5]]]])
+
+
 def test_ceil_mode_output_sizes():
     # ceil((8 - 3)/2) + 1 = 4 windows, against floor's 3; PyTorch drops a window that would start
     # past the input and its padding: ceil((5 + 2 - 2)/3) + 1 = 3, but window 2 starts at 6 >= 5 + 1.

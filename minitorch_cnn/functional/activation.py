@@ -20,6 +20,16 @@ def _check_axis(x, axis, op):
         )
 
 
+def _times_slope(grad, slope):
+    """``grad * slope`` for the ReLU family. A zero slope must block the gradient entirely, but
+    ``0 * inf`` is nan: an inf or nan in ``grad`` takes ``where`` instead, which passes exactly 0
+    there, as PyTorch does."""
+    xp = array_namespace(grad)
+    if bool(xp.all(xp.isfinite(grad))):
+        return grad * slope
+    return xp.where(slope == 0, xp.zeros_like(grad), grad * slope)
+
+
 class ReLU(Function):
     """``y = max(x, 0)``;  ``dy/dx = 1`` where ``x > 0``, else ``0`` (also at ``x = 0``)."""
 
@@ -35,7 +45,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (slope,) = ctx.saved_tensors
-        return grad * slope
+        return _times_slope(grad, slope)
 
 
 class LeakyReLU(Function):
@@ -45,15 +55,17 @@ class LeakyReLU(Function):
     def forward(ctx, x, negative_slope):
         xp = array_namespace(x)
         # The local slope, 1 or a, as an array in x's dtype: forward and backward are then one
-        # multiply each (as in ReLU, NumPy's where is 10x slower than a multiply).
-        slope = xp.astype(x > 0, x.dtype) * (1 - negative_slope) + negative_slope
+        # multiply each (as in ReLU, NumPy's where is 10x slower than a multiply). Written so that
+        # both values come out exact: 1 + a*0 and 0 + a*1.
+        positive = xp.astype(x > 0, x.dtype)
+        slope = positive + negative_slope * (1 - positive)
         ctx.save_for_backward(slope)
         return x * slope
 
     @staticmethod
     def backward(ctx, grad):
         (slope,) = ctx.saved_tensors
-        return grad * slope, None
+        return _times_slope(grad, slope), None
 
 
 class Tanh(Function):

@@ -317,7 +317,7 @@ class _DirectLayout(NamedTuple):
     taps: list  # of (i, j, index)
 
 
-def _direct_layout(x_shape, kernel, stride, padding, dilation):
+def _direct_layout(x_shape, kernel, stride, padding, dilation, exact=False):
     """The :class:`_DirectLayout` of a chunk of images of shape ``x_shape``.
 
     Stride 1 (when the padded grid is not much larger than the output, ``_MAX_GRID_WASTE``): the
@@ -331,7 +331,7 @@ def _direct_layout(x_shape, kernel, stride, padding, dilation):
     (ph, pw), (dh, dw) = padding, dilation
     Hp, Wp = H + 2 * ph, W + 2 * pw
     Ho, Wo = conv2d_output_shape(H, W, kernel, stride, padding, dilation)
-    if stride == (1, 1) and Hp * Wp <= _MAX_GRID_WASTE * Ho * Wo:
+    if stride == (1, 1) and Hp * Wp <= _MAX_GRID_WASTE * Ho * Wo and not exact:
         M = N * Hp * Wp
         starts = [(i, j, i * dh * Wp + j * dw) for i in range(kernel[0]) for j in range(kernel[1])]
         taps = [(i, j, (slice(None), slice(start, start + M))) for i, j, start in starts]
@@ -343,21 +343,22 @@ def _direct_layout(x_shape, kernel, stride, padding, dilation):
     return _DirectLayout((C, N, Hp, Wp), (Ho, Wo), N * Ho * Wo, False, taps)
 
 
-def _chunk_layouts(x_shape, kernel, stride, padding, dilation):
+def _chunk_layouts(x_shape, kernel, stride, padding, dilation, exact=False):
     """``(n0, n1, layout)`` for each chunk of images ``x[n0:n1]``, as many images per chunk as
     keep its columns within ``_CHUNK_ELEMENTS`` (at least one)."""
     N, C, H, W = x_shape
-    per_image = C * kernel[0] * kernel[1] * _direct_layout((1, C, H, W), kernel, stride, padding, dilation).columns
+    one_image = _direct_layout((1, C, H, W), kernel, stride, padding, dilation, exact)
+    per_image = C * kernel[0] * kernel[1] * one_image.columns
     n = max(1, min(N, _CHUNK_ELEMENTS // per_image))
     layouts = {}
     for n0 in range(0, N, n):
         n1 = min(N, n0 + n)
         if n1 - n0 not in layouts:  # at most two sizes: the full chunk and a shorter last one
-            layouts[n1 - n0] = _direct_layout((n1 - n0, C, H, W), kernel, stride, padding, dilation)
+            layouts[n1 - n0] = _direct_layout((n1 - n0, C, H, W), kernel, stride, padding, dilation, exact)
         yield n0, n1, layouts[n1 - n0]
 
 
-def _input_chunks(x, kernel, stride, padding, dilation):
+def _input_chunks(x, kernel, stride, padding, dilation, exact=False):
     """``(n0, n1, layout, source)`` per chunk: ``source`` is ``x[n0:n1]`` channel-major and
     zero-padded, shaped ``layout.buffer``. The padded buffer is reused from chunk to chunk: only
     its interior is written, so the zero border (and the spare image) stay zero."""
@@ -365,7 +366,7 @@ def _input_chunks(x, kernel, stride, padding, dilation):
     N, C, H, W = x.shape
     ph, pw = padding
     padded_by_size = {}
-    for n0, n1, layout in _chunk_layouts(tuple(x.shape), kernel, stride, padding, dilation):
+    for n0, n1, layout in _chunk_layouts(tuple(x.shape), kernel, stride, padding, dilation, exact):
         n = n1 - n0
         if n not in padded_by_size:
             padded_by_size[n] = _zeros(xp, (C, n + int(layout.flat), H + 2 * ph, W + 2 * pw), x)
@@ -442,7 +443,10 @@ def _chunked_backward_weight(x, grad, w_shape, stride, padding, dilation, produc
     ``(F, C/groups * kh*kw)`` share, in the weight's ``(c, i, j)`` order."""
     xp = array_namespace(x, grad)
     grad_w = _zeros(xp, (w_shape[0], w_shape[1] * w_shape[2] * w_shape[3]), x)  # stays 0 for an empty batch
-    for n0, n1, layout, source in _input_chunks(x, w_shape[2:], stride, padding, dilation):
+    # A flat layout's wrapped columns meet a zero gradient, but 0 * inf is nan: an input holding
+    # inf or nan takes the exact grid, so each weight's gradient sees only the pixels it read.
+    exact = not bool(xp.all(xp.isfinite(x)))
+    for n0, n1, layout, source in _input_chunks(x, w_shape[2:], stride, padding, dilation, exact):
         grad_w += product(_batch_matrix(grad[n0:n1, ...], layout.grid), source, layout)
     return xp.reshape(grad_w, w_shape)
 

@@ -132,8 +132,7 @@ class AvgPool2d(Function):
                 y += x_padded[_tap(i, j, sh, sw, Ho, Wo)]  # in place: y is this function's own buffer
         divisor = kh * kw if divisor is None else divisor
         ctx.save_for_backward(tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw), divisor)
-        y /= divisor
-        return y
+        return y / divisor  # not in place: an integer input's mean is a float
 
     @staticmethod
     def backward(ctx, grad):
