@@ -15,9 +15,9 @@ import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn import data, models, optim
 from minitorch_cnn.summary import summary
-from minitorch_cnn.training import evaluate, fit
+from minitorch_cnn.training import evaluate, fit, plot_history
 
-from _common import QUICK, check, plt, savefig
+from _common import FIGURES, QUICK, check, plt, savefig
 
 mt.manual_seed(0)
 
@@ -97,17 +97,10 @@ for h in history:
 result = evaluate(lenet, data.DataLoader(test_set, 256))
 check("test accuracy of LeNet-5 on digits", round(result["accuracy"], 4), lambda a: a > (0.85 if QUICK else 0.95))
 
-fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-epoch_axis = [h["epoch"] for h in history]
-ax_loss.plot(epoch_axis, [h["train_loss"] for h in history], label="train")
-ax_loss.plot(epoch_axis, [h["test_loss"] for h in history], label="test")
-ax_acc.plot(epoch_axis, [h["train_accuracy"] for h in history], label="train")
-ax_acc.plot(epoch_axis, [h["test_accuracy"] for h in history], label="test")
-ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-for ax in (ax_loss, ax_acc):
-    ax.legend()
-savefig(fig, "02_training")
+# The curves: the same `plot_history` that `minitorch-cnn train` uses for its curves.png.
+FIGURES.mkdir(parents=True, exist_ok=True)
+plot_history(history, FIGURES / "02_training.png", title="LeNet-5 on digits")
+print(f"figure: {FIGURES / '02_training.png'}")
 
 # %% [markdown]
 # ## 3. What C1 learned
