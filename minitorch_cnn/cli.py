@@ -294,21 +294,26 @@ def cmd_transfer_demo(args):
     return 0
 
 
+def _add_training_options(p, epochs, lr):
+    """The dataset and optimiser options that 'train' and 'pretrain' share (defaults differ)."""
+    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minitorch-cnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model from the zoo and write metrics, checkpoint and curves")
     p.add_argument("model", help="a registered model name, e.g. lenet5 (see 'minitorch-cnn models')")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
-    p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--image-size", type=int, default=32, help="side of the digits/synthetic images (default 32)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    _add_training_options(p, epochs=20, lr=3e-3)
     p.add_argument("--schedule", default="cosine", choices=("cosine", "constant"),
                    help="learning-rate schedule: cosine annealing to 0 over the epochs (default) or constant")
     p.add_argument("--shift", type=int, default=3,
@@ -358,16 +363,9 @@ def build_parser():
 
     p = sub.add_parser("pretrain", help="train a zoo model and save it as a checkpoint for transfer learning")
     p.add_argument("model", help="a registered model name, e.g. lenet5")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
-    p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 0,1,2,3,4")
     p.add_argument("--image-size", type=int, default=32, help="side of the images (default 32)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    _add_training_options(p, epochs=10, lr=2e-3)
     p.add_argument("--shift", type=int, default=0, help="augment with random shifts of up to this many pixels")
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. variant=modern")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
