@@ -4,11 +4,15 @@ Every op gets its array namespace ``xp`` from :func:`array_namespace` and then u
 Array-API calls (``xp.reshape``, ``xp.sum``, ``xp.matmul``...), so the same source runs on
 NumPy (CPU), CuPy (GPU) and, in the tests, ``array_api_strict``.
 
-Things the Array API does not cover live here: random numbers, host copies, device lookup
-and turning Python data into arrays.
+Things the Array API does not cover live here: random numbers, host copies, device lookup,
+turning Python data into arrays, and how freed host memory is kept (:func:`keep_freed_memory`).
 """
 
 from __future__ import annotations
+
+import ctypes
+import os
+import sys
 
 import numpy as np
 import array_api_compat
@@ -194,3 +198,41 @@ def random_normal(shape, like, mean=0.0, std=1.0):
     if mean != 0.0 or std != 1.0:
         host = host * host_dtype(std) + host_dtype(mean)
     return xp.astype(from_numpy(host, like), like.dtype)
+
+
+# ---------------------------------------------------------------- host memory
+
+#: glibc's ``mallopt`` parameter numbers (``<malloc.h>``): M_TRIM_THRESHOLD and M_MMAP_THRESHOLD.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(trim_threshold=256 * 2**20, mmap_threshold=32 * 2**20) -> bool:
+    """Ask glibc's ``malloc`` to keep freed memory for the next training step instead of handing it
+    back to the kernel. Called once when minitorch_cnn is imported; returns whether it took effect.
+
+    Every training step allocates and frees the same few MB of activations, im2col columns and
+    gradients. By default glibc gives the free top of its heap back to the kernel once more than
+    twice the largest recently freed block is free there, and the next step gets those pages back
+    one page fault (a zero-filled 4 KB page) at a time: about 1,600 faults in every LeNet-5 step on
+    the digits (batch 64), 4-5 ms of its 25-30 ms on one core (BENCHMARKS.md). With these settings
+    arrays up to ``mmap_threshold`` come from the heap and up to ``trim_threshold`` of free heap is
+    kept: under one fault per step. Larger arrays are still mapped and unmapped on their own.
+
+    Nothing changes where the C library is not glibc (macOS, Windows, musl), or when the user has
+    chosen these settings already through glibc's ``MALLOC_TRIM_THRESHOLD_`` /
+    ``MALLOC_MMAP_THRESHOLD_`` environment variables.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: its mallopt numbers would mean something else
+        return False
+    # Setting either value turns off glibc's own adjustment of both, so both are set.
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
+    )
+
+
+keep_freed_memory()
