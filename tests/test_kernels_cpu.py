@@ -26,6 +26,10 @@ CONV_CASES = [
     pytest.param(1, 2, 1, 1, 3, 3, 1, 1, 1, 1, id="1x1-image-3x3-padded"),
     pytest.param(2, 3, 5, 4, 2, (5, 4), 1, 0, 1, 1, id="kernel-equals-input"),
     pytest.param(1, 2, 7, 7, 2, 2, 3, 2, 1, 1, id="stride-larger-than-kernel"),
+    # The kernels split the padded columns into sw phases and compute cpu.BLOCK filters or channels per task:
+    pytest.param(2, 4, 7, 11, 6, (2, 3), (1, 2), (0, 1), (2, 3), 2, id="column-stride2-dilation3-groups2"),
+    pytest.param(1, 3, 13, 14, 4, 5, 4, 2, 1, 1, id="stride4-kernel5-padded-width-not-a-multiple"),
+    pytest.param(2, 18, 6, 5, 20, 3, 1, 1, 1, 2, id="groups2-more-filters-and-channels-than-one-block"),
 ]
 
 #: (N, C, H, W, kernel_size, stride, padding)
