@@ -24,6 +24,10 @@ give the loop that shape:
   ``dL/dw``, a dot product over ``n, ho, wo``, keeps one partial sum per ``wo`` and adds the ``Wo``
   partial sums at the end.
 
+At stride 1 a "row" is several image rows end to end (:func:`_rows_per_pass`): the padded rows
+lie one after another in memory, so a 7x7 image runs loops of 61 elements instead of 7, short
+loops being where SIMD does not pay off.
+
 A task sums ``BLOCK`` filters (or input channels) at once into a small local array ``acc``: every
 input row it loads is used ``BLOCK`` times, the rows being summed stay in the L1 cache, and each
 result element is written once, when its row is done. The outermost loop is a ``prange`` over these
@@ -49,6 +53,12 @@ from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, poo
 
 #: Filters (forward, dL/dw) or input channels (dL/dx) that one convolution task computes together.
 BLOCK = 8
+
+#: Elements the inner loop runs over at stride 1, taking several rows at once (:func:`_rows_per_pass`):
+#: enough for SIMD to pay off, while a task's ``acc`` stays in the L1 cache. ``dL/dw`` keeps ``kh*kw``
+#: times more partial sums per row than the forward and ``dL/dx``, so its runs are shorter.
+ROW = 256
+ROW_DW = 64
 
 
 # ---------------------------------------------------------------- convolution
@@ -98,101 +108,154 @@ def _tap_columns(kw, dw, sw):
     return shift, phase
 
 
+@njit(cache=True)
+def _rows_per_pass(Ho, Wq, sh, sw, length):
+    """Rows a kernel takes in one pass of its inner loop: at most ``Ho``, enough for about ``length`` elements.
+
+    At stride 1 the padded rows lie end to end in memory, so the taps of ``R`` consecutive output
+    rows are one flat run of ``(R - 1)*Wq + Wo`` elements; the ``Wq - Wo`` elements between two rows
+    are computed and dropped. A 7x7 image (MobileNet's last depthwise layers) then runs loops of 61
+    elements instead of 7, and SIMD pays off. At any other stride, one row per pass.
+    """
+    if sh != 1 or sw != 1:
+        return 1
+    return max(1, min(Ho, length // Wq))
+
+
+@njit(cache=True)
+def _rows_of(grad, n, f0, fb, Wg):
+    """Filters ``f0 .. f0+fb-1`` of ``grad[n]`` as ``(fb, Ho*Wg)``: row ``ho`` at ``ho*Wg``, zeros after its ``Wo``.
+
+    With ``Wg = Wq``, the padded input's row length, the backward kernels can run ``R`` rows of grad
+    against ``R`` padded rows as one flat run, like the forward (:func:`_rows_per_pass`). The zeros
+    then meet pixels (``dL/dw``) or weights (``dL/dx``) that belong to no product, and 0 * inf is
+    nan: the host functions allow several rows only when those are all finite.
+    """
+    Ho, Wo = grad.shape[2], grad.shape[3]
+    rows = np.zeros((fb, Ho * Wg), dtype=grad.dtype)
+    for f in range(fb):
+        for ho in range(Ho):
+            rows[f, ho * Wg : ho * Wg + Wo] = grad[n, f0 + f, ho]
+    return rows
+
+
 @njit(parallel=True, cache=True)
 def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups):
-    # Task (n, g, b): filters f0 .. f0+fb-1 of group g on image n, one output row ho at a time.
-    N = xq.shape[0]
+    # Task (n, g, b): filters f0 .. f0+fb-1 of group g on image n, R output rows ho0 .. at a time.
+    N, C, Hp, _, Wq = xq.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
+    R = _rows_per_pass(Ho, Wq, sh, sw, ROW)
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(N * groups * blocks):
         n, g, b = task // (groups * blocks), task // blocks % groups, task % blocks
         f0 = g * Fg + b * BLOCK
         fb = min(BLOCK, (g + 1) * Fg - f0)
-        acc = np.empty((fb, Wo), dtype=y.dtype)
-        for ho in range(Ho):
+        acc = np.empty((fb, (R - 1) * Wq + Wo), dtype=y.dtype)
+        for ho0 in range(0, Ho, R):
+            rows = min(R, Ho - ho0)
+            L = (rows - 1) * Wq + Wo
             acc[:] = 0
             for c in range(Cg):
+                plane = xq[n, g * Cg + c].reshape(Hp * sw * Wq)  # padded row hp, phase r at (hp*sw + r)*Wq
                 for i in range(kh):
                     for j in range(kw):
-                        taps = xq[n, g * Cg + c, ho * sh + i * dh, phase[j], shift[j] :]
+                        start = ((ho0 * sh + i * dh) * sw + phase[j]) * Wq + shift[j]
+                        taps = plane[start : start + L]
                         for f in range(f0, f0 + fb):
                             weight = w[f, c, i, j]
                             row = acc[f - f0]
-                            for wo in range(Wo):
-                                row[wo] += weight * taps[wo]
-            y[n, f0 : f0 + fb, ho] = acc
+                            for t in range(L):
+                                row[t] += weight * taps[t]
+            for r in range(rows):
+                y[n, f0 : f0 + fb, ho0 + r] = acc[:, r * Wq : r * Wq + Wo]
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups):
+def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
     # dL/dx[n, c, hi, wi] collects w[f, c, i, j] * grad[n, f, ho, wo] from every (f, i, j, ho, wo) that
-    # read it. Task (n, g, b) owns channels c0 .. c0+cb-1 of group g on image n and builds one input
-    # row hi at a time: output row ho read padded row hi + ph through tap i if ho*sh + i*dh == hi + ph.
-    # Along the row it scatters into acc, a padded row split into sw phases like _pad_and_split_columns'
-    # rows, so that the innermost loop runs over contiguous elements as in the forward.
+    # read it. Task (n, g, b) owns channels c0 .. c0+cb-1 of group g on image n and builds R input rows
+    # hi0 .. at a time in acc: padded rows split into sw phases like _pad_and_split_columns', end to
+    # end, so that the innermost loop runs over contiguous elements as in the forward. Output row ho
+    # read padded row ho*sh + i*dh through tap i: rows lo .. hi-1 of grad reach this block through tap i.
     N, C, H, W = dx.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
     Wq = (W + 2 * pw + sw - 1) // sw
+    R = _rows_per_pass(H, Wq, sh, sw, ROW) if merge else 1
+    Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Cg + BLOCK - 1) // BLOCK  # channel blocks per group; the last one may be short
     for task in prange(N * groups * blocks):
         n, g, b = task // (groups * blocks), task // blocks % groups, task % blocks
         c0 = b * BLOCK  # counted within the group: weight channel c is input channel g*Cg + c
         cb = min(BLOCK, Cg - c0)
-        acc = np.empty((cb, sw, Wq), dtype=dx.dtype)
-        for hi in range(H):
+        acc = np.empty((cb, R * sw * Wq), dtype=dx.dtype)
+        grad_rows = _rows_of(grad, n, g * Fg, Fg, Wg) if R > 1 else grad[n, g * Fg : (g + 1) * Fg].reshape(Fg, Ho * Wo)
+        for hi0 in range(0, H, R):
+            rows = min(R, H - hi0)
+            hp0 = hi0 + ph  # the block's first padded row
             acc[:] = 0
             for i in range(kh):
-                above = hi + ph - i * dh  # = ho*sh for the output row that read hi through tap i
-                if above < 0 or above % sh != 0 or above // sh >= Ho:
+                lo = max(0, -((i * dh - hp0) // sh))  # ceil((hp0 - i*dh) / sh)
+                hi = min(Ho, (hp0 + rows - 1 - i * dh) // sh + 1)
+                if lo >= hi:
                     continue
+                L = (hi - lo - 1) * Wg + Wo
                 for f in range(g * Fg, (g + 1) * Fg):
-                    grad_row = grad[n, f, above // sh]
+                    grads = grad_rows[f - g * Fg, lo * Wg : lo * Wg + L]
                     for j in range(kw):
+                        start = ((lo * sh + i * dh - hp0) * sw + phase[j]) * Wq + shift[j]
                         for c in range(c0, c0 + cb):
                             weight = w[f, c, i, j]
-                            row = acc[c - c0, phase[j], shift[j] :]
-                            for wo in range(Wo):
-                                row[wo] += weight * grad_row[wo]
+                            row = acc[c - c0, start : start + L]
+                            for t in range(L):
+                                row[t] += weight * grads[t]
             for c in range(c0, c0 + cb):
-                for r in range(sw):
-                    for q in range(Wq):
-                        wi = q * sw + r - pw  # acc[c - c0, r, q] is padded column q*sw + r
-                        if 0 <= wi < W:
-                            dx[n, g * Cg + c, hi, wi] = acc[c - c0, r, q]
+                for r in range(rows):
+                    for p in range(sw):
+                        for q in range(Wq):
+                            wi = q * sw + p - pw  # phase p, column q of acc's row r is padded column q*sw + p
+                            if 0 <= wi < W:
+                                dx[n, g * Cg + c, hi0 + r, wi] = acc[c - c0, (r * sw + p) * Wq + q]
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups):
+def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, merge):
     # dL/dw[f, c, i, j] = sum over n, ho, wo of grad[n, f, ho, wo] * (the pixel tap (i, j) read).
-    # Task (g, b, c): filters f0 .. f0+fb-1 of group g against their channel c. acc[f - f0, i, j, wo]
-    # holds the partial sum over n, ho of column wo, so the innermost loop is not one float sum.
-    N = xq.shape[0]
+    # Task (g, b, c): filters f0 .. f0+fb-1 of group g against their channel c, R rows of grad at a
+    # time. acc[f - f0, i, j, t] holds the partial sum of element t of those runs, so the innermost
+    # loop is not one float sum; the partial sums are added up at the end.
+    N, C, Hp, _, Wq = xq.shape
     F, Cg, kh, kw = dw_out.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
+    R = _rows_per_pass(Ho, Wq, sh, sw, ROW_DW) if merge else 1
+    Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(groups * blocks * Cg):
         g, b, c = task // (blocks * Cg), task // Cg % blocks, task % Cg
         f0 = g * Fg + b * BLOCK
         fb = min(BLOCK, (g + 1) * Fg - f0)
-        acc = np.zeros((fb, kh, kw, Wo), dtype=dw_out.dtype)
+        acc = np.zeros((fb, kh, kw, (R - 1) * Wg + Wo), dtype=dw_out.dtype)
         for n in range(N):
-            for ho in range(Ho):
+            plane = xq[n, g * Cg + c].reshape(Hp * sw * Wq)  # padded row hp, phase r at (hp*sw + r)*Wq
+            grad_rows = _rows_of(grad, n, f0, fb, Wg) if R > 1 else grad[n, f0 : f0 + fb].reshape(fb, Ho * Wo)
+            for ho0 in range(0, Ho, R):
+                L = (min(R, Ho - ho0) - 1) * Wg + Wo
                 for i in range(kh):
                     for j in range(kw):
-                        taps = xq[n, g * Cg + c, ho * sh + i * dh, phase[j], shift[j] :]
+                        start = ((ho0 * sh + i * dh) * sw + phase[j]) * Wq + shift[j]
+                        taps = plane[start : start + L]
                         for f in range(f0, f0 + fb):
-                            grad_row = grad[n, f, ho]
+                            grads = grad_rows[f - f0, ho0 * Wg : ho0 * Wg + L]
                             row = acc[f - f0, i, j]
-                            for wo in range(Wo):
-                                row[wo] += grad_row[wo] * taps[wo]
+                            for t in range(L):
+                                row[t] += grads[t] * taps[t]
         for f in range(f0, f0 + fb):
             for i in range(kh):
                 for j in range(kw):
@@ -218,7 +281,12 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = np.empty(tuple(x_shape), dtype=dtype)
-    _conv2d_backward_input(np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dh, dw, groups)
+    Wq = (x_shape[3] + 2 * pw + sw - 1) // sw
+    # Several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of).
+    merge = bool(np.isfinite(w).all())
+    _conv2d_backward_input(
+        np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dh, dw, groups, merge
+    )
     return dx
 
 
@@ -230,9 +298,9 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
     dw_out = np.empty(tuple(w_shape), dtype=dtype)
-    _conv2d_backward_weight(
-        _pad_and_split_columns(x, ph, pw, sw), np.ascontiguousarray(grad_out), dw_out, sh, sw, dh, dw, groups
-    )
+    merge = bool(np.isfinite(x).all())  # several rows at once put zero columns between them (see _rows_of)
+    xq = _pad_and_split_columns(x, ph, pw, sw)
+    _conv2d_backward_weight(xq, np.ascontiguousarray(grad_out), dw_out, sh, sw, dh, dw, groups, merge)
     return dw_out
 
 
