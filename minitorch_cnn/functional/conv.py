@@ -14,25 +14,29 @@
 * ``"numba"`` - compiled loop nests: ``kernels.cpu`` (Numba ``njit``) for NumPy arrays,
   ``kernels.cuda`` for CuPy arrays; any other array library is an error.
 * ``"auto"`` - the fastest of these for the backend and the geometry, as measured by
-  ``python -m bench`` (BENCHMARKS.md, run after-1; float32, 2 threads, time relative to
+  ``python -m bench`` (BENCHMARKS.md, run after-5; float32, 2 threads, time relative to
   PyTorch's CPU conv on the same run, forward plus backward / forward alone):
 
   ===================================  ===============  ==========================================
   geometry                             NumPy            measured
   ===================================  ===============  ==========================================
-  1x1 kernel, stride 1, no padding     ``"direct"``     bottleneck 256->64: 0.80x / 0.82x, im2col
-                                                        0.95x / 1.10x: its one tap is a view of
+  1x1 kernel, stride 1, no padding     ``"direct"``     bottleneck 256->64: 0.83x / 0.76x, im2col
+                                                        0.98x / 1.01x: its one tap is a view of
                                                         the input, no column copy at all
-  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 2.01x, direct
-                                                        2.02x, im2col 2.82x (forward alone: all
-                                                        three 3.4x-3.8x); numba holds the least
-                                                        memory (98 MiB, direct 106, im2col 118)
-  anything else                        ``"im2col"``     AlexNet conv1 1.11x / 2.38x (direct 6.5x
-                                                        / 28x, numba 28x / 72x); ResNet 64->64
-                                                        1.74x / 2.28x (direct 2.02x / 2.69x),
-                                                        128->128 1.74x / 1.81x (direct 2.13x /
-                                                        2.19x); numba 52x-82x on both
+  depthwise (``groups == C > 1``)      ``"numba"``      3x3, 128 channels: numba 0.78x / 1.03x,
+                                                        direct 2.80x / 4.31x, im2col 3.76x /
+                                                        3.21x
+  anything else                        ``"im2col"``     AlexNet conv1 1.49x / 2.62x (numba 5.96x
+                                                        / 14.6x, direct 6.8x / 43x); ResNet
+                                                        64->64 1.92x / 2.21x (direct 2.17x /
+                                                        2.85x, numba 5.81x / 6.00x), 128->128
+                                                        1.91x / 2.02x (direct 2.13x / 2.10x,
+                                                        numba 8.7x / 6.7x)
   ===================================  ===============  ==========================================
+
+  Numba wins where each output sums few products (LeNet C1, 1 channel and 5x5 taps: 0.73x
+  against im2col's 1.43x), but not in a LeNet-5 training step, which does not need C1's input
+  gradient: there ``auto`` stays with im2col (BENCHMARKS.md).
 
   On CuPy and array_api_strict (and for integer arrays) ``"auto"`` follows the same table with
   ``"direct"`` for depthwise: the CUDA kernels are not measured here (no GPU).
