@@ -218,21 +218,28 @@ def keep_freed_memory(trim_threshold=256 * 2**20, mmap_threshold=32 * 2**20) -> 
     arrays up to ``mmap_threshold`` come from the heap and up to ``trim_threshold`` of free heap is
     kept: under one fault per step. Larger arrays are still mapped and unmapped on their own.
 
-    Nothing changes where the C library is not glibc (macOS, Windows, musl), or when the user has
-    chosen these settings already through glibc's ``MALLOC_TRIM_THRESHOLD_`` /
-    ``MALLOC_MMAP_THRESHOLD_`` environment variables.
+    The settings hold for the whole process (every library in it, every thread's heap). Nothing
+    changes where the C library is not glibc (macOS, Windows, musl), where another allocator
+    serves ``malloc`` (jemalloc or tcmalloc through ``LD_PRELOAD``), when the user has chosen
+    malloc settings already (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_`` or
+    ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``), or with ``MINITORCH_CNN_KEEP_FREED_MEMORY=0``.
     """
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or os.environ.get("MINITORCH_CNN_KEEP_FREED_MEMORY") == "0":
         return False
     if "MALLOC_TRIM_THRESHOLD_" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: its mallopt numbers would mean something else
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False
+    process = ctypes.CDLL(None)
+    if not hasattr(process, "gnu_get_libc_version"):  # not glibc: its mallopt numbers would mean something else
+        return False
+    glibc = ctypes.CDLL("libc.so.6")
+    if ctypes.cast(process.malloc, ctypes.c_void_p).value != ctypes.cast(glibc.malloc, ctypes.c_void_p).value:
+        return False  # a preloaded allocator serves malloc; glibc's settings would change nothing
     # Setting either value turns off glibc's own adjustment of both, so both are set.
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
-        libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))
-    )
+    mmap_set = bool(glibc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
+    trim_set = bool(glibc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+    return mmap_set and trim_set
 
 
 keep_freed_memory()
