@@ -8,25 +8,25 @@ with ``Cg = C/groups`` input channels and ``Fg = F/groups`` filters per group an
 ``g = f // Fg`` the group of filter ``f``; pixels outside the input read as zero.
 
 The loops run in a different order from the slide's, for speed. The innermost loop of every
-convolution kernel is ``row[wo] += weight * taps[wo]``, with ``weight`` one number and ``row``,
-``taps`` two contiguous 1-D rows indexed by the loop counter alone. LLVM turns that loop into SIMD
+convolution kernel is ``row[t] += weight * taps[t]``, with ``weight`` one number and ``row``,
+``taps`` two contiguous 1-D runs indexed by the loop counter alone. LLVM turns that loop into SIMD
 instructions (8 float32 or 4 float64 per AVX multiply and add); the slide's innermost statement,
 with the 4-D index ``x[n, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw]``, it leaves scalar. Three choices
 give the loop that shape:
 
-* The rows are sliced before the loop (``taps = xq[n, c, hp, phase, shift:]``), so the index is ``wo``.
+* The runs are sliced before the loop (``taps = plane[start : start + L]``), so the index is ``t``.
   Numba maps a negative index to the end of the array (``x[-1]``); for an index LLVM cannot prove
   non-negative, such as ``wo*sw - pw + j*dw``, that test on every element keeps the loop scalar.
 * The host functions pass the input zero-padded, with its columns dealt into ``sw`` phases
   (:func:`_pad_and_split_columns`): every tap reads one contiguous row at any stride, with no
   bounds test.
 * Each element of ``row`` is its own sum. Without ``fastmath`` LLVM may not reorder a float sum, so
-  ``dL/dw``, a dot product over ``n, ho, wo``, keeps one partial sum per ``wo`` and adds the ``Wo``
-  partial sums at the end.
+  ``dL/dw``, a dot product over ``n, ho, wo``, keeps one partial sum per element of its run and adds
+  them up at the end.
 
-At stride 1 a "row" is several image rows end to end (:func:`_rows_per_pass`): the padded rows
-lie one after another in memory, so a 7x7 image runs loops of 61 elements instead of 7, short
-loops being where SIMD does not pay off.
+A run is one row of the output (or input), or at stride 1 several rows end to end
+(:func:`_rows_per_pass`): the padded rows lie one after another in memory, so a 7x7 image runs
+loops of 61 elements instead of 7, short loops being where SIMD does not pay off.
 
 A task sums ``BLOCK`` filters (or input channels) at once into a small local array ``acc``: every
 input row it loads is used ``BLOCK`` times, the rows being summed stay in the L1 cache, and each
@@ -38,6 +38,8 @@ Sums accumulate in the arrays' dtype (float32 or float64), like every other path
 ``fastmath``: the kernels add in a different order from the reference, but in the order the source
 states. Padding is a real zero, multiplied like any pixel, so an inf or nan weight (or, for
 ``dL/dw``, gradient) makes the terms that read padding nan, as in the reference and in im2col.
+The zeros between rows are not the reference's: the backward kernels take one row per pass when
+an inf or nan would meet them (:func:`_rows_of`).
 
 The host functions take and return NumPy arrays and have the same signatures as
 :mod:`kernels.cuda`'s. Compiled code is cached on disk (``cache=True``), so only the first run
@@ -100,7 +102,7 @@ def _tap_columns(kw, dw, sw):
     """Tap ``j`` reads ``xq[..., phase[j], shift[j] + wo]`` (see :func:`_pad_and_split_columns`).
 
     Worked out once per call: an integer division in the inner loops would cost more than a short
-    row of multiply-adds (a 7x7 image has rows of 7).
+    row of multiply-adds (a 7x7 image at stride 2 has rows of 4).
     """
     shift, phase = np.empty(kw, np.int64), np.empty(kw, np.int64)
     for j in range(kw):
@@ -110,11 +112,12 @@ def _tap_columns(kw, dw, sw):
 
 @njit(cache=True)
 def _rows_per_pass(Ho, Wq, sh, sw, length):
-    """Rows a kernel takes in one pass of its inner loop: at most ``Ho``, enough for about ``length`` elements.
+    """Rows (of ``Ho`` in all) a kernel takes in one pass of its inner loop: enough for about ``length`` elements.
 
     At stride 1 the padded rows lie end to end in memory, so the taps of ``R`` consecutive output
-    rows are one flat run of ``(R - 1)*Wq + Wo`` elements; the ``Wq - Wo`` elements between two rows
-    are computed and dropped. A 7x7 image (MobileNet's last depthwise layers) then runs loops of 61
+    rows are one flat run of ``(R - 1)*Wq + Wo`` elements. The forward computes the ``Wq - Wo``
+    elements between two rows and drops them; the backward kernels add zero products there
+    (:func:`_rows_of`). A 7x7 image (MobileNet's last depthwise layers) then runs loops of 61
     elements instead of 7, and SIMD pays off. At any other stride, one row per pass.
     """
     if sh != 1 or sw != 1:
@@ -179,7 +182,7 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
     # read it. Task (n, g, b) owns channels c0 .. c0+cb-1 of group g on image n and builds R input rows
     # hi0 .. at a time in acc: padded rows split into sw phases like _pad_and_split_columns', end to
     # end, so that the innermost loop runs over contiguous elements as in the forward. Output row ho
-    # read padded row ho*sh + i*dh through tap i: rows lo .. hi-1 of grad reach this block through tap i.
+    # read padded row ho*sh + i*dh through tap i: rows ho_lo .. ho_hi-1 of grad reach this block that way.
     N, C, H, W = dx.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
@@ -194,21 +197,24 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
         c0 = b * BLOCK  # counted within the group: weight channel c is input channel g*Cg + c
         cb = min(BLOCK, Cg - c0)
         acc = np.empty((cb, R * sw * Wq), dtype=dx.dtype)
-        grad_rows = _rows_of(grad, n, g * Fg, Fg, Wg) if R > 1 else grad[n, g * Fg : (g + 1) * Fg].reshape(Fg, Ho * Wo)
+        if R > 1:
+            grad_rows = _rows_of(grad, n, g * Fg, Fg, Wg)
+        else:
+            grad_rows = grad[n, g * Fg : (g + 1) * Fg].reshape(Fg, Ho * Wo)
         for hi0 in range(0, H, R):
             rows = min(R, H - hi0)
             hp0 = hi0 + ph  # the block's first padded row
             acc[:] = 0
             for i in range(kh):
-                lo = max(0, -((i * dh - hp0) // sh))  # ceil((hp0 - i*dh) / sh)
-                hi = min(Ho, (hp0 + rows - 1 - i * dh) // sh + 1)
-                if lo >= hi:
+                ho_lo = max(0, -((i * dh - hp0) // sh))  # ceil((hp0 - i*dh) / sh)
+                ho_hi = min(Ho, (hp0 + rows - 1 - i * dh) // sh + 1)
+                if ho_lo >= ho_hi:
                     continue
-                L = (hi - lo - 1) * Wg + Wo
+                L = (ho_hi - ho_lo - 1) * Wg + Wo
                 for f in range(g * Fg, (g + 1) * Fg):
-                    grads = grad_rows[f - g * Fg, lo * Wg : lo * Wg + L]
+                    grads = grad_rows[f - g * Fg, ho_lo * Wg : ho_lo * Wg + L]
                     for j in range(kw):
-                        start = ((lo * sh + i * dh - hp0) * sw + phase[j]) * Wq + shift[j]
+                        start = ((ho_lo * sh + i * dh - hp0) * sw + phase[j]) * Wq + shift[j]
                         for c in range(c0, c0 + cb):
                             weight = w[f, c, i, j]
                             row = acc[c - c0, start : start + L]
@@ -244,7 +250,10 @@ def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, merge):
         acc = np.zeros((fb, kh, kw, (R - 1) * Wg + Wo), dtype=dw_out.dtype)
         for n in range(N):
             plane = xq[n, g * Cg + c].reshape(Hp * sw * Wq)  # padded row hp, phase r at (hp*sw + r)*Wq
-            grad_rows = _rows_of(grad, n, f0, fb, Wg) if R > 1 else grad[n, f0 : f0 + fb].reshape(fb, Ho * Wo)
+            if R > 1:
+                grad_rows = _rows_of(grad, n, f0, fb, Wg)
+            else:
+                grad_rows = grad[n, f0 : f0 + fb].reshape(fb, Ho * Wo)
             for ho0 in range(0, Ho, R):
                 L = (min(R, Ho - ho0) - 1) * Wg + Wo
                 for i in range(kh):
@@ -281,7 +290,6 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = np.empty(tuple(x_shape), dtype=dtype)
-    Wq = (x_shape[3] + 2 * pw + sw - 1) // sw
     # Several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of).
     merge = bool(np.isfinite(w).all())
     _conv2d_backward_input(

@@ -30,8 +30,10 @@ CONV_CASES = [
     pytest.param(2, 4, 7, 11, 6, (2, 3), (1, 2), (0, 1), (2, 3), 2, id="column-stride2-dilation3-groups2"),
     pytest.param(1, 3, 13, 14, 4, 5, 4, 2, 1, 1, id="stride4-kernel5-padded-width-not-a-multiple"),
     pytest.param(2, 18, 6, 5, 20, 3, 1, 1, 1, 2, id="groups2-more-filters-and-channels-than-one-block"),
-    # At stride 1 they run several rows as one (cpu.ROW elements): 4 rows of 62 here, the last pass 1 row.
+    # At stride 1 they run several rows as one (cpu.ROW elements, cpu.ROW_DW for dL/dw): the forward and
+    # dL/dx take 4 rows of 62 at a time here, the last pass 1 row; dL/dw takes 4 rows of 16 in the next case.
     pytest.param(1, 2, 21, 60, 3, 3, 1, 1, 1, 1, id="stride1-rows-per-pass-ragged-last-pass"),
+    pytest.param(1, 2, 21, 14, 3, 3, 1, 1, 1, 1, id="stride1-rows-per-pass-weight-gradient"),
     pytest.param(1, 2, 23, 40, 3, (3, 2), 1, 2, (2, 3), 1, id="stride1-rows-per-pass-dilated"),
 ]
 
@@ -95,8 +97,10 @@ def test_conv2d_backward_keeps_an_infinite_value_to_the_outputs_that_read_it(ker
     # At stride 1 the backward kernels widen grad's rows with zeros to run several rows at once;
     # 0 * inf is nan, so with an inf pixel (dL/dw) or weight (dL/dx) they take one row at a time.
     rng = np.random.default_rng(4)
-    x, w = _conv_arrays(1, 2, 9, 40, 3, 3, 1, np.float64, rng)
+    x, w = _conv_arrays(1, 2, 9, 10, 3, 3, 1, np.float64, rng)
     grad = rng.standard_normal(reference.conv2d(x, w, 1, 1).shape)
+    Wq = 10 + 2  # the padded width: with finite values each kernel would take several rows per pass
+    assert cpu._rows_per_pass(9, Wq, 1, 1, cpu.ROW_DW) > 1 and cpu._rows_per_pass(9, Wq, 1, 1, cpu.ROW) > 1
     if kernel == "backward_input":
         w[1, 0, 2, 2] = np.inf
         got = cpu.conv2d_backward_input(grad, w, x.shape, 1, 1)
