@@ -110,7 +110,6 @@ def _tap_columns(kw, dw, sw):
     return shift, phase
 
 
-@njit(cache=True)
 def _rows_per_pass(Ho, Wq, sh, sw, length):
     """Rows (of ``Ho`` in all) a kernel takes in one pass of its inner loop: enough for about ``length`` elements.
 
@@ -143,14 +142,13 @@ def _rows_of(grad, n, f0, fb, Wg):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups):
+def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups, R):
     # Task (n, g, b): filters f0 .. f0+fb-1 of group g on image n, R output rows ho0 .. at a time.
     N, C, Hp, _, Wq = xq.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
-    R = _rows_per_pass(Ho, Wq, sh, sw, ROW)
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(N * groups * blocks):
         n, g, b = task // (groups * blocks), task // blocks % groups, task % blocks
@@ -177,7 +175,7 @@ def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
+def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, R):
     # dL/dx[n, c, hi, wi] collects w[f, c, i, j] * grad[n, f, ho, wo] from every (f, i, j, ho, wo) that
     # read it. Task (n, g, b) owns channels c0 .. c0+cb-1 of group g on image n and builds R input rows
     # hi0 .. at a time in acc: padded rows split into sw phases like _pad_and_split_columns', end to
@@ -189,7 +187,6 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
     Wq = (W + 2 * pw + sw - 1) // sw
-    R = _rows_per_pass(H, Wq, sh, sw, ROW) if merge else 1
     Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Cg + BLOCK - 1) // BLOCK  # channel blocks per group; the last one may be short
     for task in prange(N * groups * blocks):
@@ -230,7 +227,7 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, merge):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, merge):
+def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, R):
     # dL/dw[f, c, i, j] = sum over n, ho, wo of grad[n, f, ho, wo] * (the pixel tap (i, j) read).
     # Task (g, b, c): filters f0 .. f0+fb-1 of group g against their channel c, R rows of grad at a
     # time. acc[f - f0, i, j, t] holds the partial sum of element t of those runs, so the innermost
@@ -240,7 +237,6 @@ def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, merge):
     Ho, Wo = grad.shape[2], grad.shape[3]
     Fg = F // groups
     shift, phase = _tap_columns(kw, dw, sw)
-    R = _rows_per_pass(Ho, Wq, sh, sw, ROW_DW) if merge else 1
     Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(groups * blocks * Cg):
@@ -278,7 +274,9 @@ def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
     dtype = float_dtype(op, x, w)
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
     y = np.empty((x.shape[0], w.shape[0], Ho, Wo), dtype=dtype)
-    _conv2d_forward(_pad_and_split_columns(x, ph, pw, sw), np.ascontiguousarray(w), y, sh, sw, dh, dw, groups)
+    xq = _pad_and_split_columns(x, ph, pw, sw)
+    R = _rows_per_pass(Ho, xq.shape[4], sh, sw, ROW)
+    _conv2d_forward(xq, np.ascontiguousarray(w), y, sh, sw, dh, dw, groups, R)
     return y
 
 
@@ -290,10 +288,11 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = np.empty(tuple(x_shape), dtype=dtype)
-    # Several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of).
-    merge = bool(np.isfinite(w).all())
+    R = _rows_per_pass(x_shape[2], (x_shape[3] + 2 * pw + sw - 1) // sw, sh, sw, ROW)
+    if R > 1 and not np.isfinite(w).all():
+        R = 1  # several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of)
     _conv2d_backward_input(
-        np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dh, dw, groups, merge
+        np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dh, dw, groups, R
     )
     return dx
 
@@ -306,9 +305,11 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
     dw_out = np.empty(tuple(w_shape), dtype=dtype)
-    merge = bool(np.isfinite(x).all())  # several rows at once put zero columns between them (see _rows_of)
     xq = _pad_and_split_columns(x, ph, pw, sw)
-    _conv2d_backward_weight(xq, np.ascontiguousarray(grad_out), dw_out, sh, sw, dh, dw, groups, merge)
+    R = _rows_per_pass(Ho, xq.shape[4], sh, sw, ROW_DW)
+    if R > 1 and not np.isfinite(x).all():
+        R = 1  # several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of)
+    _conv2d_backward_weight(xq, np.ascontiguousarray(grad_out), dw_out, sh, sw, dh, dw, groups, R)
     return dw_out
 
 
