@@ -449,7 +449,11 @@ def _chunked_backward_weight(x, grad, w_shape, stride, padding, dilation, produc
     grad_w = _zeros(xp, (w_shape[0], w_shape[1] * w_shape[2] * w_shape[3]), x)  # stays 0 for an empty batch
     # A flat layout's wrapped columns meet a zero gradient, but 0 * inf is nan: an input holding
     # inf or nan takes the exact grid, so each weight's gradient sees only the pixels it read.
-    exact = not bool(xp.all(xp.isfinite(x)))
+    # Strided layouts, and flat ones with no wrapped columns (1x1, unpadded), need no such check.
+    N, C, H, W = x.shape
+    one_image = _direct_layout((1, C, H, W), w_shape[2:], stride, padding, dilation)
+    wraps = one_image.flat and one_image.grid != conv2d_output_shape(H, W, w_shape[2:], stride, padding, dilation)
+    exact = wraps and not bool(xp.all(xp.isfinite(x)))
     for n0, n1, layout, source in _input_chunks(x, w_shape[2:], stride, padding, dilation, exact):
         grad_w += product(_batch_matrix(grad[n0:n1, ...], layout.grid), source, layout)
     return xp.reshape(grad_w, w_shape)
