@@ -474,17 +474,18 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     return _returned(x, cols)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max over each ``kh x kw`` window (padding never wins) -> ``(y, argmax)``, both ``(N, C, Ho, Wo)``.
 
     ``argmax`` (int64) is the winner's flat index ``hi*W + wi`` in its ``(H, W)`` plane, the
     first maximum in row-major window order on ties, and -1 for a window that holds only
-    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``.
+    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``; ``ceil_mode``
+    rounds the output size up, as in :func:`minitorch_cnn.functional.max_pool2d`.
     """
     op = "max_pool2d_forward"
     _check_kinds(op, x)
     dtype = float_dtype(op, x)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     y, argmax = _empty(shape, dtype, x), _empty(shape, np.int64, x)
     config = launch_config("elements", math.prod(shape))
@@ -492,13 +493,13 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0):
     return _returned(y, x), _returned(argmax, x)
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
     """``dL/dx`` of :func:`max_pool2d_forward`: each window's gradient goes to its ``argmax`` pixel."""
     op = "max_pool2d_backward"
     _check_kinds(op, grad_out, argmax)
     dtype = float_dtype(op, grad_out)
     check_argmax(op, argmax)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode)
     expected = (x_shape[0], x_shape[1], Ho, Wo)
     check_shape(op, "grad_out", grad_out.shape, expected)
     check_shape(op, "argmax", argmax.shape, expected)

@@ -63,8 +63,11 @@ def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     return sh, sw, ph, pw, dh, dw, Ho, Wo
 
 
-def pool_geometry(op, x_shape, kernel_size, stride, padding):
+def pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode=False):
     """Check a pooling call on an ``(N, C, H, W)`` input; ``stride=None`` means the kernel size.
+
+    With ``ceil_mode`` the output size rounds up (:func:`~minitorch_cnn.functional.sizes.conv_output_size`);
+    the kernels already skip every pixel outside the input, so the last window's overhang needs nothing more.
 
     Returns ``(kh, kw, sh, sw, ph, pw, Ho, Wo)``.
     """
@@ -72,5 +75,5 @@ def pool_geometry(op, x_shape, kernel_size, stride, padding):
     kh, kw = pair(kernel_size, "kernel_size", op)
     sh, sw = pair(kernel_size if stride is None else stride, "stride", op)
     ph, pw = pair(padding, "padding", op)
-    Ho, Wo = conv2d_output_shape(x_shape[2], x_shape[3], (kh, kw), (sh, sw), (ph, pw), op=op)
+    Ho, Wo = conv2d_output_shape(x_shape[2], x_shape[3], (kh, kw), (sh, sw), (ph, pw), op=op, ceil_mode=ceil_mode)
     return kh, kw, sh, sw, ph, pw, Ho, Wo

@@ -312,9 +312,9 @@ def test_max_pool2d_method_registry(monkeypatch):
 
     class Spy(pooling.MaxPool2d):
         @staticmethod
-        def forward(ctx, x, kh, kw, sh, sw, ph, pw):
+        def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode):
             calls.append((kh, kw, sh, sw, ph, pw))
-            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw)
+            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)
 
     monkeypatch.setitem(pooling.MAX_POOL2D_METHODS, "spy", Spy)
     host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))

@@ -23,6 +23,11 @@ def _tap(i, j, sh, sw, Ho, Wo):
     return (..., slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
 
 
+def _overhang(size, k, s, p, out):
+    """Rows (or columns) of a ``ceil_mode`` output's last window past the padded input: 0 otherwise."""
+    return max(0, (out - 1) * s + k - (size + 2 * p))
+
+
 def _pool_params(x, kernel_size, stride, padding, op, ceil_mode=False):
     """Check a pooling call and return ``(kh, kw, sh, sw, ph, pw)``; ``stride`` defaults to the kernel."""
     check_ndim(x, 4, op, "(N, C, H, W)")
@@ -46,18 +51,20 @@ class MaxPool2d(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw):
+    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False):
         xp = array_namespace(x)
-        Ho, Wo = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="max_pool2d")
-        x_padded = pad_array(x, ph, pw, value=-float("inf"))
+        H, W = x.shape[2], x.shape[3]
+        Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op="max_pool2d", ceil_mode=ceil_mode)
+        extra = (_overhang(H, kh, sh, ph, Ho), _overhang(W, kw, sw, pw, Wo))  # ceil_mode's last window
+        x_padded = pad_array(x, ph, pw, value=-float("inf"), extra=extra)
         taps = xp.stack([x_padded[_tap(i, j, sh, sw, Ho, Wo)] for i in range(kh) for j in range(kw)], axis=0)
         winner = xp.argmax(taps, axis=0)
-        ctx.save_for_backward(winner, tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw))
+        ctx.save_for_backward(winner, tuple(x_padded.shape), (H, W), (kh, kw, sh, sw, ph, pw))
         return xp.max(taps, axis=0)
 
     @staticmethod
     def backward(ctx, grad):
-        winner, padded_shape, (kh, kw, sh, sw, ph, pw) = ctx.saved_tensors
+        winner, padded_shape, (H, W), (kh, kw, sh, sw, ph, pw) = ctx.saved_tensors
         xp = array_namespace(grad)
         Ho, Wo = grad.shape[2], grad.shape[3]
         dx_padded = xp.zeros(padded_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
@@ -65,7 +72,6 @@ class MaxPool2d(Function):
             for j in range(kw):
                 tap = _tap(i, j, sh, sw, Ho, Wo)
                 dx_padded[tap] = dx_padded[tap] + xp.where(winner == i * kw + j, grad, 0.0)
-        H, W = padded_shape[2] - 2 * ph, padded_shape[3] - 2 * pw
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
 
@@ -76,19 +82,19 @@ class NumbaMaxPool2d(Function):
     winner's index."""
 
     @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw, kernels=None):
-        y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw))
-        ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw))
+    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False, kernels=None):
+        y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
+        ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw), ceil_mode)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        kernels, winner, x_shape, (kh, kw, sh, sw, ph, pw) = ctx.saved_tensors
-        return kernels.max_pool2d_backward(grad, winner, x_shape, (kh, kw), (sh, sw), (ph, pw))
+        kernels, winner, x_shape, (kh, kw, sh, sw, ph, pw), ceil_mode = ctx.saved_tensors
+        return kernels.max_pool2d_backward(grad, winner, x_shape, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
 
 
 #: Max-pooling implementations by name, all ``Function``s with
-#: ``forward(ctx, x, kh, kw, sh, sw, ph, pw)`` (``"numba"`` also takes the kernels module).
+#: ``forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)`` (``"numba"`` also takes the kernels module).
 MAX_POOL2D_METHODS = {"slices": MaxPool2d, "numba": NumbaMaxPool2d}
 
 
@@ -117,26 +123,28 @@ def _max_pool2d_dispatch(method, x):
 class AvgPool2d(Function):
     """``y[n, c, io, jo] = 1/d[io, jo] * sum_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]``.
 
-    Padding is zeros. The divisor ``d`` is ``kh*kw`` (padding counts), or an ``(Ho, Wo)`` array of
-    per-window counts (:func:`_window_counts`). ``dy/dx = 1/d`` for every input of the window.
+    Padding is zeros (and so is a ``ceil_mode`` window's overhang). The divisor ``d`` is ``kh*kw``
+    (padding counts), or an ``(Ho, Wo)`` array of per-window counts (:func:`_window_counts`).
+    ``dy/dx = 1/d`` for every input of the window.
     """
 
     @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw, divisor=None):
+    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False, divisor=None):
         xp = array_namespace(x)
-        Ho, Wo = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="avg_pool2d")
-        x_padded = pad_array(x, ph, pw)
+        H, W = x.shape[2], x.shape[3]
+        Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op="avg_pool2d", ceil_mode=ceil_mode)
+        x_padded = pad_array(x, ph, pw, extra=(_overhang(H, kh, sh, ph, Ho), _overhang(W, kw, sw, pw, Wo)))
         y = xp.zeros(tuple(x.shape[:2]) + (Ho, Wo), dtype=x.dtype, device=getattr(x, "device", None))
         for i in range(kh):
             for j in range(kw):
                 y += x_padded[_tap(i, j, sh, sw, Ho, Wo)]  # in place: y is this function's own buffer
         divisor = kh * kw if divisor is None else divisor
-        ctx.save_for_backward(tuple(x_padded.shape), (kh, kw, sh, sw, ph, pw), divisor)
+        ctx.save_for_backward(tuple(x_padded.shape), (H, W), (kh, kw, sh, sw, ph, pw), divisor)
         return y / divisor  # not in place: an integer input's mean is a float
 
     @staticmethod
     def backward(ctx, grad):
-        padded_shape, (kh, kw, sh, sw, ph, pw), divisor = ctx.saved_tensors
+        padded_shape, (H, W), (kh, kw, sh, sw, ph, pw), divisor = ctx.saved_tensors
         xp = array_namespace(grad)
         Ho, Wo = grad.shape[2], grad.shape[3]
         share = grad / divisor
@@ -144,7 +152,6 @@ class AvgPool2d(Function):
         for i in range(kh):
             for j in range(kw):
                 dx_padded[_tap(i, j, sh, sw, Ho, Wo)] += share  # overlapping windows add up
-        H, W = padded_shape[2] - 2 * ph, padded_shape[3] - 2 * pw
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
 
@@ -189,36 +196,6 @@ class AdaptiveAvgPool2d(Function):
         return dx
 
 
-class CeilModeExtend(Function):
-    """``x`` with ``eh`` rows and ``ew`` columns of ``value`` appended at the bottom and right:
-    room for the last window of ``ceil_mode``, which may hang over the padded input. The pooling
-    ops then apply their usual floor formula. Its backward drops the appended part."""
-
-    @staticmethod
-    def forward(ctx, x, eh, ew, value):
-        xp = array_namespace(x)
-        N, C, H, W = x.shape
-        ctx.save_for_backward(H, W)
-        out = xp.full((N, C, H + eh, W + ew), value, dtype=x.dtype, device=getattr(x, "device", None))
-        out[:, :, :H, :W] = x
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        H, W = ctx.saved_tensors
-        return grad[:, :, :H, :W]
-
-
-def _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, value, op):
-    """``x`` made ready for ``ceil_mode``: extended (:class:`CeilModeExtend`) by as many rows and
-    columns as the ceiling output size needs past the padded input; ``x`` itself if none."""
-    H, W = x.shape[2], x.shape[3]
-    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op=op, ceil_mode=True)
-    eh = max(0, (Ho - 1) * sh + kh - (H + 2 * ph))
-    ew = max(0, (Wo - 1) * sw + kw - (W + 2 * pw))
-    return CeilModeExtend.apply(x, eh, ew, value) if eh > 0 or ew > 0 else x
-
-
 def _window_counts(size, k, s, p, out, count_include_pad):
     """Pixels each of ``out`` windows along one axis averages: those inside the padded input when
     padding counts, else those inside the input itself (never the ``ceil_mode`` overhang)."""
@@ -258,10 +235,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto", ceil_mode=
         ``(N, C, Ho, Wo)`` tensor.
     """
     kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d", ceil_mode)
-    if ceil_mode:
-        x = _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, -float("inf"), "max_pool2d")
     function, options = _max_pool2d_dispatch(method, x.data)
-    return function.apply(x, kh, kw, sh, sw, ph, pw, **options)
+    return function.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode, **options)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -291,13 +266,11 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
         return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw)
     H, W = x.shape[2], x.shape[3]
     Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op="avg_pool2d", ceil_mode=ceil_mode)
-    if ceil_mode:
-        x = _ceil_mode_input(x, kh, kw, sh, sw, ph, pw, 0.0, "avg_pool2d")
     rows = _window_counts(H, kh, sh, ph, Ho, count_include_pad)
     columns = _window_counts(W, kw, sw, pw, Wo, count_include_pad)
     xp = x.xp
     divisor = xp.asarray([[float(r * c) for c in columns] for r in rows], dtype=x.dtype, device=x.data.device)
-    return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw, divisor=divisor)
+    return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode, divisor=divisor)
 
 
 def adaptive_avg_pool2d(x, output_size):

@@ -99,12 +99,15 @@ class Pad(Function):
         return grad[..., ph : H - ph, pw : W - pw]
 
 
-def pad_array(x, ph, pw, value=0.0):
-    """Raw-array helper: pad the last two axes of ``x`` with ``value`` (used inside conv and pool)."""
-    if ph == 0 and pw == 0:
+def pad_array(x, ph, pw, value=0.0, extra=(0, 0)):
+    """Raw-array helper: pad the last two axes of ``x`` with ``value`` (used inside conv and pool),
+    ``ph`` rows and ``pw`` columns on each side plus ``extra = (eh, ew)`` more at the bottom and right
+    (the overhang of a pooling ``ceil_mode`` window)."""
+    eh, ew = extra
+    if ph == 0 and pw == 0 and eh == 0 and ew == 0:
         return x
     xp = array_namespace(x)
-    shape = tuple(x.shape[:-2]) + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw)
+    shape = tuple(x.shape[:-2]) + (x.shape[-2] + 2 * ph + eh, x.shape[-1] + 2 * pw + ew)
     out = xp.full(shape, value, dtype=x.dtype, device=getattr(x, "device", None))
     out[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
     return out
