@@ -410,7 +410,10 @@ def build_parser():
 
 
 def main(argv=None):
+    from .engine import keep_freed_memory
+
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every command here trains or evaluates: keep the step's freed buffers
     return args.func(args)
 
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import functional as F
 from .autograd import no_grad
+from .engine import keep_freed_memory
 from .serialization import save
 
 
@@ -106,7 +107,11 @@ def fit(
     Each history entry has ``epoch``, ``train_loss``, ``train_accuracy``, ``images_per_s``,
     ``lr`` and, with a test loader, ``test_loss``, ``test_accuracy``, ``test_top1_error``,
     ``test_top5_error``.
+
+    Calls :func:`~minitorch_cnn.engine.keep_freed_memory` first: every step frees and allocates
+    the same buffers, which glibc would otherwise fault back in page by page.
     """
+    keep_freed_memory()
     history = []
     for epoch in range(1, epochs + 1):
         model.train()

@@ -1,10 +1,10 @@
 """``method="numba"`` of conv2d and max_pool2d, and what ``method="auto"`` picks.
 
-* conv2d forward through the Numba CPU kernels against test_conv's NumPy reference, float64
+* conv2d forward through the Numba CPU kernels against the lesson's seven loops, float64
   gradient checks through ``F.conv2d(method="numba")``, and the PyTorch oracle (float32);
 * max_pool2d's Numba method against the slices method, gradient-checked, against PyTorch;
-* dispatch: NumPy arrays reach ``kernels.cpu``, other array libraries get a clear error, and
-  ``"auto"`` follows the table in conv.py's docstring (measured in BENCHMARKS.md).
+* NumPy arrays reach ``kernels.cpu``, other array libraries get a clear error (what ``"auto"``
+  picks is tested in test_engine.py).
 
 The first run on a machine compiles the kernels (cached on disk afterwards), so the shapes are
 small and each kernel is compiled for float32 and float64 only.
@@ -17,9 +17,9 @@ import pytest
 
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend
-from minitorch_cnn.functional import conv, pooling
+from minitorch_cnn.engine import compiled
+from conv_cases import CASES, conv_fn, naive_conv2d, random_inputs, torch_conv
 from helpers import check_forward, check_grad, check_torch, on, torch_or_skip
-from test_conv import CASES, conv_fn, random_inputs, reference_conv2d, torch_conv
 
 #: Geometries the float64 gradient check runs through the kernels: one per feature.
 GRAD_CASES = ["3x3_pad_1", "stride_does_not_divide", "dilation", "depthwise_multiplier_2_strided", "groups_2",
@@ -35,12 +35,12 @@ def numpy_xp():
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_forward_matches_reference(case, numpy_xp):
+def test_forward_matches_the_seven_loops(case, numpy_xp):
     x_shape, w_shape, stride, padding, dilation, groups = CASES[case]
     x, w, b = random_inputs(x_shape, w_shape)
     y = F.conv2d(on(numpy_xp, x), on(numpy_xp, w), on(numpy_xp, b), stride, padding, dilation, groups,
                  method="numba")
-    check_forward(y, reference_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
+    check_forward(y, naive_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", GRAD_CASES)
@@ -97,8 +97,7 @@ def test_max_pool_matches_torch():
 def test_numba_runs_the_cpu_kernels_on_numpy():
     from kernels import cpu
 
-    chosen = conv._dispatch("numba", (3, 3), (1, 1), (0, 0), x=np.zeros((1, 1, 4, 4)))
-    assert chosen == conv.ConvMethod(cpu.conv2d_forward, cpu.conv2d_backward_input, cpu.conv2d_backward_weight)
+    assert compiled.kernels_for(np.zeros((1, 1, 4, 4)), "conv2d") is cpu
 
 
 def test_numba_refuses_other_array_libraries():
@@ -110,39 +109,3 @@ def test_numba_refuses_other_array_libraries():
     message = "max_pool2d: method='numba' needs NumPy or CuPy arrays, got array_api_strict arrays"
     with pytest.raises(TypeError, match=re.escape(message)):
         F.max_pool2d(x, 2, method="numba")
-
-
-AUTO_TABLE = {
-    # (kernel, stride, padding, groups, channels) -> method "auto" runs
-    "1x1_is_direct_one_tap_no_copy": (((1, 1), (1, 1), (0, 0), 1, 256), conv._METHODS["direct"]),
-    "1x1_grouped_is_direct": (((1, 1), (1, 1), (0, 0), 4, 8), conv._METHODS["direct"]),
-    "grouped_but_not_depthwise_is_im2col": (((3, 3), (1, 1), (1, 1), 2, 8), conv._METHODS["im2col"]),
-    "dense_3x3_is_im2col": (((3, 3), (1, 1), (1, 1), 1, 64), conv._METHODS["im2col"]),
-    "strided_1x1_is_im2col": (((1, 1), (2, 2), (0, 0), 1, 64), conv._METHODS["im2col"]),
-    "alexnet_conv1_is_im2col": (((11, 11), (4, 4), (0, 0), 1, 3), conv._METHODS["im2col"]),
-}
-
-
-@pytest.mark.parametrize("case", list(AUTO_TABLE), ids=list(AUTO_TABLE))
-def test_auto_follows_the_measured_table(case):
-    (kernel, stride, padding, groups, channels), expected = AUTO_TABLE[case]
-    for x in (np.zeros(1, dtype=np.float32), None):
-        assert conv._dispatch("auto", kernel, stride, padding, groups, channels, x) is expected
-
-
-def test_auto_depthwise_uses_numba_on_numpy_floats_and_direct_elsewhere():
-    depthwise = ((3, 3), (1, 1), (1, 1), 128, 128)
-    chosen = conv._dispatch("auto", *depthwise, np.zeros(1, dtype=np.float32))
-    assert chosen == conv._numba_method(np.zeros(1, dtype=np.float32))
-    assert conv._dispatch("auto", *depthwise, np.zeros(1, dtype=np.int64)) is conv._METHODS["direct"]
-    assert conv._dispatch("auto", *depthwise, None) is conv._METHODS["direct"]
-    strict = pytest.importorskip("array_api_strict")
-    assert conv._dispatch("auto", *depthwise, strict.zeros(1)) is conv._METHODS["direct"]
-
-
-def test_auto_max_pool_uses_numba_on_numpy_floats_only():
-    function, options = pooling._max_pool2d_dispatch("auto", np.zeros((1, 1, 2, 2), dtype=np.float32))
-    assert function is pooling.NumbaMaxPool2d and options["kernels"].__name__ == "kernels.cpu"
-    assert pooling._max_pool2d_dispatch("auto", np.zeros((1, 1, 2, 2), dtype=np.int64)) == (pooling.MaxPool2d, {})
-    strict = pytest.importorskip("array_api_strict")
-    assert pooling._max_pool2d_dispatch("auto", strict.zeros((1, 1, 2, 2))) == (pooling.MaxPool2d, {})

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import minitorch_cnn.functional as F
-from minitorch_cnn import backend
+from minitorch_cnn import backend, methods
 from minitorch_cnn.functional import pooling
 from helpers import assert_namespace, check_forward, check_grad, check_torch, on, torch_or_skip
 
@@ -316,7 +316,7 @@ def test_max_pool2d_method_registry(monkeypatch):
             calls.append((kh, kw, sh, sw, ph, pw))
             return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)
 
-    monkeypatch.setitem(pooling.MAX_POOL2D_METHODS, "spy", Spy)
+    monkeypatch.setitem(methods._METHODS["max_pool2d"], "spy", Spy)
     host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))
     out = F.max_pool2d(on(np, host), 3, 2, 1, method="spy")
     assert calls == [(3, 3, 2, 2, 1, 1)]
@@ -340,7 +340,7 @@ BAD_INPUTS = {
     "max_float_kernel": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2.0), TypeError,
                          r"max_pool2d: kernel_size must be an int or an \(h, w\) pair of ints, got 2.0"),
     "max_unknown_method": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2, method="fft"), ValueError,
-                           r"max_pool2d: expected method 'auto' or one of \['numba', 'slices'\], got 'fft'"),
+                           r"max_pool2d: expected method to be one of 'auto', 'slices', 'numba', got 'fft'"),
     "max_ceil_mode_input_too_small": (F.max_pool2d, (1, 1, 1, 1), dict(kernel_size=3, stride=2, ceil_mode=True),
                                       ValueError, r"max_pool2d: kernel spans 3 pixels but the padded input with its "
                                       r"ceil_mode overhang is only 2 \(size 1 \+ 2\*padding 0 \+ overhang 1\)"),

@@ -12,15 +12,15 @@ overlapping windows accumulate), then crops the padding away.
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import array_namespace, device_name, dtype_name
-from .conv import numba_kernels
+from ..backend import array_namespace
+from ..methods import choose, register
 from .shape import pad_array
-from .sizes import check_ndim, conv2d_output_shape, pair
+from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
 
 
 def _tap(i, j, sh, sw, Ho, Wo):
     """Index of tap ``(i, j)`` of every window: an ``(N, C, Ho, Wo)`` strided slice of the padded input."""
-    return (..., slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
+    return (..., *tap_slices(i, j, Ho, Wo, (sh, sw)))
 
 
 def _overhang(size, k, s, p, out):
@@ -75,49 +75,7 @@ class MaxPool2d(Function):
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
 
-class NumbaMaxPool2d(Function):
-    """The same pooling by compiled kernels (``kernels.cpu`` or ``kernels.cuda``, chosen by
-    :func:`_max_pool2d_dispatch`): one pass over the windows that also records each winner's
-    flat index, the same first-maximum rule, and a backward that adds each gradient at its
-    winner's index."""
-
-    @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False, kernels=None):
-        y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
-        ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw), ceil_mode)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        kernels, winner, x_shape, (kh, kw, sh, sw, ph, pw), ceil_mode = ctx.saved_tensors
-        return kernels.max_pool2d_backward(grad, winner, x_shape, (kh, kw), (sh, sw), (ph, pw), ceil_mode)
-
-
-#: Max-pooling implementations by name, all ``Function``s with
-#: ``forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)`` (``"numba"`` also takes the kernels module).
-MAX_POOL2D_METHODS = {"slices": MaxPool2d, "numba": NumbaMaxPool2d}
-
-
-def _max_pool2d_dispatch(method, x):
-    """``(Function, options)`` that compute ``max_pool2d(..., method=method)`` on array ``x``: the
-    one place where a method name and the array's backend turn into code to run.
-
-    ``"auto"`` runs the Numba kernel on float NumPy arrays: on AlexNet's 3x3/2 pooling of a
-    (16, 96, 55, 55) batch, forward plus backward, it took 0.96x PyTorch's time where
-    ``"slices"`` took 2.40x (``python -m bench --suite layers``, BENCHMARKS.md). Everywhere
-    else (CuPy: not measured; array_api_strict; integer arrays) it runs ``"slices"``, which
-    works on every backend.
-    """
-    if method == "auto":
-        numpy_float = device_name(x) == "cpu" and dtype_name(x.dtype) in ("float32", "float64")
-        method = "numba" if numpy_float else "slices"
-    if method not in MAX_POOL2D_METHODS:
-        raise ValueError(
-            f"max_pool2d: expected method 'auto' or one of {sorted(MAX_POOL2D_METHODS)}, got {method!r}"
-        )
-    if method == "numba":
-        return NumbaMaxPool2d, {"kernels": numba_kernels(x, "max_pool2d")}
-    return MAX_POOL2D_METHODS[method], {}
+register("max_pool2d", "slices", MaxPool2d, lesson=True)
 
 
 class AvgPool2d(Function):
@@ -203,7 +161,7 @@ def _window_counts(size, k, s, p, out, count_include_pad):
     return [min(o * s + k, high) - max(o * s, low) for o in range(out)]
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto", ceil_mode=False):
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, *, method="auto"):
     """2-D max pooling: the largest value of each ``kh x kw`` window.
 
     ``y[n, c, io, jo] = max_{i < kh, j < kw} x_padded[n, c, io*sh + i, jo*sw + j]`` with
@@ -223,20 +181,22 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, method="auto", ceil_mode=
         stride: ``sh`` or ``(sh, sw)``; default ``None`` means ``kernel_size`` (no overlap).
         padding: ``ph`` or ``(ph, pw)``, at most half the kernel as in PyTorch; padded pixels
             are ``-inf``, so a window never picks them.
-        method: ``"auto"`` (the Numba kernel for float NumPy arrays, the measured fastest;
-            ``"slices"`` on every other backend), ``"slices"`` (strided slices, any backend) or
-            ``"numba"`` (compiled kernels: ``kernels.cpu`` for NumPy, ``kernels.cuda`` for CuPy).
         ceil_mode: ``Ho = ceil((H - kh + 2*ph) / sh) + 1``: keep a last window that hangs over
             the edge (Caffe's rounding, used by GoogLeNet and SqueezeNet); the overhang reads
             as ``-inf``. PyTorch's rule: no window may start past the input and its top/left
             padding.
+        method: keyword only. The lesson's ``"slices"`` (the strided slices above, any
+            backend), the engine room's ``"numba"`` (compiled kernels: ``kernels.cpu`` for
+            NumPy, ``kernels.cuda`` for CuPy), or ``"auto"`` (default): ``"numba"`` for float
+            NumPy arrays, the measured fastest, ``"slices"`` elsewhere and inside
+            :func:`~minitorch_cnn.reference_mode`.
 
     Returns:
         ``(N, C, Ho, Wo)`` tensor.
     """
     kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d", ceil_mode)
-    function, options = _max_pool2d_dispatch(method, x.data)
-    return function.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode, **options)
+    function = choose("max_pool2d", method, x.data)
+    return function.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):

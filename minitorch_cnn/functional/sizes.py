@@ -1,4 +1,5 @@
-"""The one helper that computes output sizes, used by every conv and pooling layer.
+"""Window geometry: the one helper that computes output sizes, used by every conv and pooling
+layer, and the slices each kernel tap reads.
 
 For an input of width ``W``, a filter of width ``F``, padding ``P``, stride ``S`` and
 dilation ``D`` (the filter then spans ``D*(F-1)+1`` pixels)::
@@ -81,6 +82,17 @@ def conv2d_output_shape(H, W, kernel_size, stride=1, padding=0, dilation=1, op="
         conv_output_size(H, kh, sh, ph, dh, op=op, ceil_mode=ceil_mode),
         conv_output_size(W, kw, sw, pw, dw, op=op, ceil_mode=ceil_mode),
     )
+
+
+def tap_slices(i, j, Ho, Wo, stride, dilation=(1, 1)):
+    """The rows and columns of the padded input that tap ``(i, j)`` of every window reads, one
+    pixel per output pixel: rows ``i*dil_h, i*dil_h + sh, ..., i*dil_h + (Ho - 1)*sh`` (and
+    likewise columns). Conv's im2col and the pooling windows are built from these ``kh*kw``
+    strided slices, never from a loop over pixels."""
+    (sh, sw), (dil_h, dil_w) = stride, dilation
+    rows = slice(i * dil_h, i * dil_h + (Ho - 1) * sh + 1, sh)
+    columns = slice(j * dil_w, j * dil_w + (Wo - 1) * sw + 1, sw)
+    return rows, columns
 
 
 def check_ndim(x, ndim, op, layout):

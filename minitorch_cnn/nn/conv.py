@@ -23,8 +23,12 @@ class Conv2d(Module):
         stride, padding, dilation: ints or ``(h, w)`` pairs (defaults 1, 0, 1).
         groups: split channels and filters into independent groups (AlexNet, ResNeXt, MobileNet).
         bias: learn a per-filter bias (default ``True``).
-        method: passed to :func:`~minitorch_cnn.functional.conv2d` (``"auto"``, ``"im2col"``,
-            ``"direct"`` or ``"naive"``).
+        method: keyword only, passed to :func:`~minitorch_cnn.functional.conv2d`: ``"auto"``
+            (default: the engine room's measured fastest, ``"im2col"`` inside
+            ``mt.reference_mode()``), the lesson's ``"naive"`` (seven loops) and ``"im2col"``
+            (textbook columns, one matmul), or the engine room's ``"gemm"`` (columns a few
+            images at a time), ``"direct"`` (one product per kernel tap) and ``"numba"``
+            (compiled kernels, NumPy or CuPy arrays).
 
     Initialisation is PyTorch's default: ``kaiming_uniform_(weight, a=sqrt(5))``, i.e. uniform
     in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` with ``fan_in = C/groups * kh * kw``, and the bias
@@ -32,7 +36,7 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, method="auto"):
+                 bias=True, *, method="auto"):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -63,9 +67,8 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        with self._named_errors():
-            return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
-                            dilation=self.dilation, groups=self.groups, method=self.method)
+        return F.conv2d(x, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                        dilation=self.dilation, groups=self.groups, method=self.method)
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

@@ -16,7 +16,6 @@ attribute lookup and a misspelled name raises ``AttributeError`` like any Python
 from __future__ import annotations
 
 import collections
-import contextlib
 
 from .. import backend
 from ..tensor import Tensor
@@ -279,17 +278,21 @@ class Module:
         try:
             output = self.forward(*args, **kwargs)
         except (ValueError, TypeError) as exc:
-            # The innermost layer that failed marks the exception; the outermost call (the model)
-            # then names that layer by its path, e.g. "features.0", and the shape it was given.
+            # The innermost layer that failed names itself (a leaf by its repr, "Conv2d(3, 64, ...)",
+            # a container by its class); the outermost call (the model) then names that layer by its
+            # path, e.g. "features.0", and the shape it was given.
             if not hasattr(exc, "layer"):
-                exc.layer = self
-                exc.input_shape = next((tuple(a.shape) for a in args if hasattr(a, "shape")), None)
-            if _call_depth[0] == 1 and exc.layer is not self:
-                path = next((name for name, m in self.named_modules() if m is exc.layer), "?")
-                located = type(exc)(f"layer '{path}' of {type(self).__name__} got input of shape {exc.input_shape}: {exc}")
-                located.layer, located.input_shape = exc.layer, exc.input_shape
-                raise located from exc
-            raise
+                label = repr(self) if not self._modules else type(self).__name__
+                named = type(exc)(f"{label}: {exc}")
+                named.layer = self
+                named.input_shape = next((tuple(a.shape) for a in args if hasattr(a, "shape")), None)
+                raise named from exc
+            if _call_depth[0] > 1:
+                raise
+            path = next((name for name, m in self.named_modules() if m is exc.layer), "?")
+            located = type(exc)(f"layer '{path}' of {type(self).__name__} got input of shape {exc.input_shape}: {exc}")
+            located.layer, located.input_shape = exc.layer, exc.input_shape
+            raise located from exc
         finally:
             _call_depth[0] -= 1
         for hook in list(self._forward_hooks.values()):
@@ -311,15 +314,6 @@ class Module:
         if not self._modules:
             return f"{type(self).__name__}({extra})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
-
-    @contextlib.contextmanager
-    def _named_errors(self):
-        """Prefix a ValueError or TypeError from an op with this layer's repr, so the user sees
-        which layer of a deep model refused its input."""
-        try:
-            yield
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"{self!r}: {exc}") from exc
 
 
 _call_depth = [0]

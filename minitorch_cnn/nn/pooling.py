@@ -12,22 +12,29 @@ class MaxPool2d(Module):
 
     See :func:`~minitorch_cnn.functional.max_pool2d` (ties send the gradient to the first maximum;
     ``ceil_mode`` keeps a last window that hangs over the edge).
+
+    ``method`` (keyword only) is passed to ``max_pool2d``: ``"auto"`` (default: the compiled
+    kernel for float NumPy arrays, ``"slices"`` elsewhere and inside ``mt.reference_mode()``),
+    the lesson's ``"slices"`` (one strided slice per kernel tap, plain Python a debugger can step
+    through) or the engine room's ``"numba"`` (compiled kernels, NumPy or CuPy arrays).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, *, method="auto"):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.ceil_mode = ceil_mode
+        self.method = method
 
     def forward(self, x):
-        with self._named_errors():
-            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                            method=self.method)
 
     def extra_repr(self):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-        return text + (", ceil_mode=True" if self.ceil_mode else "")
+        text += ", ceil_mode=True" if self.ceil_mode else ""
+        return text + (f", method={self.method!r}" if self.method != "auto" else "")
 
 
 class AvgPool2d(Module):
@@ -43,9 +50,8 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
 
     def forward(self, x):
-        with self._named_errors():
-            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
-                                count_include_pad=self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
+                            count_include_pad=self.count_include_pad)
 
     def extra_repr(self):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -61,8 +67,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x):
-        with self._named_errors():
-            return F.adaptive_avg_pool2d(x, self.output_size)
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
