@@ -156,7 +156,28 @@ def test_googlenet_returns_auxiliary_logits_only_while_training():
         assert model.eval()(x).shape == (2, 4)
     bare, _ = small("googlenet", aux_logits=False)
     assert bare.aux1 is None and bare.aux2 is None
-    assert bare.train()(images(1, 3, 32)).shape == (1, 1000)
+    assert bare.train()(images(1, 3, size)).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("aux_logits, mode, side, outputs, pool", [
+    (True, "train", googlenet.MIN_INPUT, 3, "aux1.pool"),
+    (True, "eval", googlenet.MIN_INPUT_NO_AUX, 1, "features.pool4"),
+    (False, "train", googlenet.MIN_INPUT_NO_AUX, 1, "features.pool4"),
+])
+def test_googlenet_runs_at_its_minimum_input_and_one_pixel_less_names_the_pool(aux_logits, mode, side, outputs, pool):
+    model, _ = small("googlenet", num_classes=3, aux_logits=aux_logits)
+    getattr(model, mode)()
+    with mt.no_grad():
+        out = model(images(1, 3, side))
+        assert [o.shape for o in (out if isinstance(out, tuple) else (out,))] == [(1, 3)] * outputs
+        with pytest.raises(ValueError, match=rf"layer '{pool}' of GoogLeNet .*: kernel spans \d+ pixels"):
+            model(images(1, 3, side - 1))
+
+
+def test_googlenet_docstrings_state_its_minimum_inputs():
+    for doc in (googlenet.__doc__, googlenet.googlenet.__doc__):
+        for side in (googlenet.MIN_INPUT, googlenet.MIN_INPUT_NO_AUX):
+            assert f"{side}x{side}" in doc
 
 
 def test_googlenet_follows_table_1():

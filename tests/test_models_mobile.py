@@ -217,9 +217,9 @@ def test_mobilenet_v1_macs_follow_the_width_and_resolution_multipliers(width_mul
 
 def test_depthwise_separable_block_factorises_a_3x3_conv():
     block = mobilenet.DepthwiseSeparable(8, 16, stride=2)
-    dw, pw = block.depthwise[0], block.pointwise[0]
-    assert (dw.groups, dw.weight.shape, dw.stride) == (8, (8, 1, 3, 3), (2, 2))
-    assert (pw.groups, pw.weight.shape) == (1, (16, 8, 1, 1))
+    depthwise, pointwise = block.depthwise[0], block.pointwise[0]
+    assert (depthwise.groups, depthwise.weight.shape, depthwise.stride) == (8, (8, 1, 3, 3), (2, 2))
+    assert (pointwise.groups, pointwise.weight.shape) == (1, (16, 8, 1, 1))
     assert block(images(2, 8, 9)).shape == (2, 16, 5, 5)
 
 
@@ -335,7 +335,7 @@ def test_mbconv_squeezes_to_a_quarter_of_the_block_input():
     block = efficientnet.MBConv(40, 80, 6, 3, 2)
     se = block.block[2]
     assert (se.fc1.in_channels, se.fc1.out_channels) == (240, 10)
-    assert efficientnet.MBConv(16, 24, 1, 3, 1).block[1].fc1.out_channels == 4  # no expansion: dw, SE, project
+    assert efficientnet.MBConv(16, 24, 1, 3, 1).block[1].fc1.out_channels == 4  # t = 1: depthwise, SE, project
 
 
 def test_mbconv_matches_a_torch_composition():

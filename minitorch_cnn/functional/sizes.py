@@ -77,10 +77,10 @@ def conv2d_output_shape(H, W, kernel_size, stride=1, padding=0, dilation=1, op="
     kh, kw = pair(kernel_size, "kernel_size", op)
     sh, sw = pair(stride, "stride", op)
     ph, pw = pair(padding, "padding", op)
-    dh, dw = pair(dilation, "dilation", op)
+    dil_h, dil_w = pair(dilation, "dilation", op)
     return (
-        conv_output_size(H, kh, sh, ph, dh, op=op, ceil_mode=ceil_mode),
-        conv_output_size(W, kw, sw, pw, dw, op=op, ceil_mode=ceil_mode),
+        conv_output_size(H, kh, sh, ph, dil_h, op=op, ceil_mode=ceil_mode),
+        conv_output_size(W, kw, sw, pw, dil_w, op=op, ceil_mode=ceil_mode),
     )
 
 

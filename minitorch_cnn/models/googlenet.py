@@ -37,9 +37,11 @@ Caffe's do: ``ceil_mode=True``, as in torchvision (a ``padding=1`` pool gives th
 stem's LRN uses the BVLC Caffe reproduction's constants (size 5, alpha 1e-4 in Caffe's
 convention, which divides by the size, i.e. alpha=2e-5 in ours, beta 0.75, k 1).
 
-Minimum input: 79x79 (the auxiliary 5x5 pool needs a 5x5 map after inception 4a, which sees
-``ceil(s/2)`` halved three times, rounding down); without the auxiliary heads, or in eval mode,
-any input from 31x31 up works (5b sees 1x1).
+Minimum input (:data:`MIN_INPUT`, :data:`MIN_INPUT_NO_AUX`): conv1 7x7/2 pad 3 turns a side ``s``
+into ``ceil(s/2)``, and each 3x3/2 ceil-mode pool turns ``m`` into ``floor(m/2)`` (it needs
+``m >= 2``). Inception 4a to 4e, after three pools, see ``floor(ceil(s/2) / 8)``: the auxiliary
+5x5/3 pool needs 5 there, so ``ceil(s/2) >= 40``, 79x79. Without the auxiliary heads, or in eval
+mode, the fourth pool needs 2 there, so ``ceil(s/2) >= 16``, 31x31 (5a and 5b then see 1x1).
 
 Initialisation: the paper gives none; this is the BVLC Caffe reproduction's ("xavier" weights,
 i.e. uniform in +-sqrt(3/fan_in); biases 0.2 in convs and the auxiliary hidden FC, 0 in the
@@ -75,6 +77,11 @@ INCEPTION = {
 STEM_LRN = dict(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0)
 #: BVLC Caffe reproduction: constant bias of every conv and of the auxiliary hidden FC.
 BIAS_INIT = 0.2
+#: Smallest side of the input with the auxiliary heads running (training mode): aux1's 5x5 pool
+#: needs a 5x5 map from inception 4a (derivation in the module docstring).
+MIN_INPUT = 79
+#: Smallest side without them (``aux_logits=False``, or eval mode): inception 5b sees 1x1.
+MIN_INPUT_NO_AUX = 31
 
 
 def _conv_relu(in_channels, out_channels, kernel_size, padding=0):
@@ -202,10 +209,11 @@ class GoogLeNet(nn.Module):
 
 
 @register("googlenet", reference="Szegedy et al. 2015, Table 1 (Inception v1, no batch norm, LRN stem, true 5x5)",
-          min_input=79)
+          min_input=MIN_INPUT)
 def googlenet(num_classes=1000, in_channels=3, aux_logits=True, width_mult=1.0):
     """GoogLeNet (Inception v1) as in the paper; returns ``(main, aux1, aux2)`` in training mode.
 
-    Inputs from 65x65 (from 32x32 with ``aux_logits=False`` or in eval mode).
+    Inputs from :data:`MIN_INPUT` (79x79), or from :data:`MIN_INPUT_NO_AUX` (31x31) with
+    ``aux_logits=False`` or in eval mode.
     """
     return GoogLeNet(num_classes=num_classes, in_channels=in_channels, aux_logits=aux_logits, width_mult=width_mult)
