@@ -21,7 +21,7 @@ SUITES = ("conv", "layers", "train")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
 TRAIN = ("lenet5_digits", "resnet20_synthetic")
-METHODS = ("naive", "im2col", "direct", "numba")
+METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 
 def _parse(argv):

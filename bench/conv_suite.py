@@ -2,7 +2,7 @@
 
 For each shape, two rows per method: ``forward`` (under ``no_grad``) and ``forward+backward``
 (the forward, then ``dL/dx`` and ``dL/dw`` from a fixed random ``dL/dy``). Beside the methods,
-each row times the GEMMs the im2col method performs (one per chunk of images), as plain
+each row times the GEMMs the gemm method performs (one per chunk of images), as plain
 ``numpy.matmul`` calls on operands of the same shapes and memory layouts: ``gemm_share = GEMM time / method time`` is
 the fraction of what BLAS alone achieves on this machine.
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from minitorch_cnn.functional import conv
+from minitorch_cnn.engine import auto, conv as engine_conv
 from minitorch_cnn.functional.sizes import conv2d_output_shape, pair
 
 from .timing import measure, ratio
@@ -32,7 +32,7 @@ SHAPES = {
 #: The naive seven loops take minutes beyond this many multiply-adds.
 NAIVE_MAX_MACS = 1e5
 
-METHODS = ("naive", "im2col", "direct", "numba")
+METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 #: Issue 6's targets: time ratio to PyTorch at most this, per (shape, mode).
 TARGETS = {
@@ -59,16 +59,11 @@ def macs(geo):
 
 def auto_choice(geo, array):
     """The name of the method ``method="auto"`` runs for this geometry and array."""
-    k, s, p = pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"])
-    chosen = conv._dispatch("auto", k, s, p, geo["groups"], geo["C"], array)
-    for name, method in conv._METHODS.items():
-        if chosen is method:
-            return name
-    return "numba"
+    return auto.conv2d_method(array, pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]), geo["groups"])
 
 
 def columns_bytes(geo, itemsize=4):
-    """Size of the im2col method's column buffer ``(C*kh*kw, N*Ho*Wo)`` for this geometry."""
+    """Size of the textbook im2col method's column buffer ``(N, C*kh*kw, Ho*Wo)`` for this geometry."""
     Ho, Wo = conv2d_output_shape(geo["H"], geo["H"], pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]))
     return geo["C"] * geo["kernel"] ** 2 * geo["N"] * Ho * Wo * itemsize
 
@@ -81,7 +76,7 @@ def memory_table(rows):
             cases.setdefault(row["case"], {"geometry": row["geometry"]})[row["method"]] = row["peak_bytes"]
     if not cases:
         return ""
-    methods = [m for m in ("naive", "im2col", "direct", "numba") if any(m in c for c in cases.values())]
+    methods = [m for m in METHODS if any(m in c for c in cases.values())]
     out = ["| case | input MiB | im2col columns MiB | " + " | ".join(f"{m} peak MiB" for m in methods) + " |",
            "|---|---|---|" + "---|" * len(methods)]
     for case, peaks in cases.items():
@@ -93,8 +88,8 @@ def memory_table(rows):
 
 
 def _gemm_operands(geo, rng):
-    """Random operands shaped like the im2col method's GEMMs, with its memory layouts and its
-    chunks of images (``conv._chunk_layouts``: one product per chunk, not one for the batch):
+    """Random operands shaped like the gemm method's GEMMs, with its memory layouts and its
+    chunks of images (``engine.conv._chunk_layouts``: one product per chunk, not one for the batch):
     ``w @ cols`` (forward), ``w^T @ g`` (dL/dcols) and ``cols @ g^T`` (dL/dw, transposed), per
     group. Returns ``w`` and, per chunk, its ``(cols, g)``; chunks of one size share operands, as
     the method's chunk buffer is reused, so the limit is timed on operands as warm as its own."""
@@ -104,7 +99,7 @@ def _gemm_operands(geo, rng):
     x_shape = (geo["N"], geo["C"], geo["H"], geo["H"])
     w = rng.standard_normal((G, Fg, K), dtype=np.float32)
     by_size, chunks = {}, []
-    for _, _, layout in conv._chunk_layouts(x_shape, *geometry):
+    for _, _, layout in engine_conv._chunk_layouts(x_shape, *geometry):
         M = layout.columns
         if M not in by_size:
             by_size[M] = (rng.standard_normal((G, K, M), dtype=np.float32),
@@ -164,7 +159,7 @@ def _candidates(geo, mode, methods, torch, rng):
                 np.matmul(gw, gcols)
                 np.matmul(np.matrix_transpose(gw), gg)
                 np.matmul(gcols, np.matrix_transpose(gg))
-    candidates["gemm"] = gemms
+    candidates["blas"] = gemms  # the limit: plain matmuls, not a method
     return candidates
 
 
@@ -174,7 +169,7 @@ def run(shapes, methods, repeats, quick, max_seconds, torch, log):
     rng = np.random.default_rng(0)
     for name in shapes:
         geo = _geometry(name, quick)
-        picked = auto_choice(geo, np.empty(0, dtype=np.float32))
+        picked = auto_choice(geo, np.empty((0, geo["C"], 1, 1), dtype=np.float32))
         wanted = [m for m in methods if m != "naive" or macs(geo) <= NAIVE_MAX_MACS]
         if picked not in wanted:
             wanted.append("auto")
@@ -189,12 +184,12 @@ def run(shapes, methods, repeats, quick, max_seconds, torch, log):
                     "suite": "conv", "case": name, "mode": mode, "method": label, "geometry": geo,
                     "auto_pick": label == picked, "median_s": entry["median_s"], "runs_s": entry["runs_s"],
                     "over_budget": entry["over_budget"], "peak_bytes": entry["peak_bytes"],
-                    "gemm_share": ratio(results, "gemm", method), "gemm_s": results["gemm"]["median_s"],
+                    "gemm_share": ratio(results, "blas", method), "gemm_s": results["blas"]["median_s"],
                     "vs_torch": ratio(results, method, "torch") if "torch" in results else None,
                     "torch_s": results["torch"]["median_s"] if "torch" in results else None,
                     "target": TARGETS.get((name, mode)) if label == picked else None,
                 }
-                if label == "im2col":
+                if label == "gemm":
                     row["gemm_target"] = GEMM_SHARE_TARGET
                 rows.append(row)
                 log(row)

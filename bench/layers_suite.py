@@ -9,7 +9,7 @@ import numpy as np
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from minitorch_cnn.functional import pooling
+from minitorch_cnn.engine import auto
 from minitorch_cnn.functional.normalization import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
 
 from .timing import measure, ratio
@@ -72,8 +72,7 @@ def _auto_choice(layer, x):
     """The method ``"auto"`` runs for this layer and array (only max-pool has a choice)."""
     if layer != "max_pool_3x3_s2":
         return "closed-form"
-    function, _ = pooling._max_pool2d_dispatch("auto", x)
-    return next(name for name, f in pooling.MAX_POOL2D_METHODS.items() if f is function)
+    return auto.max_pool2d_method(x)
 
 
 def _output_shape(layer, shape):

@@ -36,7 +36,7 @@ def line(row):
 def markdown(rows):
     """The table of BENCHMARKS.md: every row with its ratio to PyTorch, GEMM share and target.
 
-    "GEMMs vs PyTorch" is the limit in PyTorch's units: the im2col GEMMs alone, as plain NumPy
+    "GEMMs vs PyTorch" is the limit in PyTorch's units: the gemm method's GEMMs alone, as plain NumPy
     matmuls, over PyTorch's whole convolution: a method that does these GEMMs cannot beat it.
     """
     out = [

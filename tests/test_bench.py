@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_quick_run_writes_json_and_chart(tmp_path):
     pytest.importorskip("threadpoolctl", reason="the benchmark needs threadpoolctl")
     command = [sys.executable, "-m", "bench", "--quick", "--threads", "1", "--suite", "conv", "layers",
-               "--cases", "tiny", "max_pool_3x3_s2", "--methods", "naive", "im2col", "--out", str(tmp_path)]
+               "--cases", "tiny", "max_pool_3x3_s2", "--methods", "naive", "gemm", "--out", str(tmp_path)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -24,12 +24,12 @@ def test_quick_run_writes_json_and_chart(tmp_path):
     assert report["machine"]["threads"] == 1
     assert report["options"]["quick"] is True
     rows = {(r["case"], r["mode"], r["method"]): r for r in report["rows"]}
-    for key in [("tiny", "forward", "naive"), ("tiny", "forward+backward", "im2col"),
+    for key in [("tiny", "forward", "naive"), ("tiny", "forward+backward", "gemm"),
                 ("max_pool_3x3_s2", "forward+backward", "numba")]:
         assert key in rows, f"missing row {key}; got {sorted(rows)}"
         assert rows[key]["median_s"] > 0 and len(rows[key]["runs_s"]) >= 1
-    assert rows[("tiny", "forward+backward", "im2col")]["peak_bytes"] > 0
-    assert rows[("tiny", "forward", "im2col")]["auto_pick"] is True
+    assert rows[("tiny", "forward+backward", "gemm")]["peak_bytes"] > 0
+    assert rows[("tiny", "forward", "gemm")]["auto_pick"] is True
     assert result.with_suffix(".png").exists() or report["rows"][0]["vs_torch"] is None
     assert "| conv | tiny | forward | naive |" in done.stdout
 
@@ -37,10 +37,10 @@ def test_quick_run_writes_json_and_chart(tmp_path):
 def test_report_gives_the_gemm_limit_in_pytorchs_units():
     from bench import report
 
-    row = {"suite": "conv", "case": "resnet_64", "mode": "forward", "method": "im2col", "auto_pick": True,
+    row = {"suite": "conv", "case": "resnet_64", "mode": "forward", "method": "gemm", "auto_pick": True,
            "median_s": 0.3, "vs_torch": 3.0, "torch_s": 0.1, "gemm_share": 0.5, "gemm_s": 0.15,
            "peak_bytes": None, "target": 1.5, "gemm_target": 0.7}
     # The GEMMs alone take 0.15 s where PyTorch's whole convolution takes 0.1 s: 1.50x.
     line = report.markdown([row]).splitlines()[2]
-    assert line == ("| conv | resnet_64 | forward | im2col (auto) | 300.0 ms | 3.00x | 50% | 1.50x |  "
+    assert line == ("| conv | resnet_64 | forward | gemm (auto) | 300.0 ms | 3.00x | 50% | 1.50x |  "
                     "| <= 1.5x; GEMM >= 70% | **no**; **no** |")

@@ -1,0 +1,152 @@
+"""``mt.reference_mode()``: whole networks on the lesson alone, with the default paths' numbers.
+
+* ResNet-18, MobileNetV2 and GoogLeNet, forward and backward, give the same output and
+  parameter gradients under reference mode as by default, and never reach a compiled kernel;
+* a whole network under reference mode leaves Numba unimported (a fresh process);
+* from ``F.conv2d`` to the line that multiplies there are at most four calls, all in
+  ``functional/conv.py`` but ``Function.apply``;
+* it is a context manager and a decorator, it only changes ``"auto"``, and it restores the
+  previous mode.
+"""
+
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+import minitorch_cnn.functional as F
+from minitorch_cnn import autograd, methods, models
+from minitorch_cnn.engine import compiled
+from minitorch_cnn.functional import conv
+
+#: (model, build options, input side): full widths, images as small as each network takes.
+NETWORKS = {
+    "resnet18": (dict(num_classes=10), 32),
+    "mobilenet_v2": (dict(num_classes=10), 32),
+    "googlenet": (dict(num_classes=10), 79),  # with its auxiliary heads, which need 79 pixels
+}
+
+
+def _forward_backward(model, images):
+    """The outputs and every parameter's gradient of one training step's forward and backward."""
+    mt.manual_seed(1)  # the same dropout masks on every run
+    model.zero_grad()
+    out = model(images)
+    outputs = out if isinstance(out, tuple) else (out,)
+    loss = sum((o * mt.tensor(np.linspace(-1, 1, o.numel(), dtype=np.float32).reshape(o.shape))).sum()
+               for o in outputs)
+    loss.backward()
+    grads = {name: np.array(p.grad) for name, p in model.named_parameters()}
+    return [o.numpy() for o in outputs], grads
+
+
+def _assert_close(ours, default, what):
+    scale = np.max(np.abs(default))
+    worst = np.max(np.abs(ours - default))
+    assert worst <= 1e-4 * scale, f"{what}: largest difference {worst:.3g} is over 1e-4 of the largest value {scale:.3g}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_whole_network_matches_the_default_paths_and_stays_out_of_compiled_code(name, monkeypatch):
+    options, side = NETWORKS[name]
+    model = models.create(name, **options)
+    model.train()
+    images = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32))
+    default_outputs, default_grads = _forward_backward(model, images)
+
+    def refuse(x, op):
+        raise AssertionError(f"{op} reached the compiled kernels under reference_mode()")
+
+    monkeypatch.setattr(compiled, "kernels_for", refuse)
+    with mt.reference_mode():
+        outputs, grads = _forward_backward(model, images)
+    for i, (ours, default) in enumerate(zip(outputs, default_outputs)):
+        _assert_close(ours, default, f"{name} output {i}")
+    for key in default_grads:
+        _assert_close(grads[key], default_grads[key], f"{name} gradient of {key}")
+
+
+def test_importing_and_a_whole_network_in_reference_mode_leave_numba_unimported():
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import minitorch_cnn as mt
+        assert "numba" not in sys.modules, "importing minitorch_cnn imported numba"
+        model = mt.models.create("googlenet", num_classes=10, aux_logits=False, width_mult=0.25)
+        x = mt.tensor(np.ones((1, 3, 31, 31), dtype=np.float32))
+        with mt.reference_mode():
+            model(x).sum().backward()
+        loaded = sorted(m for m in sys.modules if m == "numba" or m.startswith(("numba.", "kernels")))
+        print(" ".join(loaded) or "none")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "none"
+
+
+def test_conv2d_reaches_its_multiply_in_four_calls():
+    # Trace the calls from F.conv2d until the line holding the matmul runs, under reference mode.
+    x = mt.tensor(np.ones((1, 2, 4, 4), dtype=np.float32))
+    w = mt.tensor(np.ones((3, 2, 3, 3), dtype=np.float32), requires_grad=True)
+    multiply = next(i for i, line in enumerate(inspect.getsourcelines(conv._im2col_forward)[0])
+                    if "xp.matmul(" in line) + conv._im2col_forward.__code__.co_firstlineno
+    stacks = []
+
+    def tracer(frame, event, arg):
+        if event == "line" and frame.f_code is conv._im2col_forward.__code__ and frame.f_lineno == multiply:
+            chain = []
+            while frame is not None and frame.f_code is not conv.conv2d.__code__:
+                chain.append(frame)
+                frame = frame.f_back
+            stacks.append([frame, *reversed(chain)])
+        return tracer
+
+    with mt.reference_mode():
+        sys.settrace(tracer)
+        try:
+            F.conv2d(x, w, padding=1)
+        finally:
+            sys.settrace(None)
+    assert len(stacks) == 1, "the textbook im2col method's matmul did not run"
+    calls = [f.f_code for f in stacks[0]]
+    assert calls[0] is conv.conv2d.__code__
+    assert len(calls) <= 4, [c.co_qualname for c in calls]
+    for code in calls:
+        assert code.co_filename in (conv.__file__, autograd.__file__), code.co_filename
+    assert [c for c in calls if c.co_filename == autograd.__file__] == [autograd.Function.apply.__func__.__code__]
+
+
+def test_only_auto_changes_and_the_previous_mode_comes_back():
+    x = np.zeros((1, 4, 5, 5), dtype=np.float32)
+    geometry = dict(kernel=(1, 1), stride=(1, 1), padding=(0, 0), groups=1)
+    assert methods.choose("conv2d", "auto", x, **geometry) is methods.choose("conv2d", "direct")
+    with mt.reference_mode():
+        assert methods.choose("conv2d", "auto", x, **geometry) is methods.choose("conv2d", "im2col")
+        assert methods.choose("conv2d", "gemm", x, **geometry) is methods.choose("conv2d", "gemm")
+        assert methods.choose("max_pool2d", "auto", x) is F.pooling.MaxPool2d
+        with mt.reference_mode(False):
+            assert methods.choose("max_pool2d", "auto", x) is compiled.NumbaMaxPool2d
+        assert methods.is_reference_mode()
+    assert not methods.is_reference_mode()
+
+
+def test_reference_mode_is_a_decorator_too():
+    @mt.reference_mode()
+    def which():
+        return methods.is_reference_mode()
+
+    assert which() and which() and not methods.is_reference_mode()
+
+
+def test_an_error_inside_reference_mode_restores_the_default():
+    with pytest.raises(ValueError):
+        with mt.reference_mode():
+            raise ValueError("a failing step")
+    assert not methods.is_reference_mode()
