@@ -1,8 +1,7 @@
 """Transfer learning: freezing, new heads, differential learning rates, feature extraction, the zoo
-checkpoints and the pretrain / finetune / transfer-demo commands."""
+checkpoints and the pretrain / finetune commands."""
 
 import functools
-import json
 
 import numpy as np
 import pytest
@@ -301,15 +300,3 @@ def test_finetune_feature_extract_has_one_phase_and_keeps_the_base(pretrained):
     assert [p["phase"] for p in phases] == [1] and phases[0]["trainable"] == ["classifier"]
     for key, value in base.items():
         np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
-
-
-def test_transfer_demo_quick_writes_metrics_table_and_plot(tmp_path):
-    out = tmp_path / "demo"
-    assert cli.main(["transfer-demo", "--quick", "--out", str(out)]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("scratch", "feature_extract", "fine_tune"):
-        assert 0 <= metrics[key] <= 1
-        assert 0 <= metrics["shapes"][key]["mean"] <= 1
-    assert metrics["digits"]["labels"] == 50 and metrics["shapes"]["labels"] == 40
-    assert "| digits 0-4 -> digits 5-9" in (out / "table.md").read_text()
-    assert (out / "transfer.png").stat().st_size > 1000
