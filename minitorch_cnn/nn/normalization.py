@@ -42,13 +42,10 @@ class _BatchNorm(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def _normalize(self, x):
-        use_batch_stats = self.training or not self.track_running_stats
         with self._named_errors():
-            y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                             training=use_batch_stats, momentum=self.momentum, eps=self.eps)
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
-        return y
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                training=self.training, momentum=self.momentum, eps=self.eps,
+                                num_batches_tracked=self.num_batches_tracked)
 
     def _check_ndim(self, x, ndims, layout):
         if len(x.shape) not in ndims:
