@@ -130,28 +130,6 @@ def _position(model, key, op):
 # ---------------------------------------------------------------- freezing
 
 
-#: ``BatchNorm2d -> FrozenBatchNorm2d``: each batch-norm class and its always-in-eval-mode subclass.
-_EVAL_MODE_CLASSES = {}
-
-
-def _eval_mode_class(cls):
-    """``cls`` with a ``training`` flag that always reads ``False``.
-
-    ``Module.train`` writes ``training`` on every descendant directly, so a frozen batch norm cannot
-    opt out by overriding ``train``; a property on the class is consulted on every read and write
-    instead. The setter still records the requested mode, so :func:`unfreeze` can restore it.
-    """
-    if cls not in _EVAL_MODE_CLASSES:
-        def requested(self, mode):
-            self.__dict__["training"] = mode
-
-        _EVAL_MODE_CLASSES[cls] = type(f"Frozen{cls.__name__}", (cls,), {
-            "training": property(lambda self: False, requested),
-            "__doc__": f"A {cls.__name__} frozen by transfer.freeze(bn_eval=True): always in eval mode.",
-        })
-    return _EVAL_MODE_CLASSES[cls]
-
-
 def _batch_norms(module):
     return [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
 
@@ -169,11 +147,12 @@ def freeze(model, upto=None, bn_eval=False):
             (``"features"``), or an index into :func:`stages` (``-1`` is the head: everything).
             ``None`` (default) freezes the whole base and leaves the head trainable: feature
             extraction.
-        bn_eval: also hold the batch-norm layers of the frozen stages in eval mode, even after
-            ``model.train()``: they then normalise with their running statistics and stop updating
-            them. Without it, a frozen batch norm keeps its scale and shift but still normalises
-            with each batch's statistics in training, and its running statistics move to the new
-            data. With few labels or small batches, ``bn_eval=True`` is the safer choice.
+        bn_eval: also set ``freeze_stats`` on the batch-norm layers of the frozen stages: they
+            then normalise with their running statistics and stop updating them, as in eval mode,
+            even after ``model.train()``. Without it, a frozen batch norm keeps its scale and shift
+            but still normalises with each batch's statistics in training, and its running
+            statistics move to the new data. With few labels or small batches, ``bn_eval=True`` is
+            the safer choice.
     """
     base, head = _all_stages(model)
     chosen = base if upto is None else (base + head)[: _position(model, upto, "freeze") + 1]
@@ -181,8 +160,7 @@ def freeze(model, upto=None, bn_eval=False):
         module.requires_grad_(False)
         if bn_eval:
             for bn in _batch_norms(module):
-                if type(bn) not in _EVAL_MODE_CLASSES.values():
-                    bn.__class__ = _eval_mode_class(type(bn))
+                bn.freeze_stats = True
     return [name for name, module in chosen if _has_parameters(module)]
 
 
@@ -190,9 +168,9 @@ def unfreeze(model, from_=None):
     """Make the stages from ``from_`` to the end trainable again; returns their names.
 
     ``from_`` is a stage name, top-level child name or index into :func:`stages`, as in
-    :func:`freeze`; ``None`` (default) unfreezes every parameter. Batch norms that
-    ``freeze(bn_eval=True)`` held in eval mode follow ``model.train()``/``eval()`` again, starting
-    from the mode last requested for them.
+    :func:`freeze`; ``None`` (default) unfreezes every parameter. The batch norms of these stages
+    get ``freeze_stats=False``: those that ``freeze(bn_eval=True)`` held at their running
+    statistics follow ``model.train()``/``eval()`` again.
     """
     base, head = _all_stages(model)
     everything = base + head
@@ -201,8 +179,7 @@ def unfreeze(model, from_=None):
     for module in targets:
         module.requires_grad_(True)
         for bn in _batch_norms(module):
-            if type(bn) in _EVAL_MODE_CLASSES.values():
-                bn.__class__ = type(bn).__bases__[0]
+            bn.freeze_stats = False
     return [name for name, module in chosen if _has_parameters(module)]
 
 
@@ -467,12 +444,12 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
              progress=False, log=None):
     """The course's two-phase recipe on a pretrained ``model`` whose head is already replaced.
 
-    Phase 1: the base is frozen (``bn_eval`` holds its batch norms in eval mode) and the head trains
-    for ``head_epochs`` at ``lr``. Phase 2, unless ``strategy="feature-extract"``: the later stages
-    are unfrozen, the last ``unfreeze_stages`` base stages for ``"fine-tune-top"`` or all of them
-    for ``"full"``, and everything trainable runs ``finetune_epochs`` more epochs at
-    ``lr * 0.1``, earlier stages ``factor`` times lower per stage
-    (:func:`differential_param_groups`).
+    Phase 1: the base is frozen (with ``bn_eval``, its batch norms' running statistics too; see
+    :func:`freeze`) and the head trains for ``head_epochs`` at ``lr``. Phase 2, unless
+    ``strategy="feature-extract"``: the later stages are unfrozen, the last ``unfreeze_stages``
+    base stages for ``"fine-tune-top"`` or all of them for ``"full"``, and everything trainable
+    runs ``finetune_epochs`` more epochs at ``lr * 0.1``, earlier stages ``factor`` times lower
+    per stage (:func:`differential_param_groups`).
 
     Returns a list with one dict per phase: ``phase``, ``trainable`` (stage names), ``lr``,
     ``epochs``, ``test_accuracy``, ``test_loss`` and ``history``. ``log`` (e.g. ``print``) is called
