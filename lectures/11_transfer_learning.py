@@ -12,7 +12,9 @@
 # Which to choose depends on how similar the new data is to the old and how much of it there
 # is (the course's quadrant). Our stand-in for "a large pretraining set" is LeNet-5 trained on
 # the digits 0-4; the new tasks are the digits 5-9 (similar data) and synthetic shapes (very
-# different data), each with few or many labels. Everything uses `minitorch_cnn.transfer`.
+# different data), each with few or many labels. Everything uses `minitorch_cnn.transfer`; the
+# pretraining recipe and the few-label learning rate are those of
+# `minitorch_cnn.transfer_experiment`, the experiment behind `minitorch-cnn transfer-demo`.
 
 # %%
 import tempfile
@@ -23,7 +25,7 @@ import numpy as np
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from minitorch_cnn import data, models, nn, optim, transfer
+from minitorch_cnn import data, models, nn, optim, transfer, transfer_experiment
 from minitorch_cnn.training import evaluate, fit
 from _common import QUICK, check, plt, savefig
 
@@ -38,7 +40,7 @@ SETTINGS = {
 }
 settings = SETTINGS["quick" if QUICK else "full"]
 #: The few-label learning rate of ``minitorch-cnn transfer-demo``, the same for every method.
-LR = transfer.DEMO_LR
+LR = transfer_experiment.DEMO_LR
 print(settings)
 
 # %% [markdown]
@@ -58,9 +60,10 @@ source_train = transfer.keep_classes(train_digits, (0, 1, 2, 3, 4))
 source_test = transfer.keep_classes(test_digits, (0, 1, 2, 3, 4))
 start = time.perf_counter()
 pretrained, metadata = transfer.pretrain(
-    "lenet5", source_train, source_test, settings["pretrain_epochs"], lr=transfer.PRETRAIN_LR,
-    shift=transfer.PRETRAIN_SHIFT, dataset="digits 0-4",
-    make_optimizer=lambda params, lr: optim.Adam(params, lr=lr, weight_decay=transfer.PRETRAIN_WEIGHT_DECAY))
+    "lenet5", source_train, source_test, settings["pretrain_epochs"], lr=transfer_experiment.PRETRAIN_LR,
+    shift=transfer_experiment.PRETRAIN_SHIFT, dataset="digits 0-4",
+    make_optimizer=lambda params, lr: optim.Adam(params, lr=lr,
+                                                 weight_decay=transfer_experiment.PRETRAIN_WEIGHT_DECAY))
 workdir = tempfile.TemporaryDirectory()
 checkpoint = str(Path(workdir.name) / "lenet5-digits04.npz")
 transfer.save_pretrained(pretrained, metadata, checkpoint)

@@ -288,9 +288,9 @@ def cmd_finetune(args):
 
 
 def cmd_transfer_demo(args):
-    from . import transfer
+    from . import transfer_experiment
 
-    transfer.transfer_demo(args.out, quick=args.quick, seed=args.seed)
+    transfer_experiment.transfer_demo(args.out, quick=args.quick, seed=args.seed)
     return 0
 
 

@@ -240,6 +240,25 @@ def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval():
     assert bn.num_batches_tracked.item() == 1
 
 
+def test_batchnorm_freeze_stats_normalises_with_running_stats_and_keeps_them_in_training():
+    bn = nn.BatchNorm2d(3, freeze_stats=True)
+    mean0, var0 = np.array([1.0, -1.0, 0.5], np.float32), np.array([4.0, 0.25, 2.0], np.float32)
+    bn.running_mean, bn.running_var = mt.tensor(mean0), mt.tensor(var0)
+    host = np.random.default_rng(0).normal(5.0, 3.0, (8, 3, 4, 4)).astype(np.float32)
+    assert bn.training and "freeze_stats=True" in repr(bn)
+    y = bn(mt.tensor(host)).numpy()
+    np.testing.assert_allclose(y, (host - mean0.reshape(1, 3, 1, 1)) / np.sqrt(var0.reshape(1, 3, 1, 1) + 1e-5),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(bn.running_mean.numpy(), mean0)
+    np.testing.assert_array_equal(bn.running_var.numpy(), var0)
+    assert bn.num_batches_tracked.item() == 0
+
+    bn.freeze_stats = False
+    bn(mt.tensor(host))
+    assert bn.num_batches_tracked.item() == 1
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.9 * mean0 + 0.1 * host.mean(axis=(0, 2, 3)), rtol=1e-5)
+
+
 def test_batchnorm_running_statistics_match_pytorch():
     torch = torch_or_skip()
     ours, theirs = nn.BatchNorm2d(3, momentum=0.2), torch.nn.BatchNorm2d(3, momentum=0.2)

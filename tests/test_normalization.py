@@ -49,14 +49,16 @@ def channel_stats(C, seed):
 def test_batch_norm_training_uses_batch_stats_and_updates_running_stats(xp, shape):
     host = np.random.default_rng(0).standard_normal(shape)
     mean0, var0, weight, bias = channel_stats(shape[1], 1)
-    running_mean, running_var = on(xp, mean0), on(xp, var0)
+    running_mean, running_var, count = on(xp, mean0), on(xp, var0), on(xp, 5, dtype=np.int64)
     weight_t, bias_t = on(xp, weight), on(xp, bias)
-    out = F.batch_norm(on(xp, host), running_mean, running_var, weight_t, bias_t, training=True, momentum=0.3)
+    out = F.batch_norm(on(xp, host), running_mean, running_var, weight_t, bias_t, training=True, momentum=0.3,
+                       num_batches_tracked=count)
     axes = channel_axes(host)
     check_forward(out, numpy_batch_norm(host, host.mean(axis=axes), host.var(axis=axes), weight, bias))
     check_forward(running_mean, 0.7 * mean0 + 0.3 * host.mean(axis=axes))
     check_forward(running_var, 0.7 * var0 + 0.3 * host.var(axis=axes, ddof=1))
-    for t in (out, running_mean, running_var):
+    assert count.item() == 6
+    for t in (out, running_mean, running_var, count):
         assert_namespace(t, xp)
 
 
@@ -64,11 +66,13 @@ def test_batch_norm_training_uses_batch_stats_and_updates_running_stats(xp, shap
 def test_batch_norm_eval_uses_running_stats_and_leaves_them(xp, shape):
     host = np.random.default_rng(0).standard_normal(shape)
     mean0, var0, weight, bias = channel_stats(shape[1], 1)
-    running_mean, running_var = on(xp, mean0), on(xp, var0)
-    out = F.batch_norm(on(xp, host), running_mean, running_var, on(xp, weight), on(xp, bias), training=False)
+    running_mean, running_var, count = on(xp, mean0), on(xp, var0), on(xp, 5, dtype=np.int64)
+    out = F.batch_norm(on(xp, host), running_mean, running_var, on(xp, weight), on(xp, bias), training=False,
+                       num_batches_tracked=count)
     check_forward(out, numpy_batch_norm(host, mean0, var0, weight, bias))
     check_forward(running_mean, mean0)
     check_forward(running_var, var0)
+    assert count.item() == 5
     assert_namespace(out, xp)
 
 
@@ -219,6 +223,10 @@ BAD_INPUTS = {
                                          r"batch_norm: expected running_mean of shape \(C,\) = \(3,\) .* got \(2,\)"),
     "batch_norm_one_running_stat": (lambda: _batch_norm_with((2, 3), mean_shape=(3,)), ValueError,
                                     r"batch_norm: expected running_mean and running_var both given or both None"),
+    "batch_norm_counter_without_running_stats": (
+        lambda: F.batch_norm(on(np, np.zeros((2, 3))), None, None, training=True,
+                             num_batches_tracked=on(np, 0, dtype=np.int64)),
+        ValueError, r"batch_norm: expected num_batches_tracked only with running_mean and running_var"),
     "batch_norm_one_value_per_channel": (lambda: _batch_norm_with((1, 3), training=True), ValueError,
                                          r"batch_norm: expected more than 1 value per channel .* got input \(1, 3\)"),
     "lrn_2d_input": (lambda: F.local_response_norm(on(np, np.zeros((2, 3)))), ValueError,

@@ -39,10 +39,14 @@ class BatchNorm(Function):
     With running statistics, ``mu`` and ``var`` are constants and ``dx = weight * inv_std * grad``.
     Either way ``dweight = sum(grad * xhat)`` and ``dbias = sum(grad)``: the same two sums as in
     ``dx``, so the backward reads ``grad`` and ``xhat`` for them once.
+
+    The forward is also the one place where batch norm's state changes: in training, the running
+    statistics (and the batch counter, when given) are updated as :func:`batch_norm` states.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=False, momentum=0.1, eps=1e-5):
+    def forward(ctx, x, weight, bias, running_mean=None, running_var=None, num_batches_tracked=None,
+                training=False, momentum=0.1, eps=1e-5):
         xp = array_namespace(x)
         C = x.shape[1]
         axes = (0,) + tuple(range(2, len(x.shape)))
@@ -66,6 +70,8 @@ class BatchNorm(Function):
                 new_var = (1 - momentum) * running_var.data + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
                 running_mean.data = xp.astype(new_mean, running_mean.dtype)
                 running_var.data = xp.astype(new_var, running_var.dtype)
+                if num_batches_tracked is not None:
+                    num_batches_tracked.data = num_batches_tracked.data + 1
         else:
             mu = xp.reshape(running_mean.data, per_channel)
             var = xp.reshape(running_var.data, per_channel)
@@ -151,7 +157,8 @@ def _check_channel_vector(t, name, x, op):
         )
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+               num_batches_tracked=None):
     """Batch normalisation (Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
     Training by Reducing Internal Covariate Shift", ICML 2015, Algorithms 1 and 2).
 
@@ -164,13 +171,17 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     Which statistics normalise:
 
     * ``training=True``: the batch's ``mu`` and ``var``. ``running_mean`` and ``running_var``
-      (when given) are updated in place, their ``.data`` replaced, as in PyTorch::
+      (when given) are updated in place, their ``.data`` replaced, and so is the layer's batch
+      counter ``num_batches_tracked`` (when given)::
 
           running_mean = (1 - momentum) * running_mean + momentum * mu
           running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)
+          num_batches_tracked = num_batches_tracked + 1
 
-      The running variance is the unbiased estimate (``m/(m-1)``); the normalisation itself uses
-      the biased ``var``.
+      ``momentum`` is the weight of the new batch, PyTorch's convention (Keras and TensorFlow
+      call ``1 - momentum`` their momentum). The running variance is the unbiased estimate
+      (``m/(m-1)``), the one the paper's Algorithm 2 uses at inference; the normalisation itself
+      uses the biased ``var``.
     * ``training=False``: ``running_mean`` and ``running_var``; the layer is then a fixed
       per-channel affine map.
     * ``running_mean = running_var = None``: batch statistics in both modes, nothing tracked
@@ -182,6 +193,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         weight, bias: ``(C,)`` tensors (gamma and beta in the paper), or ``None`` for 1 and 0.
         training: use and track batch statistics. momentum: weight of the new batch (0.1).
         eps: added to the variance before the square root (1e-5).
+        num_batches_tracked: a 0-d integer tensor counting the training batches, or ``None``; not
+            in PyTorch's functional form, where the layer counts. Here the counter changes where
+            the running statistics do.
 
     Returns:
         a tensor shaped like ``x``.
@@ -190,11 +204,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"batch_norm: expected a 2-D (N, C) or 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm: expected running_mean and running_var both given or both None, got only one")
+    if num_batches_tracked is not None and running_mean is None:
+        raise ValueError("batch_norm: expected num_batches_tracked only with running_mean and running_var, "
+                         "got it without them")
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check_channel_vector(t, name, x, "batch_norm")
     return BatchNorm.apply(
-        x, weight, bias,
-        running_mean=running_mean, running_var=running_var, training=training, momentum=momentum, eps=eps,
+        x, weight, bias, running_mean=running_mean, running_var=running_var,
+        num_batches_tracked=num_batches_tracked, training=training, momentum=momentum, eps=eps,
     )
 
 

@@ -21,9 +21,16 @@ class _BatchNorm(Module):
         track_running_stats: keep the buffers ``running_mean`` (starts at 0), ``running_var``
             (starts at 1, unbiased) and ``num_batches_tracked``, and normalise with them after
             ``eval()``. Without them the batch statistics are used in both modes.
+        freeze_stats: normalise with the running statistics and leave them unchanged in training
+            too, as in eval mode; ``weight`` and ``bias`` still train unless their
+            ``requires_grad`` is off. Fine-tuning on small batches sets it on a pretrained base
+            (:func:`minitorch_cnn.transfer.freeze` with ``bn_eval=True``): a few images give poor
+            estimates of the statistics the base was trained with. An attribute, so it can be
+            switched at any time; ``train()`` and ``eval()`` leave it alone.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 freeze_stats=False):
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
             raise ValueError(f"{type(self).__name__}: expected num_features to be a positive int, got {num_features!r}")
@@ -32,6 +39,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
+        self.freeze_stats = freeze_stats
         self.weight = Parameter(new_array((num_features,), 1.0)) if affine else None
         self.bias = Parameter(new_array((num_features,))) if affine else None
         if track_running_stats:
@@ -42,21 +50,20 @@ class _BatchNorm(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def _normalize(self, x):
-        use_batch_stats = self.training or not self.track_running_stats
         with self._named_errors():
-            y = F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                             training=use_batch_stats, momentum=self.momentum, eps=self.eps)
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
-        return y
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                training=self.training and not self.freeze_stats, momentum=self.momentum,
+                                eps=self.eps, num_batches_tracked=self.num_batches_tracked)
 
     def _check_ndim(self, x, ndims, layout):
         if len(x.shape) not in ndims:
             raise ValueError(f"{self!r}: expected a {layout} input, got shape {tuple(x.shape)}")
 
     def extra_repr(self):
+        # PyTorch's text, so printed models compare equal; the flag PyTorch lacks shows only when set.
+        frozen = ", freeze_stats=True" if self.freeze_stats else ""
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"track_running_stats={self.track_running_stats}{frozen}")
 
 
 class BatchNorm1d(_BatchNorm):
