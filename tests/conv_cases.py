@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from helpers import torch_or_skip
+from helpers import assert_namespace, check_forward, check_grad, on, torch_or_skip
 
 # (x shape (N, C, H, W), weight shape (F, C/groups, kh, kw), stride, padding, dilation, groups)
 CASES = {
@@ -93,3 +93,19 @@ def geometries(draw):
 def torch_conv(stride, padding, dilation, groups):
     torch = torch_or_skip()
     return lambda x, w, b: torch.nn.functional.conv2d(x, w, b, stride, padding, dilation, groups)
+
+
+def check_conv_forward(geometry, method, xp):
+    """``F.conv2d(method=method)`` on backend ``xp`` against the seven loops, to float64 rounding."""
+    x_shape, w_shape, stride, padding, dilation, groups = geometry
+    x, w, b = random_inputs(x_shape, w_shape)
+    y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
+    check_forward(y, naive_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
+    assert_namespace(y, xp)
+
+
+def check_conv_grad(geometry, method, xp):
+    """float64 gradient check of ``F.conv2d(method=method)`` with respect to x, w and b."""
+    x_shape, w_shape, stride, padding, dilation, groups = geometry
+    fn = conv_fn(stride, padding, dilation, groups, method)
+    check_grad(fn, xp, *random_inputs(x_shape, w_shape), mode=gradcheck_mode(xp))

@@ -12,14 +12,14 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend, methods
 from minitorch_cnn.functional import conv
-from conv_cases import (CASES, SETTINGS, TINY_CASES, conv_fn, geometries, gradcheck_mode, naive_conv2d,
-                        random_inputs, torch_conv)
+from conv_cases import (CASES, SETTINGS, TINY_CASES, check_conv_forward, check_conv_grad, conv_fn, geometries,
+                        gradcheck_mode, random_inputs, torch_conv)
 from helpers import assert_namespace, check_forward, check_grad, check_torch, on, torch_or_skip
 
 #: Every method that runs on every backend; "numba" (NumPy and CuPy only) is tested in test_conv_numba.py.
@@ -45,29 +45,16 @@ def test_hand_computed_example(method, xp):
 @pytest.mark.parametrize("method", LESSON_METHODS)
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_forward_matches_the_seven_loops(case, method, xp):
-    x_shape, w_shape, stride, padding, dilation, groups = CASES[case]
-    x, w, b = random_inputs(x_shape, w_shape)
-    y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
-    check_forward(y, naive_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
-    assert_namespace(y, xp)
+    check_conv_forward(CASES[case], method, xp)
 
 
 @SETTINGS
 @given(geometry=geometries())
 def test_im2col_matches_the_seven_loops_on_drawn_geometries(geometry, xp):
-    x_shape, w_shape, stride, padding, dilation, groups = geometry
-    x, w, b = random_inputs(x_shape, w_shape)
-    y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method="im2col")
-    check_forward(y, naive_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
+    check_conv_forward(geometry, "im2col", xp)
 
 
 # ---------------------------------------------------------------- gradients
-
-
-def check_conv_grad(geometry, method, xp):
-    x_shape, w_shape, stride, padding, dilation, groups = geometry
-    fn = conv_fn(stride, padding, dilation, groups, method)
-    check_grad(fn, xp, *random_inputs(x_shape, w_shape), mode=gradcheck_mode(xp))
 
 
 @pytest.mark.parametrize("method", LESSON_METHODS)

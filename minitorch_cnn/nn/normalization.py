@@ -50,14 +50,13 @@ class _BatchNorm(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def _normalize(self, x):
-        with self._named_errors():
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                training=self.training and not self.freeze_stats, momentum=self.momentum,
-                                eps=self.eps, num_batches_tracked=self.num_batches_tracked)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=self.training and not self.freeze_stats, momentum=self.momentum,
+                            eps=self.eps, num_batches_tracked=self.num_batches_tracked)
 
     def _check_ndim(self, x, ndims, layout):
         if len(x.shape) not in ndims:
-            raise ValueError(f"{self!r}: expected a {layout} input, got shape {tuple(x.shape)}")
+            raise ValueError(f"expected a {layout} input, got shape {tuple(x.shape)}")
 
     def extra_repr(self):
         # PyTorch's text, so printed models compare equal; the flag PyTorch lacks shows only when set.
@@ -102,8 +101,7 @@ class LocalResponseNorm(Module):
         self.k = k
 
     def forward(self, x):
-        with self._named_errors():
-            return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
