@@ -1,7 +1,7 @@
 """Argument checks shared by the host functions of the CPU and CUDA kernels.
 
 Each check turns one call's arguments into the plain integers a compiled kernel takes
-(``sh, sw, ph, pw, dh, dw, Ho, Wo``...), so that a bad call fails here with
+(``sh, sw, ph, pw, dil_h, dil_w, Ho, Wo``...), so that a bad call fails here with
 ``"opname: expected ..., got ..."`` instead of inside a kernel. Output sizes come from
 :mod:`minitorch_cnn.functional.sizes`, like every other layer's.
 """
@@ -43,7 +43,7 @@ def _check_4d(op, name, shape, layout):
 def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     """Check an ``(N, C, H, W)`` input against ``(F, C/groups, kh, kw)`` weights.
 
-    Returns ``(sh, sw, ph, pw, dh, dw, Ho, Wo)``.
+    Returns ``(sh, sw, ph, pw, dil_h, dil_w, Ho, Wo)``.
     """
     _check_4d(op, "input", x_shape, "(N, C, H, W)")
     _check_4d(op, "weight", w_shape, "(F, C/groups, kh, kw)")
@@ -58,9 +58,9 @@ def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
         )
     sh, sw = pair(stride, "stride", op)
     ph, pw = pair(padding, "padding", op)
-    dh, dw = pair(dilation, "dilation", op)
-    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), (dh, dw), op=op)
-    return sh, sw, ph, pw, dh, dw, Ho, Wo
+    dil_h, dil_w = pair(dilation, "dilation", op)
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), (dil_h, dil_w), op=op)
+    return sh, sw, ph, pw, dil_h, dil_w, Ho, Wo
 
 
 def pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode=False):

@@ -15,11 +15,11 @@ from minitorch_cnn.functional.sizes import pair
 from .geometry import conv_geometry, pool_geometry
 
 
-def _tap(i, j, Ho, Wo, sh, sw, dh=1, dw=1):
+def _tap(i, j, Ho, Wo, sh, sw, dil_h=1, dil_w=1):
     """Slices of the padded input that tap ``(i, j)`` reads: one pixel per output pixel."""
     return (
-        slice(i * dh, i * dh + (Ho - 1) * sh + 1, sh),
-        slice(j * dw, j * dw + (Wo - 1) * sw + 1, sw),
+        slice(i * dil_h, i * dil_h + (Ho - 1) * sh + 1, sh),
+        slice(j * dil_w, j * dil_w + (Wo - 1) * sw + 1, sw),
     )
 
 
@@ -29,7 +29,7 @@ def _pad(x, ph, pw, value=0.0):
 
 def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
     """``y[n, f] = sum_{c, i, j} w[f, c, i, j] * x_padded[n, g*Cg + c, tap (i, j)]`` -> ``(N, F, Ho, Wo)``."""
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry("conv2d", x.shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry("conv2d", x.shape, w.shape, stride, padding, dilation, groups)
     F, Cg, kh, kw = w.shape
     Fg = F // groups
     x_padded = _pad(x, ph, pw)
@@ -38,7 +38,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
         xg = x_padded[:, g * Cg : (g + 1) * Cg]
         for i in range(kh):
             for j in range(kw):
-                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dh, dw)
+                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dil_h, dil_w)
                 taps = w[g * Fg : (g + 1) * Fg, :, i, j]
                 y[:, g * Fg : (g + 1) * Fg] += np.einsum("nchw,fc->nfhw", xg[:, :, rows, cols], taps)
     return y
@@ -46,7 +46,7 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
 
 def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1, groups=1):
     """``dL/dx``: every tap sends ``w^T grad`` back through the slice it read."""
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry("conv2d", x_shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry("conv2d", x_shape, w.shape, stride, padding, dilation, groups)
     N, C, H, W = x_shape
     F, Cg, kh, kw = w.shape
     Fg = F // groups
@@ -55,7 +55,7 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
         grad_g = grad_out[:, g * Fg : (g + 1) * Fg].astype(np.float64)
         for i in range(kh):
             for j in range(kw):
-                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dh, dw)
+                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dil_h, dil_w)
                 dx_padded[:, g * Cg : (g + 1) * Cg, rows, cols] += np.einsum(
                     "nfhw,fc->nchw", grad_g, w[g * Fg : (g + 1) * Fg, :, i, j]
                 )
@@ -64,31 +64,33 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
 
 def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1, groups=1):
     """``dL/dw[f, c, i, j] = sum_{n, ho, wo} grad[n, f] * x_padded[n, g*Cg + c, tap (i, j)]``."""
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry("conv2d", x.shape, w_shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry("conv2d", x.shape, w_shape, stride, padding, dilation, groups)
     F, Cg, kh, kw = w_shape
     Fg = F // groups
     x_padded = _pad(x, ph, pw)
-    dw_out = np.zeros(tuple(w_shape))
+    dw = np.zeros(tuple(w_shape))
     for g in range(groups):
         xg = x_padded[:, g * Cg : (g + 1) * Cg]
         grad_g = grad_out[:, g * Fg : (g + 1) * Fg].astype(np.float64)
         for i in range(kh):
             for j in range(kw):
-                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dh, dw)
-                dw_out[g * Fg : (g + 1) * Fg, :, i, j] = np.einsum("nfhw,nchw->fc", grad_g, xg[:, :, rows, cols])
-    return dw_out
+                rows, cols = _tap(i, j, Ho, Wo, sh, sw, dil_h, dil_w)
+                dw[g * Fg : (g + 1) * Fg, :, i, j] = np.einsum("nfhw,nchw->fc", grad_g, xg[:, :, rows, cols])
+    return dw
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     """``(N, C, H, W) -> (N, C*kh*kw, Ho*Wo)``: row ``(c*kh + i)*kw + j`` holds tap ``(i, j)`` of channel ``c``."""
     kh, kw = pair(kernel_size)
     N, C = x.shape[:2]
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry("im2col", x.shape, (1, C, kh, kw), stride, padding, dilation, 1)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        "im2col", x.shape, (1, C, kh, kw), stride, padding, dilation, 1
+    )
     x_padded = _pad(x, ph, pw)
     cols = np.zeros((N, C, kh, kw, Ho, Wo))
     for i in range(kh):
         for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, sh, sw, dh, dw)
+            rows, columns = _tap(i, j, Ho, Wo, sh, sw, dil_h, dil_w)
             cols[:, :, i, j] = x_padded[:, :, rows, columns]
     return cols.reshape(N, C * kh * kw, Ho * Wo)
 
@@ -97,12 +99,14 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     """Adjoint of :func:`im2col`: add every column entry back onto the pixel it was copied from."""
     kh, kw = pair(kernel_size)
     N, C, H, W = x_shape
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry("col2im", x_shape, (1, C, kh, kw), stride, padding, dilation, 1)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        "col2im", x_shape, (1, C, kh, kw), stride, padding, dilation, 1
+    )
     cols = cols.astype(np.float64).reshape(N, C, kh, kw, Ho, Wo)
     x_padded = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
     for i in range(kh):
         for j in range(kw):
-            rows, columns = _tap(i, j, Ho, Wo, sh, sw, dh, dw)
+            rows, columns = _tap(i, j, Ho, Wo, sh, sw, dil_h, dil_w)
             x_padded[:, :, rows, columns] += cols[:, :, i, j]
     return x_padded[:, :, ph : ph + H, pw : pw + W]
 

@@ -127,22 +127,22 @@ def test_conv2d_backward_keeps_an_infinite_value_to_the_outputs_that_read_it(ker
     sw=st.integers(1, 3),
     ph=st.integers(0, 2),
     pw=st.integers(0, 2),
-    dh=st.integers(1, 2),
-    dw=st.integers(1, 2),
+    dil_h=st.integers(1, 2),
+    dil_w=st.integers(1, 2),
 )
-def test_conv2d_all_three_kernels_on_drawn_shapes(N, groups, Cg, Fg, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
-    assume(dh * (kh - 1) + 1 <= H + 2 * ph and dw * (kw - 1) + 1 <= W + 2 * pw)
+def test_conv2d_all_three_kernels_on_drawn_shapes(N, groups, Cg, Fg, H, W, kh, kw, sh, sw, ph, pw, dil_h, dil_w):
+    assume(dil_h * (kh - 1) + 1 <= H + 2 * ph and dil_w * (kw - 1) + 1 <= W + 2 * pw)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((N, groups * Cg, H, W))
     w = rng.standard_normal((groups * Fg, Cg, kh, kw))
-    args = ((sh, sw), (ph, pw), (dh, dw), groups)
+    args = ((sh, sw), (ph, pw), (dil_h, dil_w), groups)
     y = cpu.conv2d_forward(x, w, *args)
     _check(y, reference.conv2d(x, w, *args), np.float64)
     grad = rng.standard_normal(y.shape)
     dx = cpu.conv2d_backward_input(grad, w, x.shape, *args)
     _check(dx, reference.conv2d_backward_input(grad, w, x.shape, *args), np.float64)
-    dw_out = cpu.conv2d_backward_weight(x, grad, w.shape, *args)
-    _check(dw_out, reference.conv2d_backward_weight(x, grad, w.shape, *args), np.float64)
+    dw = cpu.conv2d_backward_weight(x, grad, w.shape, *args)
+    _check(dw, reference.conv2d_backward_weight(x, grad, w.shape, *args), np.float64)
 
 
 def test_conv2d_accepts_non_contiguous_input():
