@@ -1,6 +1,7 @@
 """Numba ``njit`` kernels for 2-D convolution and max-pooling on NumPy arrays.
 
-The convolution kernels compute the formula of the naive reference::
+The convolution kernels compute the formula of the lesson's seven loops
+(``F.conv2d(method="naive")``)::
 
     y[n, f, ho, wo] = sum_{c, i, j} w[f, c, i, j] * x[n, g*Cg + c, ho*sh - ph + i*dil_h, wo*sw - pw + j*dil_w]
 
@@ -11,8 +12,8 @@ The loops run in a different order from the slide's, for speed. The innermost lo
 convolution kernel is ``row[t] += weight * taps[t]``, with ``weight`` one number and ``row``,
 ``taps`` two contiguous 1-D runs indexed by the loop counter alone. LLVM turns that loop into SIMD
 instructions (8 float32 or 4 float64 per AVX multiply and add); the slide's innermost statement,
-with the 4-D index ``x[n, c, ho*sh - ph + i*dil_h, wo*sw - pw + j*dil_w]``, it leaves scalar. Three choices
-give the loop that shape:
+with the 4-D index ``x[n, c, ho*sh - ph + i*dil_h, wo*sw - pw + j*dil_w]``, it leaves scalar.
+Three choices give the loop that shape:
 
 * The runs are sliced before the loop (``taps = plane[start : start + L]``), so the index is ``t``.
   Numba maps a negative index to the end of the array (``x[-1]``); for an index LLVM cannot prove
@@ -35,10 +36,10 @@ tasks: each one owns its own slice of the result, so threads never write to the 
 need no locks. Max-pool backward, one add per window, stays a plain loop.
 
 Sums accumulate in the arrays' dtype (float32 or float64), like every other path, and without
-``fastmath``: the kernels add in a different order from the reference, but in the order the source
+``fastmath``: the kernels add in a different order from the lesson, but in the order the source
 states. Padding is a real zero, multiplied like any pixel, so an inf or nan weight (or, for
-``dL/dw``, gradient) makes the terms that read padding nan, as in the reference and in im2col.
-The zeros between rows are not the reference's: the backward kernels take one row per pass when
+``dL/dw``, gradient) makes the terms that read padding nan, as in the lesson's loops and im2col.
+The zeros between rows are not the lesson's: the backward kernels take one row per pass when
 an inf or nan would meet them (:func:`_rows_of`).
 
 The host functions take and return NumPy arrays and have the same signatures as
@@ -51,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, pool_geometry
+from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, grad_out_size, pool_geometry
 
 #: Filters (forward, dL/dw) or input channels (dL/dx) that one convolution task computes together.
 BLOCK = 8
@@ -267,12 +268,17 @@ def _conv2d_backward_weight(xq, grad, dw, sh, sw, dil_h, dil_w, groups, R):
                     dw[f, c, i, j] = acc[f - f0, i, j].sum()
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
-    """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``."""
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1, *, out_size):
+    """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``.
+
+    ``out_size = (Ho, Wo)`` comes from the caller (``minitorch_cnn.functional.sizes``).
+    """
     op = "conv2d_forward"
     x, w = np.asarray(x), np.asarray(w)
     dtype = float_dtype(op, x, w)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w.shape, stride, padding, dilation, groups, out_size
+    )
     y = np.empty((x.shape[0], w.shape[0], Ho, Wo), dtype=dtype)
     xq = _pad_and_split_columns(x, ph, pw, sw)
     R = _rows_per_pass(Ho, xq.shape[4], sh, sw, ROW)
@@ -285,7 +291,10 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     op = "conv2d_backward_input"
     grad_out, w = np.asarray(grad_out), np.asarray(w)
     dtype = float_dtype(op, grad_out, w)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x_shape, w.shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = np.empty(tuple(x_shape), dtype=dtype)
     R = _rows_per_pass(x_shape[2], (x_shape[3] + 2 * pw + sw - 1) // sw, sh, sw, ROW)
@@ -302,7 +311,10 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     op = "conv2d_backward_weight"
     x, grad_out = np.asarray(x), np.asarray(grad_out)
     dtype = float_dtype(op, x, grad_out)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w_shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
     dw = np.empty(tuple(w_shape), dtype=dtype)
     xq = _pad_and_split_columns(x, ph, pw, sw)
@@ -357,31 +369,33 @@ def _max_pool2d_backward(grad, argmax, dx):
                         dx[n, c, where // W, where % W] += grad[n, c, ho, wo]
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, out_size):
     """Max over each ``kh x kw`` window (padding never wins) -> ``(y, argmax)``, both ``(N, C, Ho, Wo)``.
 
     ``argmax`` (int64) is the winner's flat index ``hi*W + wi`` in its ``(H, W)`` plane, the
     first maximum in row-major window order on ties, and -1 for a window that holds only
-    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``; ``ceil_mode``
-    rounds the output size up, as in :func:`minitorch_cnn.functional.max_pool2d`.
+    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``. ``out_size =
+    (Ho, Wo)`` comes from the caller; a ``ceil_mode`` size works as it is, since pixels past the
+    input are skipped.
     """
     op = "max_pool2d_forward"
     x = np.asarray(x)
     dtype = float_dtype(op, x)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, out_size)
     y = np.empty((x.shape[0], x.shape[1], Ho, Wo), dtype=dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
     _max_pool2d_forward(np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
     return y, argmax
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0):
     """``dL/dx`` of :func:`max_pool2d_forward`: each window's gradient goes to its ``argmax`` pixel."""
     op = "max_pool2d_backward"
     grad_out, argmax = np.asarray(grad_out), np.asarray(argmax)
     dtype = float_dtype(op, grad_out)
     check_argmax(op, argmax)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode)
+    out_size = grad_out_size(op, grad_out.shape)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, out_size, "grad_out")
     expected = (x_shape[0], x_shape[1], Ho, Wo)
     check_shape(op, "grad_out", grad_out.shape, expected)
     check_shape(op, "argmax", argmax.shape, expected)

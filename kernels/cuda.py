@@ -48,9 +48,15 @@ try:
 except ImportError as exc:  # a Numba without the built-in CUDA target, and no numba-cuda
     raise ImportError("kernels.cuda needs numba.cuda: install the 'cuda' extra (numba-cuda[cu12])") from exc
 
-from minitorch_cnn.functional.sizes import pair
-
-from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, pool_geometry
+from .geometry import (
+    check_argmax,
+    check_shape,
+    conv_geometry,
+    float_dtype,
+    grad_out_size,
+    im2col_geometry,
+    pool_geometry,
+)
 
 #: Threads per block (four 32-thread warps) of all kernels but the tiled one; a power of two.
 THREADS = 128
@@ -393,16 +399,19 @@ def _returned(out, *inputs):
 # ---------------------------------------------------------------- host functions
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1, *, out_size):
     """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``.
 
-    Depthwise convolutions (``groups == C``, one input channel per filter) run
-    ``conv2d_depthwise``; every other one the shared-memory tiled ``conv2d_forward``.
+    ``out_size = (Ho, Wo)`` comes from the caller (``minitorch_cnn.functional.sizes``). Depthwise
+    convolutions (``groups == C``, one input channel per filter) run ``conv2d_depthwise``; every
+    other one the shared-memory tiled ``conv2d_forward``.
     """
     op = "conv2d_forward"
     _check_kinds(op, x, w)
     dtype = float_dtype(op, x, w)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w.shape, stride, padding, dilation, groups, out_size
+    )
     N, C = x.shape[:2]
     F, Cg = w.shape[:2]
     y = _empty((N, F, Ho, Wo), dtype, x, w)
@@ -420,7 +429,10 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     op = "conv2d_backward_input"
     _check_kinds(op, grad_out, w)
     dtype = float_dtype(op, grad_out, w)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x_shape, w.shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = _empty(tuple(x_shape), dtype, grad_out, w)
     config = launch_config("elements", math.prod(x_shape))
@@ -435,7 +447,10 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     op = "conv2d_backward_weight"
     _check_kinds(op, x, grad_out)
     dtype = float_dtype(op, x, grad_out)
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w_shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
     dw = _empty(tuple(w_shape), dtype, x, grad_out)
     config = launch_config("reduce", math.prod(w_shape), x.shape[0] * Ho * Wo)
@@ -445,28 +460,36 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     return _returned(dw, x, grad_out)
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
-    """``(N, C, H, W) -> (N, C*kh*kw, Ho*Wo)``: row ``(c*kh + i)*kw + j`` holds tap ``(i, j)`` of channel ``c``."""
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, out_size):
+    """``(N, C, H, W) -> (N, C*kh*kw, Ho*Wo)``: row ``(c*kh + i)*kw + j`` holds tap ``(i, j)`` of channel ``c``.
+
+    ``out_size = (Ho, Wo)`` comes from the caller, as for :func:`conv2d_forward`.
+    """
     op = "im2col"
     _check_kinds(op, x)
     dtype = float_dtype(op, x)
-    kh, kw = pair(kernel_size, "kernel_size", op)
+    kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = im2col_geometry(
+        op, x.shape, kernel_size, stride, padding, dilation, out_size
+    )
     N, C = x.shape[:2]
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x.shape, (1, C, kh, kw), stride, padding, dilation, 1)
     cols = _empty((N, C * kh * kw, Ho * Wo), dtype, x)
     config = launch_config("elements", N * C * kh * kw * Ho * Wo)
     _launch("im2col", dtype, config, _to_gpu(x), cols, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Wo)
     return _returned(cols, x)
 
 
-def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
-    """Adjoint of :func:`im2col`: ``(N, C*kh*kw, Ho*Wo) -> x_shape``, overlapping windows added up."""
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1, *, out_size):
+    """Adjoint of :func:`im2col`: ``(N, C*kh*kw, Ho*Wo) -> x_shape``, overlapping windows added up.
+
+    ``out_size = (Ho, Wo)`` is the one :func:`im2col` was given: ``Ho*Wo`` alone does not say it.
+    """
     op = "col2im"
     _check_kinds(op, cols)
     dtype = float_dtype(op, cols)
-    kh, kw = pair(kernel_size, "kernel_size", op)
+    kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = im2col_geometry(
+        op, x_shape, kernel_size, stride, padding, dilation, out_size
+    )
     N, C = x_shape[:2]
-    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(op, x_shape, (1, C, kh, kw), stride, padding, dilation, 1)
     check_shape(op, "cols", cols.shape, (N, C * kh * kw, Ho * Wo))
     x = _empty(tuple(x_shape), dtype, cols)
     config = launch_config("elements", math.prod(x_shape))
@@ -474,18 +497,19 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     return _returned(x, cols)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, out_size):
     """Max over each ``kh x kw`` window (padding never wins) -> ``(y, argmax)``, both ``(N, C, Ho, Wo)``.
 
     ``argmax`` (int64) is the winner's flat index ``hi*W + wi`` in its ``(H, W)`` plane, the
     first maximum in row-major window order on ties, and -1 for a window that holds only
-    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``; ``ceil_mode``
-    rounds the output size up, as in :func:`minitorch_cnn.functional.max_pool2d`.
+    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``. ``out_size =
+    (Ho, Wo)`` comes from the caller; a ``ceil_mode`` size works as it is, since pixels past the
+    input are skipped.
     """
     op = "max_pool2d_forward"
     _check_kinds(op, x)
     dtype = float_dtype(op, x)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, out_size)
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     y, argmax = _empty(shape, dtype, x), _empty(shape, np.int64, x)
     config = launch_config("elements", math.prod(shape))
@@ -493,13 +517,14 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     return _returned(y, x), _returned(argmax, x)
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0):
     """``dL/dx`` of :func:`max_pool2d_forward`: each window's gradient goes to its ``argmax`` pixel."""
     op = "max_pool2d_backward"
     _check_kinds(op, grad_out, argmax)
     dtype = float_dtype(op, grad_out)
     check_argmax(op, argmax)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode)
+    out_size = grad_out_size(op, grad_out.shape)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, out_size, "grad_out")
     expected = (x_shape[0], x_shape[1], Ho, Wo)
     check_shape(op, "grad_out", grad_out.shape, expected)
     check_shape(op, "argmax", argmax.shape, expected)
