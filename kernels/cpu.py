@@ -1,8 +1,9 @@
 """Numba ``njit`` kernels for 2-D convolution and max-pooling on NumPy arrays.
 
-The convolution kernels compute the formula of the naive reference::
+The convolution kernels compute the formula of the lesson's seven loops
+(``F.conv2d(method="naive")``)::
 
-    y[n, f, ho, wo] = sum_{c, i, j} w[f, c, i, j] * x[n, g*Cg + c, ho*sh - ph + i*dh, wo*sw - pw + j*dw]
+    y[n, f, ho, wo] = sum_{c, i, j} w[f, c, i, j] * x[n, g*Cg + c, ho*sh - ph + i*dil_h, wo*sw - pw + j*dil_w]
 
 with ``Cg = C/groups`` input channels and ``Fg = F/groups`` filters per group and
 ``g = f // Fg`` the group of filter ``f``; pixels outside the input read as zero.
@@ -11,12 +12,12 @@ The loops run in a different order from the slide's, for speed. The innermost lo
 convolution kernel is ``row[t] += weight * taps[t]``, with ``weight`` one number and ``row``,
 ``taps`` two contiguous 1-D runs indexed by the loop counter alone. LLVM turns that loop into SIMD
 instructions (8 float32 or 4 float64 per AVX multiply and add); the slide's innermost statement,
-with the 4-D index ``x[n, c, ho*sh - ph + i*dh, wo*sw - pw + j*dw]``, it leaves scalar. Three choices
-give the loop that shape:
+with the 4-D index ``x[n, c, ho*sh - ph + i*dil_h, wo*sw - pw + j*dil_w]``, it leaves scalar.
+Three choices give the loop that shape:
 
 * The runs are sliced before the loop (``taps = plane[start : start + L]``), so the index is ``t``.
   Numba maps a negative index to the end of the array (``x[-1]``); for an index LLVM cannot prove
-  non-negative, such as ``wo*sw - pw + j*dw``, that test on every element keeps the loop scalar.
+  non-negative, such as ``wo*sw - pw + j*dil_w``, that test on every element keeps the loop scalar.
 * The host functions pass the input zero-padded, with its columns dealt into ``sw`` phases
   (:func:`_pad_and_split_columns`): every tap reads one contiguous row at any stride, with no
   bounds test.
@@ -35,10 +36,10 @@ tasks: each one owns its own slice of the result, so threads never write to the 
 need no locks. Max-pool backward, one add per window, stays a plain loop.
 
 Sums accumulate in the arrays' dtype (float32 or float64), like every other path, and without
-``fastmath``: the kernels add in a different order from the reference, but in the order the source
+``fastmath``: the kernels add in a different order from the lesson, but in the order the source
 states. Padding is a real zero, multiplied like any pixel, so an inf or nan weight (or, for
-``dL/dw``, gradient) makes the terms that read padding nan, as in the reference and in im2col.
-The zeros between rows are not the reference's: the backward kernels take one row per pass when
+``dL/dw``, gradient) makes the terms that read padding nan, as in the lesson's loops and im2col.
+The zeros between rows are not the lesson's: the backward kernels take one row per pass when
 an inf or nan would meet them (:func:`_rows_of`).
 
 The host functions take and return NumPy arrays and have the same signatures as
@@ -51,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, pool_geometry
+from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, grad_out_size, pool_geometry
 
 #: Filters (forward, dL/dw) or input channels (dL/dx) that one convolution task computes together.
 BLOCK = 8
@@ -71,8 +72,8 @@ def _pad_and_split_columns(x, ph, pw, sw):
 
     Returns ``xq`` of shape ``(N, C, H + 2ph, sw, Wq)`` with ``Wq = ceil((W + 2pw) / sw)`` and
     ``xq[n, c, hp, r, q] = x_padded[n, c, hp, q*sw + r]``. Output column ``wo`` reads padded
-    column ``wo*sw + j*dw`` through tap ``j``, which is ``xq[n, c, hp, phase, shift + wo]`` with
-    ``shift, phase = divmod(j*dw, sw)``: one contiguous row for all ``wo``, whatever the stride.
+    column ``wo*sw + j*dil_w`` through tap ``j``, which is ``xq[n, c, hp, phase, shift + wo]`` with
+    ``shift, phase = divmod(j*dil_w, sw)``: one contiguous row for all ``wo``, whatever the stride.
     For ``sw = 1`` it is just the padded input.
     """
     N, C, H, W = x.shape
@@ -98,7 +99,7 @@ def _fill_padded_columns(x, xq, ph, pw):
 
 
 @njit(cache=True)
-def _tap_columns(kw, dw, sw):
+def _tap_columns(kw, dil_w, sw):
     """Tap ``j`` reads ``xq[..., phase[j], shift[j] + wo]`` (see :func:`_pad_and_split_columns`).
 
     Worked out once per call: an integer division in the inner loops would cost more than a short
@@ -106,7 +107,7 @@ def _tap_columns(kw, dw, sw):
     """
     shift, phase = np.empty(kw, np.int64), np.empty(kw, np.int64)
     for j in range(kw):
-        shift[j], phase[j] = divmod(j * dw, sw)
+        shift[j], phase[j] = divmod(j * dil_w, sw)
     return shift, phase
 
 
@@ -142,13 +143,13 @@ def _rows_of(grad, n, f0, fb, Wg):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups, R):
+def _conv2d_forward(xq, w, y, sh, sw, dil_h, dil_w, groups, R):
     # Task (n, g, b): filters f0 .. f0+fb-1 of group g on image n, R output rows ho0 .. at a time.
     N, C, Hp, _, Wq = xq.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = y.shape[2], y.shape[3]
     Fg = F // groups
-    shift, phase = _tap_columns(kw, dw, sw)
+    shift, phase = _tap_columns(kw, dil_w, sw)
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(N * groups * blocks):
         n, g, b = task // (groups * blocks), task // blocks % groups, task % blocks
@@ -163,7 +164,7 @@ def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups, R):
                 plane = xq[n, g * Cg + c].reshape(Hp * sw * Wq)  # padded row hp, phase r at (hp*sw + r)*Wq
                 for i in range(kh):
                     for j in range(kw):
-                        start = ((ho0 * sh + i * dh) * sw + phase[j]) * Wq + shift[j]
+                        start = ((ho0 * sh + i * dil_h) * sw + phase[j]) * Wq + shift[j]
                         taps = plane[start : start + L]
                         for f in range(f0, f0 + fb):
                             weight = w[f, c, i, j]
@@ -175,17 +176,17 @@ def _conv2d_forward(xq, w, y, sh, sw, dh, dw, groups, R):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, R):
+def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dil_h, dil_w, groups, R):
     # dL/dx[n, c, hi, wi] collects w[f, c, i, j] * grad[n, f, ho, wo] from every (f, i, j, ho, wo) that
     # read it. Task (n, g, b) owns channels c0 .. c0+cb-1 of group g on image n and builds R input rows
     # hi0 .. at a time in acc: padded rows split into sw phases like _pad_and_split_columns', end to
     # end, so that the innermost loop runs over contiguous elements as in the forward. Output row ho
-    # read padded row ho*sh + i*dh through tap i: rows ho_lo .. ho_hi-1 of grad reach this block that way.
+    # read padded row ho*sh + i*dil_h through tap i: rows ho_lo .. ho_hi-1 of grad reach this block that way.
     N, C, H, W = dx.shape
     F, Cg, kh, kw = w.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
     Fg = F // groups
-    shift, phase = _tap_columns(kw, dw, sw)
+    shift, phase = _tap_columns(kw, dil_w, sw)
     Wq = (W + 2 * pw + sw - 1) // sw
     Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Cg + BLOCK - 1) // BLOCK  # channel blocks per group; the last one may be short
@@ -203,15 +204,15 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, R):
             hp0 = hi0 + ph  # the block's first padded row
             acc[:] = 0
             for i in range(kh):
-                ho_lo = max(0, -((i * dh - hp0) // sh))  # ceil((hp0 - i*dh) / sh)
-                ho_hi = min(Ho, (hp0 + rows - 1 - i * dh) // sh + 1)
+                ho_lo = max(0, -((i * dil_h - hp0) // sh))  # ceil((hp0 - i*dil_h) / sh)
+                ho_hi = min(Ho, (hp0 + rows - 1 - i * dil_h) // sh + 1)
                 if ho_lo >= ho_hi:
                     continue
                 L = (ho_hi - ho_lo - 1) * Wg + Wo
                 for f in range(g * Fg, (g + 1) * Fg):
                     grads = grad_rows[f - g * Fg, ho_lo * Wg : ho_lo * Wg + L]
                     for j in range(kw):
-                        start = ((ho_lo * sh + i * dh - hp0) * sw + phase[j]) * Wq + shift[j]
+                        start = ((ho_lo * sh + i * dil_h - hp0) * sw + phase[j]) * Wq + shift[j]
                         for c in range(c0, c0 + cb):
                             weight = w[f, c, i, j]
                             row = acc[c - c0, start : start + L]
@@ -227,23 +228,23 @@ def _conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups, R):
 
 
 @njit(parallel=True, cache=True)
-def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, R):
+def _conv2d_backward_weight(xq, grad, dw, sh, sw, dil_h, dil_w, groups, R):
     # dL/dw[f, c, i, j] = sum over n, ho, wo of grad[n, f, ho, wo] * (the pixel tap (i, j) read).
     # Task (g, b, c): filters f0 .. f0+fb-1 of group g against their channel c, R rows of grad at a
     # time. acc[f - f0, i, j, t] holds the partial sum of element t of those runs, so the innermost
     # loop is not one float sum; the partial sums are added up at the end.
     N, C, Hp, _, Wq = xq.shape
-    F, Cg, kh, kw = dw_out.shape
+    F, Cg, kh, kw = dw.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
     Fg = F // groups
-    shift, phase = _tap_columns(kw, dw, sw)
+    shift, phase = _tap_columns(kw, dil_w, sw)
     Wg = Wq if R > 1 else Wo  # the row length of grad_rows
     blocks = (Fg + BLOCK - 1) // BLOCK  # filter blocks per group; the last one may be short
     for task in prange(groups * blocks * Cg):
         g, b, c = task // (blocks * Cg), task // Cg % blocks, task % Cg
         f0 = g * Fg + b * BLOCK
         fb = min(BLOCK, (g + 1) * Fg - f0)
-        acc = np.zeros((fb, kh, kw, (R - 1) * Wg + Wo), dtype=dw_out.dtype)
+        acc = np.zeros((fb, kh, kw, (R - 1) * Wg + Wo), dtype=dw.dtype)
         for n in range(N):
             plane = xq[n, g * Cg + c].reshape(Hp * sw * Wq)  # padded row hp, phase r at (hp*sw + r)*Wq
             if R > 1:
@@ -254,7 +255,7 @@ def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, R):
                 L = (min(R, Ho - ho0) - 1) * Wg + Wo
                 for i in range(kh):
                     for j in range(kw):
-                        start = ((ho0 * sh + i * dh) * sw + phase[j]) * Wq + shift[j]
+                        start = ((ho0 * sh + i * dil_h) * sw + phase[j]) * Wq + shift[j]
                         taps = plane[start : start + L]
                         for f in range(f0, f0 + fb):
                             grads = grad_rows[f - f0, ho0 * Wg : ho0 * Wg + L]
@@ -264,19 +265,24 @@ def _conv2d_backward_weight(xq, grad, dw_out, sh, sw, dh, dw, groups, R):
         for f in range(f0, f0 + fb):
             for i in range(kh):
                 for j in range(kw):
-                    dw_out[f, c, i, j] = acc[f - f0, i, j].sum()
+                    dw[f, c, i, j] = acc[f - f0, i, j].sum()
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
-    """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``."""
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1, *, out_size):
+    """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``.
+
+    ``out_size = (Ho, Wo)`` comes from the caller (``minitorch_cnn.functional.sizes``).
+    """
     op = "conv2d_forward"
     x, w = np.asarray(x), np.asarray(w)
     dtype = float_dtype(op, x, w)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w.shape, stride, padding, dilation, groups, out_size
+    )
     y = np.empty((x.shape[0], w.shape[0], Ho, Wo), dtype=dtype)
     xq = _pad_and_split_columns(x, ph, pw, sw)
     R = _rows_per_pass(Ho, xq.shape[4], sh, sw, ROW)
-    _conv2d_forward(xq, np.ascontiguousarray(w), y, sh, sw, dh, dw, groups, R)
+    _conv2d_forward(xq, np.ascontiguousarray(w), y, sh, sw, dil_h, dil_w, groups, R)
     return y
 
 
@@ -285,14 +291,17 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     op = "conv2d_backward_input"
     grad_out, w = np.asarray(grad_out), np.asarray(w)
     dtype = float_dtype(op, grad_out, w)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x_shape, w.shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = np.empty(tuple(x_shape), dtype=dtype)
     R = _rows_per_pass(x_shape[2], (x_shape[3] + 2 * pw + sw - 1) // sw, sh, sw, ROW)
     if R > 1 and not np.isfinite(w).all():
         R = 1  # several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of)
     _conv2d_backward_input(
-        np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dh, dw, groups, R
+        np.ascontiguousarray(grad_out), np.ascontiguousarray(w), dx, sh, sw, ph, pw, dil_h, dil_w, groups, R
     )
     return dx
 
@@ -302,15 +311,18 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     op = "conv2d_backward_weight"
     x, grad_out = np.asarray(x), np.asarray(grad_out)
     dtype = float_dtype(op, x, grad_out)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w_shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
-    dw_out = np.empty(tuple(w_shape), dtype=dtype)
+    dw = np.empty(tuple(w_shape), dtype=dtype)
     xq = _pad_and_split_columns(x, ph, pw, sw)
     R = _rows_per_pass(Ho, xq.shape[4], sh, sw, ROW_DW)
     if R > 1 and not np.isfinite(x).all():
         R = 1  # several rows at once put zero columns between them, and 0 * inf is nan (see _rows_of)
-    _conv2d_backward_weight(xq, np.ascontiguousarray(grad_out), dw_out, sh, sw, dh, dw, groups, R)
-    return dw_out
+    _conv2d_backward_weight(xq, np.ascontiguousarray(grad_out), dw, sh, sw, dil_h, dil_w, groups, R)
+    return dw
 
 
 # ---------------------------------------------------------------- max-pooling
@@ -357,31 +369,33 @@ def _max_pool2d_backward(grad, argmax, dx):
                         dx[n, c, where // W, where % W] += grad[n, c, ho, wo]
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, out_size):
     """Max over each ``kh x kw`` window (padding never wins) -> ``(y, argmax)``, both ``(N, C, Ho, Wo)``.
 
     ``argmax`` (int64) is the winner's flat index ``hi*W + wi`` in its ``(H, W)`` plane, the
     first maximum in row-major window order on ties, and -1 for a window that holds only
-    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``; ``ceil_mode``
-    rounds the output size up, as in :func:`minitorch_cnn.functional.max_pool2d`.
+    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``. ``out_size =
+    (Ho, Wo)`` comes from the caller; a ``ceil_mode`` size works as it is, since pixels past the
+    input are skipped.
     """
     op = "max_pool2d_forward"
     x = np.asarray(x)
     dtype = float_dtype(op, x)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, out_size)
     y = np.empty((x.shape[0], x.shape[1], Ho, Wo), dtype=dtype)
     argmax = np.empty(y.shape, dtype=np.int64)
     _max_pool2d_forward(np.ascontiguousarray(x), y, argmax, kh, kw, sh, sw, ph, pw)
     return y, argmax
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0):
     """``dL/dx`` of :func:`max_pool2d_forward`: each window's gradient goes to its ``argmax`` pixel."""
     op = "max_pool2d_backward"
     grad_out, argmax = np.asarray(grad_out), np.asarray(argmax)
     dtype = float_dtype(op, grad_out)
     check_argmax(op, argmax)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode)
+    out_size = grad_out_size(op, grad_out.shape)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, out_size, "grad_out")
     expected = (x_shape[0], x_shape[1], Ho, Wo)
     check_shape(op, "grad_out", grad_out.shape, expected)
     check_shape(op, "argmax", argmax.shape, expected)

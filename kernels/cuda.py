@@ -48,9 +48,15 @@ try:
 except ImportError as exc:  # a Numba without the built-in CUDA target, and no numba-cuda
     raise ImportError("kernels.cuda needs numba.cuda: install the 'cuda' extra (numba-cuda[cu12])") from exc
 
-from minitorch_cnn.functional.sizes import pair
-
-from .geometry import check_argmax, check_shape, conv_geometry, float_dtype, pool_geometry
+from .geometry import (
+    check_argmax,
+    check_shape,
+    conv_geometry,
+    float_dtype,
+    grad_out_size,
+    im2col_geometry,
+    pool_geometry,
+)
 
 #: Threads per block (four 32-thread warps) of all kernels but the tiled one; a power of two.
 THREADS = 128
@@ -121,7 +127,7 @@ def _output_reading(pixel, padding, offset, stride, size_out):
 
 
 def _im2col(real):
-    def im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, Wo):
+    def im2col(x, cols, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Wo):
         N, C, H, W = x.shape
         t = cuda.grid(1)
         if t >= cols.size:
@@ -130,8 +136,8 @@ def _im2col(real):
         L = cols.shape[2]
         n, row, p = t // (cols.shape[1] * L), (t // L) % cols.shape[1], t % L
         c, i, j = row // (kh * kw), (row // kw) % kh, row % kw
-        hi = (p // Wo) * sh - ph + i * dh
-        wi = (p % Wo) * sw - pw + j * dw
+        hi = (p // Wo) * sh - ph + i * dil_h
+        wi = (p % Wo) * sw - pw + j * dil_w
         value = real(0)
         if 0 <= hi < H and 0 <= wi < W:
             value = x[n, c, hi, wi]
@@ -141,7 +147,7 @@ def _im2col(real):
 
 
 def _col2im(real):
-    def col2im(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, Wo):
+    def col2im(cols, x, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Wo):
         t = cuda.grid(1)
         if t >= x.size:
             return
@@ -149,11 +155,11 @@ def _col2im(real):
         Ho = cols.shape[2] // Wo
         total = real(0)
         for i in range(kh):
-            ho = _output_reading(hi, ph, i * dh, sh, Ho)
+            ho = _output_reading(hi, ph, i * dil_h, sh, Ho)
             if ho < 0:
                 continue
             for j in range(kw):
-                wo = _output_reading(wi, pw, j * dw, sw, Wo)
+                wo = _output_reading(wi, pw, j * dil_w, sw, Wo)
                 if wo >= 0:
                     total += cols[n, (c * kh + i) * kw + j, ho * Wo + wo]
         x[n, c, hi, wi] = total
@@ -162,7 +168,7 @@ def _col2im(real):
 
 
 def _conv2d_forward(real):
-    def conv2d_forward(x, w, y, sh, sw, ph, pw, dh, dw, groups):
+    def conv2d_forward(x, w, y, sh, sw, ph, pw, dil_h, dil_w, groups):
         N, C, H, W = x.shape
         F, Cg, kh, kw = w.shape
         Ho, Wo = y.shape[2], y.shape[3]
@@ -185,8 +191,8 @@ def _conv2d_forward(real):
             k = k0 + ty
             value = real(0)
             if p < P and k < K:
-                hi = (p // Wo) * sh - ph + ((k // kw) % kh) * dh
-                wi = (p % Wo) * sw - pw + (k % kw) * dw
+                hi = (p // Wo) * sh - ph + ((k // kw) % kh) * dil_h
+                wi = (p % Wo) * sw - pw + (k % kw) * dil_w
                 if 0 <= hi < H and 0 <= wi < W:
                     value = x[n, g * Cg + k // (kh * kw), hi, wi]
             x_tile[ty, tx] = value
@@ -201,7 +207,7 @@ def _conv2d_forward(real):
 
 
 def _conv2d_depthwise(real):
-    def conv2d_depthwise(x, w, y, sh, sw, ph, pw, dh, dw):
+    def conv2d_depthwise(x, w, y, sh, sw, ph, pw, dil_h, dil_w):
         N, C, H, W = x.shape
         F, _, kh, kw = w.shape
         t = cuda.grid(1)
@@ -211,11 +217,11 @@ def _conv2d_depthwise(real):
         c = f // (F // C)  # channel c owns filters c*F/C ... (c+1)*F/C - 1
         total = real(0)
         for i in range(kh):
-            hi = ho * sh - ph + i * dh
+            hi = ho * sh - ph + i * dil_h
             if hi < 0 or hi >= H:
                 continue
             for j in range(kw):
-                wi = wo * sw - pw + j * dw
+                wi = wo * sw - pw + j * dil_w
                 if 0 <= wi < W:
                     total += w[f, 0, i, j] * x[n, c, hi, wi]
         y[n, f, ho, wo] = total
@@ -224,7 +230,7 @@ def _conv2d_depthwise(real):
 
 
 def _conv2d_backward_input(real):
-    def conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dh, dw, groups):
+    def conv2d_backward_input(grad, w, dx, sh, sw, ph, pw, dil_h, dil_w, groups):
         F, Cg, kh, kw = w.shape
         Ho, Wo = grad.shape[2], grad.shape[3]
         t = cuda.grid(1)
@@ -235,11 +241,11 @@ def _conv2d_backward_input(real):
         g, cg = c // Cg, c % Cg
         total = real(0)
         for i in range(kh):
-            ho = _output_reading(hi, ph, i * dh, sh, Ho)
+            ho = _output_reading(hi, ph, i * dil_h, sh, Ho)
             if ho < 0:
                 continue
             for j in range(kw):
-                wo = _output_reading(wi, pw, j * dw, sw, Wo)
+                wo = _output_reading(wi, pw, j * dil_w, sw, Wo)
                 if wo < 0:
                     continue
                 for f in range(g * Fg, (g + 1) * Fg):
@@ -250,23 +256,23 @@ def _conv2d_backward_input(real):
 
 
 def _conv2d_backward_weight(real):
-    def conv2d_backward_weight(x, grad, dw_out, sh, sw, ph, pw, dh, dw, groups):
+    def conv2d_backward_weight(x, grad, dw, sh, sw, ph, pw, dil_h, dil_w, groups):
         # Row ty of the block owns one weight; its blockDim.x lanes split that weight's sum.
         partial = cuda.shared.array(THREADS, real)
         N, C, H, W = x.shape
-        F, Cg, kh, kw = dw_out.shape
+        F, Cg, kh, kw = dw.shape
         Ho, Wo = grad.shape[2], grad.shape[3]
         lane, lanes = cuda.threadIdx.x, cuda.blockDim.x
         e = cuda.blockIdx.x * cuda.blockDim.y + cuda.threadIdx.y
         row = cuda.threadIdx.y * lanes  # this weight's slice of `partial`
         total = real(0)
-        if e < dw_out.size:
-            f, c, i, j = _unravel(e, dw_out.shape)
+        if e < dw.size:
+            f, c, i, j = _unravel(e, dw.shape)
             channel = (f // (F // groups)) * Cg + c
             for q in range(lane, N * Ho * Wo, lanes):
                 n, ho, wo = q // (Ho * Wo), (q // Wo) % Ho, q % Wo
-                hi = ho * sh - ph + i * dh
-                wi = wo * sw - pw + j * dw
+                hi = ho * sh - ph + i * dil_h
+                wi = wo * sw - pw + j * dil_w
                 if 0 <= hi < H and 0 <= wi < W:
                     total += grad[n, f, ho, wo] * x[n, channel, hi, wi]
         partial[row + lane] = total
@@ -277,8 +283,8 @@ def _conv2d_backward_weight(real):
                 partial[row + lane] += partial[row + lane + half]
             cuda.syncthreads()
             half //= 2
-        if lane == 0 and e < dw_out.size:
-            dw_out[f, c, i, j] = partial[row]
+        if lane == 0 and e < dw.size:
+            dw[f, c, i, j] = partial[row]
 
     return conv2d_backward_weight
 
@@ -393,25 +399,28 @@ def _returned(out, *inputs):
 # ---------------------------------------------------------------- host functions
 
 
-def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_forward(x, w, stride=1, padding=0, dilation=1, groups=1, *, out_size):
     """``y = conv2d(x, w)`` without bias: ``(N, C, H, W)`` and ``(F, C/groups, kh, kw)`` -> ``(N, F, Ho, Wo)``.
 
-    Depthwise convolutions (``groups == C``, one input channel per filter) run
-    ``conv2d_depthwise``; every other one the shared-memory tiled ``conv2d_forward``.
+    ``out_size = (Ho, Wo)`` comes from the caller (``minitorch_cnn.functional.sizes``). Depthwise
+    convolutions (``groups == C``, one input channel per filter) run ``conv2d_depthwise``; every
+    other one the shared-memory tiled ``conv2d_forward``.
     """
     op = "conv2d_forward"
     _check_kinds(op, x, w)
     dtype = float_dtype(op, x, w)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w.shape, stride, padding, dilation, groups, out_size
+    )
     N, C = x.shape[:2]
     F, Cg = w.shape[:2]
     y = _empty((N, F, Ho, Wo), dtype, x, w)
     if Cg == 1 and groups == C:
         config = launch_config("elements", N * F * Ho * Wo)
-        _launch("conv2d_depthwise", dtype, config, _to_gpu(x), _to_gpu(w), y, sh, sw, ph, pw, dh, dw)
+        _launch("conv2d_depthwise", dtype, config, _to_gpu(x), _to_gpu(w), y, sh, sw, ph, pw, dil_h, dil_w)
     else:
         config = launch_config("tiles", Ho * Wo, F // groups, N * groups)
-        _launch("conv2d_forward", dtype, config, _to_gpu(x), _to_gpu(w), y, sh, sw, ph, pw, dh, dw, groups)
+        _launch("conv2d_forward", dtype, config, _to_gpu(x), _to_gpu(w), y, sh, sw, ph, pw, dil_h, dil_w, groups)
     return _returned(y, x, w)
 
 
@@ -420,12 +429,15 @@ def conv2d_backward_input(grad_out, w, x_shape, stride=1, padding=0, dilation=1,
     op = "conv2d_backward_input"
     _check_kinds(op, grad_out, w)
     dtype = float_dtype(op, grad_out, w)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, w.shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x_shape, w.shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x_shape[0], w.shape[0], Ho, Wo))
     dx = _empty(tuple(x_shape), dtype, grad_out, w)
     config = launch_config("elements", math.prod(x_shape))
     _launch(
-        "conv2d_backward_input", dtype, config, _to_gpu(grad_out), _to_gpu(w), dx, sh, sw, ph, pw, dh, dw, groups
+        "conv2d_backward_input", dtype, config, _to_gpu(grad_out), _to_gpu(w), dx, sh, sw, ph, pw, dil_h, dil_w, groups
     )
     return _returned(dx, grad_out, w)
 
@@ -435,57 +447,69 @@ def conv2d_backward_weight(x, grad_out, w_shape, stride=1, padding=0, dilation=1
     op = "conv2d_backward_weight"
     _check_kinds(op, x, grad_out)
     dtype = float_dtype(op, x, grad_out)
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, w_shape, stride, padding, dilation, groups)
+    out_size = grad_out_size(op, grad_out.shape)
+    sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = conv_geometry(
+        op, x.shape, w_shape, stride, padding, dilation, groups, out_size, "grad_out"
+    )
     check_shape(op, "grad_out", grad_out.shape, (x.shape[0], w_shape[0], Ho, Wo))
-    dw_out = _empty(tuple(w_shape), dtype, x, grad_out)
+    dw = _empty(tuple(w_shape), dtype, x, grad_out)
     config = launch_config("reduce", math.prod(w_shape), x.shape[0] * Ho * Wo)
     _launch(
-        "conv2d_backward_weight", dtype, config, _to_gpu(x), _to_gpu(grad_out), dw_out, sh, sw, ph, pw, dh, dw, groups
+        "conv2d_backward_weight", dtype, config, _to_gpu(x), _to_gpu(grad_out), dw, sh, sw, ph, pw, dil_h, dil_w, groups
     )
-    return _returned(dw_out, x, grad_out)
+    return _returned(dw, x, grad_out)
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
-    """``(N, C, H, W) -> (N, C*kh*kw, Ho*Wo)``: row ``(c*kh + i)*kw + j`` holds tap ``(i, j)`` of channel ``c``."""
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, out_size):
+    """``(N, C, H, W) -> (N, C*kh*kw, Ho*Wo)``: row ``(c*kh + i)*kw + j`` holds tap ``(i, j)`` of channel ``c``.
+
+    ``out_size = (Ho, Wo)`` comes from the caller, as for :func:`conv2d_forward`.
+    """
     op = "im2col"
     _check_kinds(op, x)
     dtype = float_dtype(op, x)
-    kh, kw = pair(kernel_size, "kernel_size", op)
+    kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = im2col_geometry(
+        op, x.shape, kernel_size, stride, padding, dilation, out_size
+    )
     N, C = x.shape[:2]
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x.shape, (1, C, kh, kw), stride, padding, dilation, 1)
     cols = _empty((N, C * kh * kw, Ho * Wo), dtype, x)
     config = launch_config("elements", N * C * kh * kw * Ho * Wo)
-    _launch("im2col", dtype, config, _to_gpu(x), cols, kh, kw, sh, sw, ph, pw, dh, dw, Wo)
+    _launch("im2col", dtype, config, _to_gpu(x), cols, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Wo)
     return _returned(cols, x)
 
 
-def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
-    """Adjoint of :func:`im2col`: ``(N, C*kh*kw, Ho*Wo) -> x_shape``, overlapping windows added up."""
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1, *, out_size):
+    """Adjoint of :func:`im2col`: ``(N, C*kh*kw, Ho*Wo) -> x_shape``, overlapping windows added up.
+
+    ``out_size = (Ho, Wo)`` is the one :func:`im2col` was given: ``Ho*Wo`` alone does not say it.
+    """
     op = "col2im"
     _check_kinds(op, cols)
     dtype = float_dtype(op, cols)
-    kh, kw = pair(kernel_size, "kernel_size", op)
+    kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo = im2col_geometry(
+        op, x_shape, kernel_size, stride, padding, dilation, out_size
+    )
     N, C = x_shape[:2]
-    sh, sw, ph, pw, dh, dw, Ho, Wo = conv_geometry(op, x_shape, (1, C, kh, kw), stride, padding, dilation, 1)
     check_shape(op, "cols", cols.shape, (N, C * kh * kw, Ho * Wo))
     x = _empty(tuple(x_shape), dtype, cols)
     config = launch_config("elements", math.prod(x_shape))
-    _launch("col2im", dtype, config, _to_gpu(cols), x, kh, kw, sh, sw, ph, pw, dh, dw, Wo)
+    _launch("col2im", dtype, config, _to_gpu(cols), x, kh, kw, sh, sw, ph, pw, dil_h, dil_w, Wo)
     return _returned(x, cols)
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, *, out_size):
     """Max over each ``kh x kw`` window (padding never wins) -> ``(y, argmax)``, both ``(N, C, Ho, Wo)``.
 
     ``argmax`` (int64) is the winner's flat index ``hi*W + wi`` in its ``(H, W)`` plane, the
     first maximum in row-major window order on ties, and -1 for a window that holds only
-    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``; ``ceil_mode``
-    rounds the output size up, as in :func:`minitorch_cnn.functional.max_pool2d`.
+    padding (its ``y`` is -inf). ``stride=None`` means ``stride = kernel_size``. ``out_size =
+    (Ho, Wo)`` comes from the caller; a ``ceil_mode`` size works as it is, since pixels past the
+    input are skipped.
     """
     op = "max_pool2d_forward"
     _check_kinds(op, x)
     dtype = float_dtype(op, x)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, ceil_mode)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x.shape, kernel_size, stride, padding, out_size)
     shape = (x.shape[0], x.shape[1], Ho, Wo)
     y, argmax = _empty(shape, dtype, x), _empty(shape, np.int64, x)
     config = launch_config("elements", math.prod(shape))
@@ -493,13 +517,14 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     return _returned(y, x), _returned(argmax, x)
 
 
-def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d_backward(grad_out, argmax, x_shape, kernel_size, stride=None, padding=0):
     """``dL/dx`` of :func:`max_pool2d_forward`: each window's gradient goes to its ``argmax`` pixel."""
     op = "max_pool2d_backward"
     _check_kinds(op, grad_out, argmax)
     dtype = float_dtype(op, grad_out)
     check_argmax(op, argmax)
-    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode)
+    out_size = grad_out_size(op, grad_out.shape)
+    kh, kw, sh, sw, ph, pw, Ho, Wo = pool_geometry(op, x_shape, kernel_size, stride, padding, out_size, "grad_out")
     expected = (x_shape[0], x_shape[1], Ho, Wo)
     check_shape(op, "grad_out", grad_out.shape, expected)
     check_shape(op, "argmax", argmax.shape, expected)

@@ -1,16 +1,17 @@
 """Argument checks shared by the host functions of the CPU and CUDA kernels.
 
-Each check turns one call's arguments into the plain integers a compiled kernel takes
-(``sh, sw, ph, pw, dh, dw, Ho, Wo``...), so that a bad call fails here with
-``"opname: expected ..., got ..."`` instead of inside a kernel. Output sizes come from
-:mod:`minitorch_cnn.functional.sizes`, like every other layer's.
+The kernels compute no output size. A forward host function takes ``out_size = (Ho, Wo)`` from
+its caller (``minitorch_cnn`` asks :mod:`minitorch_cnn.functional.sizes`, the one place that
+computes sizes); a backward one reads ``(Ho, Wo)`` off ``grad_out``. What is left here are checks:
+each turns one call's arguments into the plain integers a compiled kernel takes
+(``sh, sw, ph, pw, dil_h, dil_w, Ho, Wo``...), so that a bad call fails here with
+``"opname: expected ..., got ..."`` before compiled code, which tests no index, reads or writes
+outside an array.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from minitorch_cnn.functional.sizes import conv2d_output_shape, pair
 
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -40,10 +41,32 @@ def _check_4d(op, name, shape, layout):
         raise ValueError(f"{op}: expected a 4-D {name} {layout}, got shape {tuple(shape)}")
 
 
-def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
-    """Check an ``(N, C, H, W)`` input against ``(F, C/groups, kh, kw)`` weights.
+def _pair(value, name, op, minimum):
+    """``3 -> (3, 3)``, ``(3, 5) -> (3, 5)``: an int or an ``(h, w)`` pair of ints, each at least ``minimum``."""
+    h, w = value if isinstance(value, (tuple, list)) and len(value) == 2 else (value, value)
+    for v in (h, w):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{op}: expected {name} to be an int or an (h, w) pair of ints, got {value!r}")
+        if v < minimum:
+            raise ValueError(f"{op}: expected {name} of at least {minimum}, got {value!r}")
+    return int(h), int(w)
 
-    Returns ``(sh, sw, ph, pw, dh, dw, Ho, Wo)``.
+
+def grad_out_size(op, grad_out_shape):
+    """``(Ho, Wo)`` of a backward's ``grad_out``: the output size its forward was given."""
+    _check_4d(op, "grad_out", grad_out_shape, "(N, channels, Ho, Wo)")
+    return tuple(grad_out_shape[2:])
+
+
+def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups, out_size, source="out_size"):
+    """Check an ``(N, C, H, W)`` input against ``(F, C/groups, kh, kw)`` weights and ``out_size = (Ho, Wo)``.
+
+    The CPU kernels read the padded input without a bounds test, so the last window's last tap
+    must lie in it: ``(Ho - 1)*sh + dil_h*(kh - 1) + 1 <= H + 2*ph``, likewise along W. A smaller
+    output than the padded input allows is fine (the kernels compute the windows they are asked for).
+    ``source`` names where ``out_size`` came from in error messages (a backward's ``"grad_out"``).
+
+    Returns ``(sh, sw, ph, pw, dil_h, dil_w, Ho, Wo)``.
     """
     _check_4d(op, "input", x_shape, "(N, C, H, W)")
     _check_4d(op, "weight", w_shape, "(F, C/groups, kh, kw)")
@@ -56,24 +79,55 @@ def conv_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
             f"{op}: expected weight (F, C/groups, kh, kw) with C = {C} and F divisible by groups = {groups}, "
             f"got weight {tuple(w_shape)} for input {tuple(x_shape)}"
         )
-    sh, sw = pair(stride, "stride", op)
-    ph, pw = pair(padding, "padding", op)
-    dh, dw = pair(dilation, "dilation", op)
-    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), (dh, dw), op=op)
-    return sh, sw, ph, pw, dh, dw, Ho, Wo
+    sh, sw = _pair(stride, "stride", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    dil_h, dil_w = _pair(dilation, "dilation", op, 1)
+    Ho, Wo = _pair(out_size, f"(Ho, Wo) from {source}", op, 1)
+    reach = ((Ho - 1) * sh + dil_h * (kh - 1) + 1, (Wo - 1) * sw + dil_w * (kw - 1) + 1)
+    padded = (H + 2 * ph, W + 2 * pw)
+    if reach[0] > padded[0] or reach[1] > padded[1]:
+        raise ValueError(
+            f"{op}: expected windows that end inside the padded input {padded}, "
+            f"(Ho - 1)*sh + dil_h*(kh - 1) + 1 <= H + 2*ph and likewise along W, "
+            f"got (Ho, Wo) = {(Ho, Wo)} from {source}, reaching {reach}"
+        )
+    return sh, sw, ph, pw, dil_h, dil_w, Ho, Wo
 
 
-def pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode=False):
+def im2col_geometry(op, x_shape, kernel_size, stride, padding, dilation, out_size):
+    """:func:`conv_geometry` for im2col and col2im, which take a ``kernel_size`` instead of weights.
+
+    Returns ``(kh, kw, sh, sw, ph, pw, dil_h, dil_w, Ho, Wo)``.
+    """
+    _check_4d(op, "input", x_shape, "(N, C, H, W)")
+    kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    return (kh, kw, *conv_geometry(op, x_shape, (1, x_shape[1], kh, kw), stride, padding, dilation, 1, out_size))
+
+
+def pool_geometry(op, x_shape, kernel_size, stride, padding, out_size, source="out_size"):
     """Check a pooling call on an ``(N, C, H, W)`` input; ``stride=None`` means the kernel size.
 
-    With ``ceil_mode`` the output size rounds up (:func:`~minitorch_cnn.functional.sizes.conv_output_size`);
-    the kernels already skip every pixel outside the input, so the last window's overhang needs nothing more.
+    The pooling kernels test every pixel they read, so no size can make them leave an array, and a
+    window may hang over the padded input (``ceil_mode``'s last one does) or hold only padding
+    (``y = -inf``, ``argmax = -1``). But each window must start inside the padded input,
+    ``(Ho - 1)*sh < H + 2*ph`` (likewise along W): every size the sizes helper computes, floor or
+    ceil, does, and a window starting further out is no window of this input, only a wrong
+    ``out_size``. ``source`` as in :func:`conv_geometry`.
 
     Returns ``(kh, kw, sh, sw, ph, pw, Ho, Wo)``.
     """
     _check_4d(op, "input", x_shape, "(N, C, H, W)")
-    kh, kw = pair(kernel_size, "kernel_size", op)
-    sh, sw = pair(kernel_size if stride is None else stride, "stride", op)
-    ph, pw = pair(padding, "padding", op)
-    Ho, Wo = conv2d_output_shape(x_shape[2], x_shape[3], (kh, kw), (sh, sw), (ph, pw), op=op, ceil_mode=ceil_mode)
+    H, W = x_shape[2], x_shape[3]
+    kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    sh, sw = _pair(kernel_size if stride is None else stride, "stride", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    Ho, Wo = _pair(out_size, f"(Ho, Wo) from {source}", op, 1)
+    start = ((Ho - 1) * sh, (Wo - 1) * sw)
+    padded = (H + 2 * ph, W + 2 * pw)
+    if start[0] >= padded[0] or start[1] >= padded[1]:
+        raise ValueError(
+            f"{op}: expected a last window that starts inside the padded input {padded}, "
+            f"(Ho - 1)*sh < H + 2*ph and likewise along W, "
+            f"got (Ho, Wo) = {(Ho, Wo)} from {source}, starting at {start}"
+        )
     return kh, kw, sh, sw, ph, pw, Ho, Wo

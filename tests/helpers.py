@@ -1,6 +1,8 @@
 """One helper per kind of check, called from many small named tests.
 
 * :func:`check_forward` - our forward against an independent reference (naive loops, NumPy).
+* :func:`check_kernel` with :func:`lesson_conv2d` / :func:`lesson_max_pool2d` - a compiled kernel
+  (``kernels/``) against the lesson (``minitorch_cnn/functional/``).
 * :func:`check_grad` - float64 central-difference gradient check on a given backend.
 * :func:`check_torch` - forward and every gradient against PyTorch, when it is installed.
 * :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
+import minitorch_cnn.functional as F
 from minitorch_cnn import backend
 from minitorch_cnn.gradcheck import gradcheck_model
 
@@ -44,6 +47,41 @@ def check_forward(out, expected, rtol=1e-5, atol=1e-6):
     expected = np.asarray(expected)
     assert got.shape == expected.shape, f"shape {got.shape} != reference {expected.shape}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+#: Kernel-against-lesson tolerance per dtype: the kernels add in another order, float32 ones in float32.
+KERNEL_TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def check_kernel(got, expected, dtype):
+    """A compiled kernel's result against the lesson's float64 one: the input's dtype, close values."""
+    assert got.dtype == dtype, f"dtype {got.dtype} does not follow the input's {np.dtype(dtype)}"
+    check_forward(got, expected, rtol=KERNEL_TOLERANCE[dtype], atol=KERNEL_TOLERANCE[dtype])
+
+
+def lesson_conv2d(x, w, grad, stride=1, padding=0, dilation=1, groups=1):
+    """The lesson's ``y``, ``dL/dx`` and ``dL/dw`` of ``conv2d(x, w)`` for NumPy arrays, in float64.
+
+    ``F.conv2d(method="naive")`` is the seven loops of the slide; ``grad = dL/dy`` goes back
+    through autograd, so the backward is the lesson's too.
+    """
+    x = mt.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    w = mt.tensor(np.asarray(w, dtype=np.float64), requires_grad=True)
+    y = F.conv2d(x, w, None, stride, padding, dilation, groups, method="naive")
+    y.backward(mt.tensor(np.asarray(grad, dtype=np.float64)))
+    return y.numpy(), np.asarray(x.grad), np.asarray(w.grad)
+
+
+def lesson_max_pool2d(x, grad, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """The lesson's ``y`` and ``dL/dx`` of ``max_pool2d(x)`` for NumPy arrays, in float64.
+
+    The lesson keeps no argmax; ``dL/dx`` shows which pixel won each window, so a kernel's
+    argmax is checked by the gradient its backward routes.
+    """
+    x = mt.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    y = F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, method="slices")
+    y.backward(mt.tensor(np.asarray(grad, dtype=np.float64)))
+    return y.numpy(), np.asarray(x.grad)
 
 
 def check_grad(fn, xp, *hosts, mode="full", atol=1e-5, rtol=1e-3, grad_mask=None):

@@ -1,10 +1,14 @@
-"""CUDA kernels (kernels/cuda.py) in Numba's CUDA simulator against the NumPy reference, and their PTX.
+"""CUDA kernels (kernels/cuda.py) in Numba's CUDA simulator against the lesson, and their PTX.
+
+The lesson (minitorch_cnn/functional/) is ``F.conv2d(method="naive")``, ``F.im2col``,
+``F.col2im`` and ``F.max_pool2d(method="slices")`` in float64, their gradients through autograd.
 
 The simulator must be switched on (``NUMBA_ENABLE_CUDASIM=1``) before ``numba.cuda`` is first
 imported, and other tests in this process may already have imported it for real. So the
 kernels run in a separate Python process started with the variable set, one per test module
-and pytest-xdist worker, reused by every test. The simulator runs each GPU thread as a Python
-thread, so the arrays here are tiny - but never a multiple of the block sizes.
+and pytest-xdist worker, reused by every test; it only runs kernels, the lesson runs here. The
+simulator runs each GPU thread as a Python thread, so the arrays here are tiny - but never a
+multiple of the block sizes.
 
 Where a GPU is present the same tests also run on it (the "gpu" side of the ``run`` fixture);
 elsewhere those show as skipped. The PTX test compiles every kernel for sm_80 and sm_90 and assembles it with
@@ -17,11 +21,10 @@ import os
 import numpy as np
 import pytest
 
-from helpers import check_forward
-from kernels import reference
-from minitorch_cnn.functional.sizes import pair
+import minitorch_cnn as mt
+from helpers import check_kernel, lesson_conv2d, lesson_max_pool2d
+from minitorch_cnn.functional.sizes import conv2d_output_shape, pair
 
-TOLERANCE = {np.float32: 1e-4, np.float64: 1e-10}
 DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 
 #: (N, C, H, W, F, kernel_size, stride, padding, dilation, groups). With TILE = 16 the second
@@ -43,12 +46,14 @@ COLUMN_CASES = [
     pytest.param(1, 2, 1, 1, 3, 1, 1, 1, id="1x1-image-padded"),
 ]
 
-#: (N, C, H, W, kernel_size, stride, padding)
+#: (N, C, H, W, kernel_size, stride, padding, ceil_mode)
 POOL_CASES = [
-    pytest.param(2, 3, 7, 6, 3, 2, 1, id="overlapping-3x3-stride2-pad1"),
-    pytest.param(1, 2, 5, 7, (2, 3), (1, 2), (1, 1), id="rectangular"),
-    pytest.param(2, 2, 1, 1, 1, 1, 0, id="1x1-image"),
-    pytest.param(1, 2, 4, 5, (4, 5), None, 0, id="kernel-equals-input"),
+    pytest.param(2, 3, 7, 6, 3, 2, 1, False, id="overlapping-3x3-stride2-pad1"),
+    pytest.param(1, 2, 5, 7, (2, 3), (1, 2), (1, 1), False, id="rectangular"),
+    pytest.param(2, 2, 1, 1, 1, 1, 0, False, id="1x1-image"),
+    pytest.param(1, 2, 4, 5, (4, 5), None, 0, False, id="kernel-equals-input"),
+    # ceil_mode: the last window hangs over the padded input (8 + 2 rows and columns).
+    pytest.param(1, 2, 8, 8, 3, 2, 1, True, id="ceil-mode-padded"),
 ]
 
 
@@ -113,17 +118,15 @@ def run(request):
     return _run_kernel
 
 
-def _check(got, expected, dtype):
-    assert got.dtype == dtype, f"dtype {got.dtype} does not follow the input's {np.dtype(dtype)}"
-    check_forward(got, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
-
-
-def _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, seed):
+def _conv_arrays(N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype, seed):
+    """``x``, ``w``, a ``grad = dL/dy`` (all of ``dtype``) and ``out_size = (Ho, Wo)`` from the sizes helper."""
     rng = np.random.default_rng(seed)
     kh, kw = pair(kernel_size)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((F, C // groups, kh, kw)).astype(dtype)
-    return x, w, rng
+    out_size = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
+    grad = rng.standard_normal((N, F, *out_size)).astype(dtype)
+    return x, w, grad, out_size
 
 
 # ---------------------------------------------------------------- convolution
@@ -132,43 +135,44 @@ def _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(CONV_ARGS, CONV_CASES)
 def test_conv2d_forward(run, N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
-    x, w, _ = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, 0)
-    y = run("conv2d_forward", x, w, stride, padding, dilation, groups)
-    _check(y, reference.conv2d(x, w, stride, padding, dilation, groups), dtype)
+    geometry = (stride, padding, dilation, groups)
+    x, w, grad, out_size = _conv_arrays(N, C, H, W, F, kernel_size, *geometry, dtype, 0)
+    y, _, _ = lesson_conv2d(x, w, grad, *geometry)
+    check_kernel(run("conv2d_forward", x, w, *geometry, out_size=out_size), y, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(CONV_ARGS, CONV_CASES)
 def test_conv2d_backward_input(run, N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
-    x, w, rng = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, 1)
-    grad = rng.standard_normal(reference.conv2d(x, w, stride, padding, dilation, groups).shape).astype(dtype)
-    dx = run("conv2d_backward_input", grad, w, x.shape, stride, padding, dilation, groups)
-    _check(dx, reference.conv2d_backward_input(grad, w, x.shape, stride, padding, dilation, groups), dtype)
+    geometry = (stride, padding, dilation, groups)
+    x, w, grad, _ = _conv_arrays(N, C, H, W, F, kernel_size, *geometry, dtype, 1)
+    _, dx, _ = lesson_conv2d(x, w, grad, *geometry)
+    check_kernel(run("conv2d_backward_input", grad, w, x.shape, *geometry), dx, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(CONV_ARGS, CONV_CASES)
 def test_conv2d_backward_weight(run, N, C, H, W, F, kernel_size, stride, padding, dilation, groups, dtype):
-    x, w, rng = _conv_arrays(N, C, H, W, F, kernel_size, groups, dtype, 2)
-    grad = rng.standard_normal(reference.conv2d(x, w, stride, padding, dilation, groups).shape).astype(dtype)
-    dw = run("conv2d_backward_weight", x, grad, w.shape, stride, padding, dilation, groups)
-    _check(dw, reference.conv2d_backward_weight(x, grad, w.shape, stride, padding, dilation, groups), dtype)
+    geometry = (stride, padding, dilation, groups)
+    x, w, grad, _ = _conv_arrays(N, C, H, W, F, kernel_size, *geometry, dtype, 2)
+    _, _, dw = lesson_conv2d(x, w, grad, *geometry)
+    check_kernel(run("conv2d_backward_weight", x, grad, w.shape, *geometry), dw, dtype)
 
 
 def test_conv2d_backward_weight_long_sums_use_many_threads_per_weight(run):
     # 2*12*11 = 264 products per weight: 16 threads share each sum, 8 weights per block.
-    x, w, rng = _conv_arrays(2, 2, 12, 11, 3, 3, 1, np.float64, 3)
-    grad = rng.standard_normal((2, 3, 12, 11))
-    dw = run("conv2d_backward_weight", x, grad, w.shape, 1, 1)
-    _check(dw, reference.conv2d_backward_weight(x, grad, w.shape, 1, 1), np.float64)
+    x, w, grad, _ = _conv_arrays(2, 2, 12, 11, 3, 3, 1, 1, 1, 1, np.float64, 3)
+    _, _, dw = lesson_conv2d(x, w, grad, 1, 1)
+    check_kernel(run("conv2d_backward_weight", x, grad, w.shape, 1, 1), dw, np.float64)
 
 
 def test_gpu_arrays_stay_on_the_gpu(run):
-    x, w, _ = _conv_arrays(1, 2, 4, 3, 3, 2, 1, np.float32, 4)
-    y = run("conv2d_forward", x, w, 1, 1, on_gpu=True)
-    _check(y, reference.conv2d(x, w, 1, 1), np.float32)
-    pooled, argmax = run("max_pool2d_forward", x, 2, 1, 0, on_gpu=True)
-    _check(pooled, reference.max_pool2d(x, 2, 1, 0)[0], np.float32)
+    x, w, grad, out_size = _conv_arrays(1, 2, 4, 3, 3, 2, 1, 1, 1, 1, np.float32, 4)
+    y, _, _ = lesson_conv2d(x, w, grad, 1, 1)
+    check_kernel(run("conv2d_forward", x, w, 1, 1, out_size=out_size, on_gpu=True), y, np.float32)
+    pooled, argmax = run("max_pool2d_forward", x, 2, 1, 0, out_size=conv2d_output_shape(4, 3, 2), on_gpu=True)
+    y, _ = lesson_max_pool2d(x, np.zeros_like(pooled), 2, 1, 0)
+    check_kernel(pooled, y, np.float32)
     assert argmax.dtype == np.int64
 
 
@@ -180,38 +184,44 @@ def test_gpu_arrays_stay_on_the_gpu(run):
 def test_im2col_and_col2im(run, N, C, H, W, kernel_size, stride, padding, dilation, dtype):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    cols = run("im2col", x, kernel_size, stride, padding, dilation)
-    _check(cols, reference.im2col(x, kernel_size, stride, padding, dilation), dtype)
+    geometry = (kernel_size, stride, padding, dilation)
+    out_size = conv2d_output_shape(H, W, *geometry)
+    cols = mt.functional.im2col(mt.tensor(x.astype(np.float64)), *geometry).numpy()
+    check_kernel(run("im2col", x, *geometry, out_size=out_size), cols, dtype)
     grad = rng.standard_normal(cols.shape).astype(dtype)
-    dx = run("col2im", grad, x.shape, kernel_size, stride, padding, dilation)
-    _check(dx, reference.col2im(grad, x.shape, kernel_size, stride, padding, dilation), dtype)
+    dx = mt.functional.col2im(mt.tensor(grad.astype(np.float64)), x.shape, *geometry).numpy()
+    check_kernel(run("col2im", grad, x.shape, *geometry, out_size=out_size), dx, dtype)
 
 
 # ---------------------------------------------------------------- max-pooling
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("N, C, H, W, kernel_size, stride, padding", POOL_CASES)
-def test_max_pool2d_forward_and_backward(run, N, C, H, W, kernel_size, stride, padding, dtype):
+@pytest.mark.parametrize("N, C, H, W, kernel_size, stride, padding, ceil_mode", POOL_CASES)
+def test_max_pool2d_forward_and_backward(run, N, C, H, W, kernel_size, stride, padding, ceil_mode, dtype):
     rng = np.random.default_rng(6)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    y, argmax = run("max_pool2d_forward", x, kernel_size, stride, padding)
-    y_ref, argmax_ref = reference.max_pool2d(x, kernel_size, stride, padding)
-    _check(y, y_ref, dtype)
-    np.testing.assert_array_equal(argmax, argmax_ref)
+    step = kernel_size if stride is None else stride
+    out_size = conv2d_output_shape(H, W, kernel_size, step, padding, ceil_mode=ceil_mode)
+    y, argmax = run("max_pool2d_forward", x, kernel_size, stride, padding, out_size=out_size)
     grad = rng.standard_normal(y.shape).astype(dtype)
+    y_lesson, dx_lesson = lesson_max_pool2d(x, grad, kernel_size, stride, padding, ceil_mode)
+    check_kernel(y, y_lesson, dtype)
+    # The lesson keeps no argmax: a wrong winner shows as a gradient sent to the wrong pixel.
     dx = run("max_pool2d_backward", grad, argmax, x.shape, kernel_size, stride, padding)
-    _check(dx, reference.max_pool2d_backward(grad, argmax_ref, x.shape), dtype)
+    check_kernel(dx, dx_lesson, dtype)
 
 
 def test_max_pool2d_ties_nan_and_padding_only_windows(run):
     x = np.array([[[[1.0, 1.0, 3.0], [1.0, np.nan, 3.0], [0.0, 0.0, 3.0]]]])
-    y, argmax = run("max_pool2d_forward", x, 2, 1, 1)
-    y_ref, argmax_ref = reference.max_pool2d(x, 2, 1, 1)
-    np.testing.assert_array_equal(y, y_ref)  # NaN == NaN for assert_array_equal
-    np.testing.assert_array_equal(argmax, argmax_ref)
-    assert argmax[0, 0, 0, 1] == 0 and argmax[0, 0, 1, 1] == 4  # a tie goes to the first; NaN wins
-    empty_y, empty_argmax = run("max_pool2d_forward", np.ones((1, 1, 1, 1)), 1, 1, 1)
+    y, argmax = run("max_pool2d_forward", x, 2, 1, 1, out_size=(4, 4))
+    # 2x2 windows at stride 1 over the padded 5x5: a tie goes to the first maximum, the NaN (4) wins.
+    np.testing.assert_array_equal(argmax[0, 0], [[0, 0, 2, 2], [0, 4, 4, 2], [3, 4, 4, 5], [6, 6, 8, 8]])
+    grad = np.arange(1.0, 17.0).reshape(y.shape)
+    y_lesson, dx_lesson = lesson_max_pool2d(x, grad, 2, 1, 1)
+    np.testing.assert_array_equal(y, y_lesson)  # NaN == NaN for assert_array_equal
+    np.testing.assert_array_equal(run("max_pool2d_backward", grad, argmax, x.shape, 2, 1, 1), dx_lesson)
+    empty_y, empty_argmax = run("max_pool2d_forward", np.ones((1, 1, 1, 1)), 1, 1, 1, out_size=(3, 3))
     assert empty_y[0, 0, 0, 0] == -np.inf and empty_argmax[0, 0, 0, 0] == -1
 
 
@@ -236,9 +246,11 @@ def test_launch_config_covers_the_work(cuda_kernels):
 def test_host_functions_reject_bad_arrays(cuda_kernels):
     x32, w64 = np.zeros((1, 2, 4, 4), np.float32), np.zeros((3, 2, 3, 3), np.float64)
     with pytest.raises(TypeError, match="conv2d_forward: expected float32 or float64 arrays of one dtype"):
-        cuda_kernels.conv2d_forward(x32, w64)
+        cuda_kernels.conv2d_forward(x32, w64, out_size=(2, 2))
     with pytest.raises(TypeError, match="im2col: expected NumPy arrays or CUDA arrays"):
-        cuda_kernels.im2col([[1.0]], 1)
+        cuda_kernels.im2col([[1.0]], 1, out_size=(1, 1))
+    with pytest.raises(ValueError, match=r"col2im: expected cols of shape \(1, 18, 4\)"):
+        cuda_kernels.col2im(np.zeros((1, 18, 6)), (1, 2, 4, 4), 3, padding=1, out_size=(2, 2))
     with pytest.raises(TypeError, match="max_pool2d_backward: expected an int64 argmax"):
         cuda_kernels.max_pool2d_backward(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), np.int32), (1, 1, 4, 4), 2)
 
