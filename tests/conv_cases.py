@@ -2,15 +2,14 @@
 engine room's (test_engine.py) and the compiled kernels' (test_conv_numba.py, test_kernels_*.py).
 
 The reference every method is checked against is the lesson's ``"naive"`` seven loops
-(:func:`naive_conv2d`), itself checked by hand and against PyTorch in test_conv.py.
+(``helpers.lesson_conv2d``), themselves checked by hand and against PyTorch in test_conv.py.
 """
 
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
 
-import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from helpers import assert_namespace, check_forward, check_grad, on, torch_or_skip
+from helpers import assert_namespace, check_forward, check_grad, lesson_conv2d, on, torch_or_skip
 
 # (x shape (N, C, H, W), weight shape (F, C/groups, kh, kw), stride, padding, dilation, groups)
 CASES = {
@@ -40,14 +39,6 @@ TINY_CASES = {
 SETTINGS = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-def naive_conv2d(x, w, b, stride, padding, dilation, groups):
-    """The reference output for NumPy inputs: the lesson's seven loops, in float64."""
-    bias = None if b is None else mt.tensor(np.asarray(b, dtype=np.float64))
-    y = F.conv2d(mt.tensor(np.asarray(x, dtype=np.float64)), mt.tensor(np.asarray(w, dtype=np.float64)), bias,
-                 stride, padding, dilation, groups, method="naive")
-    return y.numpy()
 
 
 def gradcheck_mode(xp):
@@ -100,7 +91,8 @@ def check_conv_forward(geometry, method, xp):
     x_shape, w_shape, stride, padding, dilation, groups = geometry
     x, w, b = random_inputs(x_shape, w_shape)
     y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
-    check_forward(y, naive_conv2d(x, w, b, stride, padding, dilation, groups), rtol=1e-10, atol=1e-12)
+    expected, _, _ = lesson_conv2d(x, w, None, stride, padding, dilation, groups, bias=b)
+    check_forward(y, expected, rtol=1e-10, atol=1e-12)
     assert_namespace(y, xp)
 
 

@@ -59,15 +59,20 @@ def check_kernel(got, expected, dtype):
     check_forward(got, expected, rtol=KERNEL_TOLERANCE[dtype], atol=KERNEL_TOLERANCE[dtype])
 
 
-def lesson_conv2d(x, w, grad, stride=1, padding=0, dilation=1, groups=1):
-    """The lesson's ``y``, ``dL/dx`` and ``dL/dw`` of ``conv2d(x, w)`` for NumPy arrays, in float64.
+def lesson_conv2d(x, w, grad=None, stride=1, padding=0, dilation=1, groups=1, bias=None):
+    """The lesson's ``y``, ``dL/dx`` and ``dL/dw`` of ``conv2d(x, w, bias)`` for NumPy arrays, in
+    float64: the reference every other conv method and kernel is checked against.
 
     ``F.conv2d(method="naive")`` is the seven loops of the slide; ``grad = dL/dy`` goes back
-    through autograd, so the backward is the lesson's too.
+    through autograd, so the backward is the lesson's too (``None``: the forward only, and
+    ``None`` for both gradients).
     """
-    x = mt.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
-    w = mt.tensor(np.asarray(w, dtype=np.float64), requires_grad=True)
-    y = F.conv2d(x, w, None, stride, padding, dilation, groups, method="naive")
+    x = mt.tensor(np.asarray(x, dtype=np.float64), requires_grad=grad is not None)
+    w = mt.tensor(np.asarray(w, dtype=np.float64), requires_grad=grad is not None)
+    b = None if bias is None else mt.tensor(np.asarray(bias, dtype=np.float64))
+    y = F.conv2d(x, w, b, stride, padding, dilation, groups, method="naive")
+    if grad is None:
+        return y.numpy(), None, None
     y.backward(mt.tensor(np.asarray(grad, dtype=np.float64)))
     return y.numpy(), np.asarray(x.grad), np.asarray(w.grad)
 

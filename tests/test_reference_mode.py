@@ -1,7 +1,8 @@
 """``mt.reference_mode()``: whole networks on the lesson alone, with the default paths' numbers.
 
-* ResNet-18, MobileNetV2 and GoogLeNet, forward and backward, give the same output and
-  parameter gradients under reference mode as by default, and never reach a compiled kernel;
+* ResNet-18, MobileNetV2 and GoogLeNet, forward and backward, give the same outputs and
+  parameter gradients under reference mode as by default (float32 in eval mode, float64 in
+  training mode), and never reach a compiled kernel;
 * a whole network under reference mode leaves Numba unimported (a fresh process);
 * from ``F.conv2d`` to the line that multiplies there are at most four calls, all in
   ``functional/conv.py`` but ``Function.apply``;
@@ -24,10 +25,12 @@ from minitorch_cnn import autograd, methods, models
 from minitorch_cnn.engine import compiled
 from minitorch_cnn.functional import conv
 
-#: (model, build options, input side): full widths, images as small as each network takes.
+#: (model, build options, input side): full widths; images large enough that the last stage's batch norm
+#: sees more than one pixel per image (on 1x1 maps and two images it divides by a near-zero spread, and
+#: float32 rounding differences of 1e-6 come out as 1e-2).
 NETWORKS = {
-    "resnet18": (dict(num_classes=10), 32),
-    "mobilenet_v2": (dict(num_classes=10), 32),
+    "resnet18": (dict(num_classes=10), 64),
+    "mobilenet_v2": (dict(num_classes=10), 64),
     "googlenet": (dict(num_classes=10), 79),  # with its auxiliary heads, which need 79 pixels
 }
 
@@ -41,23 +44,41 @@ def _forward_backward(model, images):
     loss = sum((o * mt.tensor(np.linspace(-1, 1, o.numel(), dtype=np.float32).reshape(o.shape))).sum()
                for o in outputs)
     loss.backward()
-    grads = {name: np.array(p.grad) for name, p in model.named_parameters()}
+    grads = {name: np.array(p.grad) for name, p in model.named_parameters() if p.grad is not None}
     return [o.numpy() for o in outputs], grads
 
 
-def _assert_close(ours, default, what):
-    scale = np.max(np.abs(default))
-    worst = np.max(np.abs(ours - default))
-    assert worst <= 1e-4 * scale, f"{what}: largest difference {worst:.3g} is over 1e-4 of the largest value {scale:.3g}"
+def _assert_close(ours, default, tolerance, what):
+    scale = max(np.max(np.abs(a)) for a in default)
+    worst = max(np.max(np.abs(a - b)) for a, b in zip(ours, default))
+    assert worst <= tolerance * scale, (
+        f"{what}: largest difference {worst:.3g} is over {tolerance:g} of the largest value {scale:.3g}")
+
+
+#: (mode, dtype, tolerance relative to the largest value). In eval mode, float32 is held to 1e-4.
+#: In training mode, batch norm over four small images divides by spreads that amplify float32's
+#: rounding (the two paths sum in different orders) to a few 1e-4 of the largest gradient, so
+#: training mode is checked in float64, where any difference in the arithmetic itself would show.
+MODES = [("eval", "float32", 1e-4), ("train", "float64", 1e-10)]
+
+#: Networks whose float32 gradients are compared in float64 only. GoogLeNet's stride-1 max pools
+#: (each Inception's fourth branch) read ReLU outputs that are 30-40% exact zeros: where one path
+#: rounds a neighbour to 1e-7 and the other to 0, the window's winner moves, and a whole gradient
+#: entry with it (seen: 1% of one filter's gradient, with one BLAS thread). That is float32 at a
+#: tie, not a different computation: in float64 both paths agree to 1e-15.
+TIES_IN_FLOAT32 = {"googlenet"}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode, dtype, tolerance", MODES, ids=[m[0] for m in MODES])
 @pytest.mark.parametrize("name", list(NETWORKS))
-def test_whole_network_matches_the_default_paths_and_stays_out_of_compiled_code(name, monkeypatch):
+def test_whole_network_matches_the_default_paths_and_stays_out_of_compiled_code(name, mode, dtype, tolerance,
+                                                                                 monkeypatch):
     options, side = NETWORKS[name]
     model = models.create(name, **options)
-    model.train()
-    images = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32))
+    model.to(dtype=dtype)
+    getattr(model, mode)()
+    images = mt.tensor(np.random.default_rng(0).standard_normal((4, 3, side, side)).astype(dtype))
     default_outputs, default_grads = _forward_backward(model, images)
 
     def refuse(x, op):
@@ -66,10 +87,14 @@ def test_whole_network_matches_the_default_paths_and_stays_out_of_compiled_code(
     monkeypatch.setattr(compiled, "kernels_for", refuse)
     with mt.reference_mode():
         outputs, grads = _forward_backward(model, images)
-    for i, (ours, default) in enumerate(zip(outputs, default_outputs)):
-        _assert_close(ours, default, f"{name} output {i}")
-    for key in default_grads:
-        _assert_close(grads[key], default_grads[key], f"{name} gradient of {key}")
+    _assert_close(outputs, default_outputs, tolerance, f"{name} outputs")
+    if dtype == "float32" and name in TIES_IN_FLOAT32:
+        return
+    # One scale for all gradients: a gradient that is zero in exact arithmetic (the bias of a batch
+    # norm that another batch norm follows) holds only rounding noise, large next to itself.
+    assert grads.keys() == default_grads.keys()
+    keys = list(default_grads)
+    _assert_close([grads[k] for k in keys], [default_grads[k] for k in keys], tolerance, f"{name} gradients")
 
 
 def test_importing_and_a_whole_network_in_reference_mode_leave_numba_unimported():
