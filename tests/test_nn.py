@@ -523,3 +523,20 @@ def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):
     np.testing.assert_allclose(backend.to_numpy(xo.grad), xt.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     for (key, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
         np.testing.assert_allclose(backend.to_numpy(p.grad), q.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_layers_pass_their_method_to_the_op(monkeypatch):
+    from minitorch_cnn.engine import compiled
+
+    def refuse(x, op):
+        raise AssertionError(f"{op} reached the compiled kernels")
+
+    monkeypatch.setattr(compiled, "kernels_for", refuse)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((1, 2, 6, 6)).astype(np.float32))
+    pool, conv = nn.MaxPool2d(2, method="slices"), nn.Conv2d(2, 2, 3, groups=2, method="im2col")
+    assert tuple(pool(x).shape) == (1, 2, 3, 3) and tuple(conv(x).shape) == (1, 2, 4, 4)
+    assert "method='slices'" in repr(pool) and "method='im2col'" in repr(conv)
+    with pytest.raises(AssertionError, match="max_pool2d reached the compiled kernels"):
+        nn.MaxPool2d(2)(x)  # "auto" runs the Numba kernel on float NumPy arrays
+    with pytest.raises(ValueError, match=r"MaxPool2d\(.*method='fft'\): max_pool2d: expected method to be one of"):
+        nn.MaxPool2d(2, method="fft")(x)
