@@ -16,16 +16,27 @@ An explicit ``method=`` always wins; :func:`reference_mode` only changes what ``
 from __future__ import annotations
 
 import contextlib
+import contextvars
 
 _METHODS = {}  # op -> {name: implementation}, in registration order (lesson first)
 _LESSON = {}  # op -> the lesson's method name
 _AUTO = {}  # op -> rule(x, **geometry) -> method name
-_state = {"reference": False}
+# A context variable, not a global flag: a thread or task started elsewhere keeps its own mode.
+_reference = contextvars.ContextVar("minitorch_cnn_reference_mode", default=False)
 
 
 def register(op, name, implementation, lesson=False):
-    """Add method ``name`` of ``op``; ``lesson=True`` makes it what ``"auto"`` runs in reference mode."""
-    _METHODS.setdefault(op, {})[name] = implementation
+    """Add method ``name`` of ``op``; ``lesson=True`` makes it what ``"auto"`` runs in reference mode.
+
+    A name is registered once: a second ``"im2col"`` (or a second lesson method) would silently
+    change what every caller and :func:`reference_mode` run, so it is an error.
+    """
+    table = _METHODS.setdefault(op, {})
+    if name in table:
+        raise ValueError(f"methods.register: {op} already has a method {name!r}")
+    if lesson and op in _LESSON:
+        raise ValueError(f"methods.register: {op}'s lesson method is {_LESSON[op]!r} already, got {name!r}")
+    table[name] = implementation
     if lesson:
         _LESSON[op] = name
 
@@ -45,7 +56,7 @@ def choose(op, method, x=None, **geometry):
     where a method name turns into code to run."""
     if method == "auto":
         rule = _AUTO.get(op)
-        method = _LESSON[op] if _state["reference"] or rule is None else rule(x, **geometry)
+        method = _LESSON[op] if _reference.get() or rule is None else rule(x, **geometry)
     table = _METHODS[op]
     if method not in table:
         known = ", ".join(repr(name) for name in names(op))
@@ -54,7 +65,7 @@ def choose(op, method, x=None, **geometry):
 
 
 def is_reference_mode() -> bool:
-    return _state["reference"]
+    return _reference.get()
 
 
 @contextlib.contextmanager
@@ -74,9 +85,8 @@ def reference_mode(enabled=True):
         @mt.reference_mode()
         def step(x, y): ...
     """
-    previous = _state["reference"]
-    _state["reference"] = bool(enabled)
+    token = _reference.set(bool(enabled))
     try:
         yield
     finally:
-        _state["reference"] = previous
+        _reference.reset(token)

@@ -8,6 +8,7 @@ The reference every method is checked against is the lesson's ``"naive"`` seven 
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
 
+import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from helpers import assert_namespace, check_forward, check_grad, lesson_conv2d, on, torch_or_skip
 
@@ -94,6 +95,20 @@ def check_conv_forward(geometry, method, xp):
     expected, _, _ = lesson_conv2d(x, w, None, stride, padding, dilation, groups, bias=b)
     check_forward(y, expected, rtol=1e-10, atol=1e-12)
     assert_namespace(y, xp)
+
+
+def check_conv_backward(geometry, method, xp):
+    """``dx`` and ``dw`` of ``F.conv2d(method=method)`` on backend ``xp`` against the seven loops'
+    backward, for one random ``dL/dy``, to float64 rounding."""
+    x_shape, w_shape, stride, padding, dilation, groups = geometry
+    x, w, _ = random_inputs(x_shape, w_shape)
+    y, _, _ = lesson_conv2d(x, w, None, stride, padding, dilation, groups)
+    dy = np.random.default_rng(3).standard_normal(y.shape)
+    _, dx_expected, dw_expected = lesson_conv2d(x, w, dy, stride, padding, dilation, groups)
+    image, filters = on(xp, x, requires_grad=True), on(xp, w, requires_grad=True)
+    F.conv2d(image, filters, None, stride, padding, dilation, groups, method=method).backward(on(xp, dy))
+    check_forward(mt.Tensor(image.grad), dx_expected, rtol=1e-10, atol=1e-12)
+    check_forward(mt.Tensor(filters.grad), dw_expected, rtol=1e-10, atol=1e-12)
 
 
 def check_conv_grad(geometry, method, xp):

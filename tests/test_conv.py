@@ -18,13 +18,15 @@ import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend, methods
 from minitorch_cnn.functional import conv
-from conv_cases import (CASES, SETTINGS, TINY_CASES, check_conv_forward, check_conv_grad, conv_fn, geometries,
+from conv_cases import (CASES, SETTINGS, TINY_CASES, check_conv_backward, check_conv_forward, check_conv_grad, conv_fn,
+                        geometries,
                         gradcheck_mode, random_inputs, torch_conv)
 from helpers import assert_namespace, check_forward, check_grad, check_torch, on, torch_or_skip
 
 #: Every method that runs on every backend; "numba" (NumPy and CuPy only) is tested in test_conv_numba.py.
 METHODS = ["naive", "im2col", "gemm", "direct", "auto"]
-#: The lesson's vectorised method and what "auto" runs: both are gradient-checked here.
+#: The lesson's vectorised method, and "auto" (what a layer runs by default, from the engine room):
+#: both are held to the seven loops and gradient-checked here.
 LESSON_METHODS = ["im2col", "auto"]
 
 
@@ -55,6 +57,12 @@ def test_im2col_matches_the_seven_loops_on_drawn_geometries(geometry, xp):
 
 
 # ---------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("method", LESSON_METHODS)
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_backward_matches_the_seven_loops(case, method, xp):
+    check_conv_backward(CASES[case], method, xp)
 
 
 @pytest.mark.parametrize("method", LESSON_METHODS)

@@ -21,8 +21,9 @@ import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import methods
 from minitorch_cnn.engine import compiled, conv as engine_conv, keep_freed_memory
-from minitorch_cnn.functional.conv import _pairs
-from conv_cases import CASES, SETTINGS, check_conv_forward, check_conv_grad, geometries, random_inputs
+from minitorch_cnn.functional.sizes import pair
+from conv_cases import (CASES, SETTINGS, check_conv_backward, check_conv_forward, check_conv_grad, geometries,
+                        random_inputs)
 from helpers import check_forward, lesson_conv2d, on
 
 ENGINE_METHODS = ["gemm", "direct"]
@@ -55,6 +56,12 @@ def test_forward_matches_the_seven_loops_on_drawn_geometries(geometry, method, x
 
 @pytest.mark.parametrize("method", ENGINE_METHODS)
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_backward_matches_the_seven_loops(case, method, xp, grid):
+    check_conv_backward(CASES[case], method, xp)
+
+
+@pytest.mark.parametrize("method", ENGINE_METHODS)
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_gradcheck(case, method, xp, grid):
     check_conv_grad(CASES[case], method, xp)
 
@@ -72,7 +79,7 @@ def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid,
     # budget is shrunk to two images' worth of columns, leaving a shorter third chunk.
     _, w_shape, stride, padding, dilation, groups = CASES[case]
     x_shape = (5, *CASES[case][0][1:])
-    stride, padding, dilation = _pairs("test", stride, padding, dilation)
+    stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
     one_image = engine_conv._direct_layout((1, *x_shape[1:]), w_shape[2:], stride, padding, dilation)
     monkeypatch.setattr(engine_conv, "CHUNK_ELEMENTS", 2 * x_shape[1] * w_shape[2] * w_shape[3] * one_image.columns)
     chunks = [(n0, n1) for n0, n1, _ in engine_conv._chunk_layouts(x_shape, w_shape[2:], stride, padding, dilation)]
@@ -104,13 +111,15 @@ def test_an_inf_pixel_reaches_only_the_weights_that_read_it(method, grid):
     np.testing.assert_allclose(w.grad[finite], expected[finite], rtol=1e-10)
 
 
-def test_stride_1_input_gradient_is_a_convolution_with_flipped_filters():
-    # The identity gemm and direct use for dL/dx: the naive seven loops, run on dL/dy with each
-    # group's filters turned 180 degrees and their channel axes swapped, over padding k - 1 - p.
+@pytest.mark.parametrize("method", ENGINE_METHODS)
+def test_stride_1_input_gradient_is_a_convolution_with_flipped_filters(method, grid):
+    # The identity gemm and direct use for dL/dx on the flat grid: the naive seven loops, run on
+    # dL/dy with each group's filters turned 180 degrees and their channel axes swapped, over
+    # padding k - 1 - p.
     x_shape, w_shape, _, padding, _, groups = CASES["groups_2"]
     x, w, _ = random_inputs(x_shape, w_shape)
     image, filters = mt.tensor(x, requires_grad=True), mt.tensor(w)
-    y = F.conv2d(image, filters, padding=padding, groups=groups)
+    y = F.conv2d(image, filters, padding=padding, groups=groups, method=method)
     grad = np.random.default_rng(1).standard_normal(y.shape)
     y.backward(grad)
     nf, Cg, kh, kw = w_shape
@@ -119,6 +128,26 @@ def test_stride_1_input_gradient_is_a_convolution_with_flipped_filters():
     expected = F.conv2d(mt.tensor(grad), mt.tensor(flipped.copy()), padding=(kh - 1 - padding, kw - 1 - padding),
                         groups=groups, method="naive")
     check_forward(image.grad, expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- the two rooms
+
+
+def test_the_lesson_never_imports_the_engine_room_or_the_kernels():
+    import ast
+    import pathlib
+
+    lesson = pathlib.Path(F.__file__).parent
+    for path in sorted(lesson.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert "engine" not in name and not name.startswith("kernels"), f"{path.name} imports {name}"
 
 
 # ---------------------------------------------------------------- what "auto" runs
@@ -206,6 +235,19 @@ def test_freed_memory_is_kept_when_asked_and_not_on_import():
     assert _faults_per_step("numpy") > 1000
     assert _faults_per_step("imported") > 1000
     assert _faults_per_step("kept") < 50
+
+
+def test_the_training_entry_points_keep_freed_memory(monkeypatch, tmp_path):
+    from minitorch_cnn import cli, data, models, optim, training
+
+    calls = []
+    monkeypatch.setattr(training, "keep_freed_memory", lambda: calls.append("fit"))
+    monkeypatch.setattr(mt.engine, "keep_freed_memory", lambda: calls.append("cli"))
+    loader = data.DataLoader(data.TensorDataset(np.zeros((4, 1, 32, 32)), np.arange(4)), batch_size=4)
+    model = models.create("lenet5", num_classes=10)
+    training.fit(model, loader, optim.SGD(model.parameters(), lr=0.0), epochs=1, progress=False)
+    assert cli.main(["models"]) == 0
+    assert calls == ["fit", "cli"]
 
 
 def test_keep_freed_memory_can_be_turned_off(monkeypatch):

@@ -103,10 +103,12 @@ def test_importing_and_a_whole_network_in_reference_mode_leave_numba_unimported(
         import numpy as np
         import minitorch_cnn as mt
         assert "numba" not in sys.modules, "importing minitorch_cnn imported numba"
-        model = mt.models.create("googlenet", num_classes=10, aux_logits=False, width_mult=0.25)
-        x = mt.tensor(np.ones((1, 3, 31, 31), dtype=np.float32))
-        with mt.reference_mode():
-            model(x).sum().backward()
+        # GoogLeNet's max pools and MobileNetV2's depthwise convs run compiled kernels by default.
+        for name, side, options in (("googlenet", 31, {"aux_logits": False}), ("mobilenet_v2", 64, {})):
+            model = mt.models.create(name, num_classes=10, width_mult=0.25, **options)
+            x = mt.tensor(np.random.default_rng(0).standard_normal((2, 3, side, side)).astype(np.float32))
+            with mt.reference_mode():
+                model(x).sum().backward()
         loaded = sorted(m for m in sys.modules if m == "numba" or m.startswith(("numba.", "kernels")))
         print(" ".join(loaded) or "none")
     """)

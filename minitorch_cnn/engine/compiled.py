@@ -51,7 +51,8 @@ class NumbaMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False):
         kernels = kernels_for(x, "max_pool2d")
-        out_size = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), ceil_mode=ceil_mode)
+        out_size = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="max_pool2d",
+                                       ceil_mode=ceil_mode)
         y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), out_size=out_size)
         ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw))
         return y

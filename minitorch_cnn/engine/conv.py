@@ -23,13 +23,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..backend import array_namespace
-from ..functional.conv import ConvMethod
+from ..functional.conv import ConvMethod, _zeros
 from ..functional.sizes import conv2d_output_shape, tap_slices
 from ..methods import register
-
-
-def _zeros(xp, shape, like):
-    return xp.zeros(shape, dtype=like.dtype, device=like.device)
 
 
 def _batch_matrix(grad, grid=None):
@@ -101,7 +97,6 @@ def _group_gemm_weight_grad(grad, cols, groups):
     g_t = xp.matrix_transpose(xp.reshape(grad, (groups, F // groups, M)))
     cols_g = xp.reshape(cols, (groups, K, M))
     return xp.reshape(xp.matrix_transpose(xp.matmul(cols_g, g_t)), (F, K))
-
 
 
 # ---------------------------------------------------------------- chunks of images (gemm and direct)
@@ -317,8 +312,7 @@ def _gemm_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
 
 
 def _gemm_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
-    # The columns are rebuilt rather than kept from the forward: kh*kw copies of x would
-    # otherwise stay alive for every conv layer until the backward pass reaches it.
+    # The columns are rebuilt, as in the lesson's im2col method (functional/conv.py says why).
     def product(g, source, layout):
         return _group_gemm_weight_grad(g, _chunk_columns(source, layout), groups)
 
@@ -372,8 +366,6 @@ def _direct_backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
         return xp.reshape(xp.stack(shares, axis=2), (g.shape[0], -1))  # (F, Cg, kh*kw): (c, i, j) order
 
     return _chunked_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, product)
-
-
 
 
 register("conv2d", "gemm", ConvMethod(_gemm_forward, _gemm_backward_input, _gemm_backward_weight))

@@ -14,12 +14,7 @@ def keep_freed_memory(trim_threshold=256 * 2**20, mmap_threshold=32 * 2**20) -> 
     """Ask glibc's ``malloc`` to keep freed memory for the next training step instead of handing it
     back to the kernel; returns whether it took effect.
 
-Importing minitorch_cnn does not call it: it changes ``malloc`` for the whole process (a
-notebook, PyTorch, everything in it). The training entry points call it -- ``training.fit``,
-the ``minitorch-cnn`` command line and the bench's training suite -- and a user's own training
-loop may too.
-
-    Every training step allocates and frees the same few MB of activations, im2col columns and
+    Every training step allocates and frees the same few MB of activations, conv columns and
     gradients. By default glibc gives the free top of its heap back to the kernel once more than
     twice the largest recently freed block is free there, and the next step gets those pages back
     one page fault (a zero-filled 4 KB page) at a time: about 1,600 faults in every LeNet-5 step on
@@ -32,6 +27,11 @@ loop may too.
     serves ``malloc`` (jemalloc or tcmalloc through ``LD_PRELOAD``), when the user has chosen
     malloc settings already (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_`` or
     ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``), or with ``MINITORCH_CNN_KEEP_FREED_MEMORY=0``.
+
+    Because the settings hold for the whole process (a notebook, PyTorch, everything in it),
+    importing minitorch_cnn does not call this. The training entry points do -- ``training.fit``,
+    the ``minitorch-cnn`` command line and the bench's training suite -- and a training loop of
+    your own may too.
     """
     if not sys.platform.startswith("linux") or os.environ.get("MINITORCH_CNN_KEEP_FREED_MEMORY") == "0":
         return False

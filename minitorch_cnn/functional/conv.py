@@ -3,9 +3,10 @@
     y[n, f, ho, wo] = b[f] + sum_{c, i, j} w[f, c, i, j] * x[n, g*Cg + c, ho*sh + i*dil_h - ph, wo*sw + j*dil_w - pw]
 
 ``Cg = C/groups`` channels per group, ``g = f // (F/groups)`` the group of filter ``f``; pixels
-outside the input read as zero (padding). Output size (``sizes.conv_output_size``)::
+outside the input read as zero (padding). Output size (``sizes.conv_output_size``; the slide's
+``(W - F + 2P)/S + 1``, with ``F`` there the kernel's size)::
 
-    Ho = (H - F + 2P)/S + 1        i.e. (H + 2*ph - dil_h*(kh - 1) - 1) // sh + 1
+    Ho = (H - kh + 2*ph)/sh + 1        i.e. (H + 2*ph - dil_h*(kh - 1) - 1) // sh + 1 with dilation
 
 The lesson's two methods:
 
@@ -33,19 +34,6 @@ from .shape import pad_array
 from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
 
 
-class ConvMethod(NamedTuple):
-    """One way of computing a convolution, on raw arrays with ``(h, w)`` tuples for the sizes.
-
-    ``forward(x, w, stride, padding, dilation, groups) -> y`` (no bias),
-    ``backward_input(grad, w, x_shape, stride, padding, dilation, groups) -> dx``,
-    ``backward_weight(x, grad, w_shape, stride, padding, dilation, groups) -> dw``.
-    """
-
-    forward: Callable
-    backward_input: Callable
-    backward_weight: Callable
-
-
 def _zeros(xp, shape, like):
     return xp.zeros(shape, dtype=like.dtype, device=like.device)
 
@@ -59,6 +47,7 @@ def _naive_forward(x, w, stride, padding, dilation, groups):
     F, Cg, kh, kw = w.shape
     (sh, sw), (ph, pw), (dil_h, dil_w) = stride, padding, dilation
     Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
+    # x_padded[.., h + ph, w + pw] is the slide's x[.., h, w]: the "- ph" of the formula is built in.
     x_padded = pad_array(x, ph, pw)
     y = _zeros(xp, (N, F, Ho, Wo), x)
     for n in range(N):
@@ -212,8 +201,8 @@ def _im2col_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
     F, Cg, kh, kw = w.shape
     Ho, Wo = grad.shape[2], grad.shape[3]
     w_g = xp.reshape(w, (groups, F // groups, Cg * kh * kw))
-    g = xp.reshape(grad, (N, groups, F // groups, Ho * Wo))
-    dcols = xp.matmul(xp.matrix_transpose(w_g), g)  # dL/dcols = w^T @ dL/dy: (N, groups, Cg*kh*kw, Ho*Wo)
+    dy_g = xp.reshape(grad, (N, groups, F // groups, Ho * Wo))
+    dcols = xp.matmul(xp.matrix_transpose(w_g), dy_g)  # dL/dcols = w^T @ dL/dy: (N, groups, Cg*kh*kw, Ho*Wo)
     return _col2im(xp.reshape(dcols, (N, C * kh * kw, Ho * Wo)), x_shape, (kh, kw), stride, padding, dilation)
 
 
@@ -226,9 +215,22 @@ def _im2col_backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
     # otherwise stay alive for every conv layer until the backward pass reaches it.
     cols = _im2col(x, (kh, kw), stride, padding, dilation)
     cols_g = xp.reshape(cols, (N, groups, Cg * kh * kw, Ho * Wo))
-    g = xp.reshape(grad, (N, groups, F // groups, Ho * Wo))
-    dw = xp.sum(xp.matmul(g, xp.matrix_transpose(cols_g)), axis=0)  # dL/dw = sum_n dL/dy @ cols^T
+    dy_g = xp.reshape(grad, (N, groups, F // groups, Ho * Wo))
+    dw = xp.sum(xp.matmul(dy_g, xp.matrix_transpose(cols_g)), axis=0)  # dL/dw = sum_n dL/dy @ cols^T
     return xp.reshape(dw, (F, Cg, kh, kw))
+
+
+class ConvMethod(NamedTuple):
+    """One way of computing a convolution, on raw arrays with ``(h, w)`` tuples for the sizes.
+
+    ``forward(x, w, stride, padding, dilation, groups) -> y`` (no bias),
+    ``backward_input(grad, w, x_shape, stride, padding, dilation, groups) -> dx``,
+    ``backward_weight(x, grad, w_shape, stride, padding, dilation, groups) -> dw``.
+    """
+
+    forward: Callable
+    backward_input: Callable
+    backward_weight: Callable
 
 
 register("conv2d", "naive", ConvMethod(_naive_forward, _naive_backward_input, _naive_backward_weight))
@@ -250,7 +252,7 @@ class Conv2d(Function):
         # Keep only what the backward will read: a frozen filter bank need not keep x alive.
         ctx.save_for_backward(
             x if needs_w else None, w if needs_x else None, tuple(x.shape), tuple(w.shape),
-            (stride, padding, dilation, groups), method,
+            stride, padding, dilation, groups, method,
         )
         y = method.forward(x, w, stride, padding, dilation, groups)
         if b is not None:
@@ -259,13 +261,13 @@ class Conv2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, w, x_shape, w_shape, geometry, method = ctx.saved_tensors
+        x, w, x_shape, w_shape, stride, padding, dilation, groups, method = ctx.saved_tensors
         xp = array_namespace(grad)
         dx = dw = db = None
         if ctx.needs_input_grad[0]:
-            dx = method.backward_input(grad, w, x_shape, *geometry)
+            dx = method.backward_input(grad, w, x_shape, stride, padding, dilation, groups)
         if ctx.needs_input_grad[1]:
-            dw = method.backward_weight(x, grad, w_shape, *geometry)
+            dw = method.backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
         if ctx.needs_input_grad[2]:
             db = xp.sum(grad, axis=(0, 2, 3))
         return dx, dw, db

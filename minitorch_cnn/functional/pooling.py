@@ -18,11 +18,6 @@ from .shape import pad_array
 from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
 
 
-def _tap(i, j, sh, sw, Ho, Wo):
-    """Index of tap ``(i, j)`` of every window: an ``(N, C, Ho, Wo)`` strided slice of the padded input."""
-    return (..., *tap_slices(i, j, Ho, Wo, (sh, sw)))
-
-
 def _overhang(size, k, s, p, out):
     """Rows (or columns) of a ``ceil_mode`` output's last window past the padded input: 0 otherwise."""
     return max(0, (out - 1) * s + k - (size + 2 * p))
@@ -57,7 +52,8 @@ class MaxPool2d(Function):
         Ho, Wo = conv2d_output_shape(H, W, (kh, kw), (sh, sw), (ph, pw), op="max_pool2d", ceil_mode=ceil_mode)
         extra = (_overhang(H, kh, sh, ph, Ho), _overhang(W, kw, sw, pw, Wo))  # ceil_mode's last window
         x_padded = pad_array(x, ph, pw, value=-float("inf"), extra=extra)
-        taps = xp.stack([x_padded[_tap(i, j, sh, sw, Ho, Wo)] for i in range(kh) for j in range(kw)], axis=0)
+        taps = xp.stack([x_padded[(..., *tap_slices(i, j, Ho, Wo, (sh, sw)))]
+                         for i in range(kh) for j in range(kw)], axis=0)
         winner = xp.argmax(taps, axis=0)
         ctx.save_for_backward(winner, tuple(x_padded.shape), (H, W), (kh, kw, sh, sw, ph, pw))
         return xp.max(taps, axis=0)
@@ -70,7 +66,7 @@ class MaxPool2d(Function):
         dx_padded = xp.zeros(padded_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
         for i in range(kh):
             for j in range(kw):
-                tap = _tap(i, j, sh, sw, Ho, Wo)
+                tap = (..., *tap_slices(i, j, Ho, Wo, (sh, sw)))
                 dx_padded[tap] = dx_padded[tap] + xp.where(winner == i * kw + j, grad, 0.0)
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
@@ -95,7 +91,7 @@ class AvgPool2d(Function):
         y = xp.zeros(tuple(x.shape[:2]) + (Ho, Wo), dtype=x.dtype, device=getattr(x, "device", None))
         for i in range(kh):
             for j in range(kw):
-                y += x_padded[_tap(i, j, sh, sw, Ho, Wo)]  # in place: y is this function's own buffer
+                y += x_padded[(..., *tap_slices(i, j, Ho, Wo, (sh, sw)))]  # in place: y is this function's own buffer
         divisor = kh * kw if divisor is None else divisor
         ctx.save_for_backward(tuple(x_padded.shape), (H, W), (kh, kw, sh, sw, ph, pw), divisor)
         return y / divisor  # not in place: an integer input's mean is a float
@@ -109,7 +105,7 @@ class AvgPool2d(Function):
         dx_padded = xp.zeros(padded_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
         for i in range(kh):
             for j in range(kw):
-                dx_padded[_tap(i, j, sh, sw, Ho, Wo)] += share  # overlapping windows add up
+                dx_padded[(..., *tap_slices(i, j, Ho, Wo, (sh, sw)))] += share  # overlapping windows add up
         return dx_padded[:, :, ph : ph + H, pw : pw + W]
 
 
