@@ -129,7 +129,7 @@ def _candidates(geo, mode, methods, torch, rng):
 
             def run():
                 image.grad = filters.grad = None
-                F.conv2d(image, filters, method=method, **options).backward(grad.data)
+                F.conv2d(image, filters, method=method, **options).backward(grad.array)
         return run
 
     for method in methods:

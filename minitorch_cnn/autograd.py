@@ -98,7 +98,7 @@ class Function:
         enabled = is_grad_enabled()
         needs = tuple(enabled and isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs)
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a.array if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *raw, **kwargs)
         requires_grad = any(needs)
         result = Tensor(out, requires_grad=requires_grad)

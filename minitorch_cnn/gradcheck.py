@@ -27,8 +27,8 @@ class GradcheckError(AssertionError):
 
 
 def _as_float64_leaf(t):
-    xp = backend.array_namespace(t.data)
-    data = xp.astype(t.data, xp.float64) if "float" in backend.dtype_name(t.dtype) else t.data
+    xp = backend.array_namespace(t.array)
+    data = xp.astype(t.array, xp.float64) if "float" in backend.dtype_name(t.dtype) else t.array
     return Tensor(data, requires_grad=t.requires_grad)
 
 
@@ -48,7 +48,7 @@ def _loss(fn, inputs, weights, seed):
 
 
 def _set(t, host):
-    t.data = backend.from_numpy(host, t.data)
+    t.array = backend.from_numpy(host, t.array)
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", directions=3, seed=0, params=()):
@@ -82,7 +82,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", direction
     weights = [rng.standard_normal(o.shape) for o in outs]
     total = None
     for o, w in zip(outs, weights):
-        term = (o * Tensor(backend.from_numpy(w, o.data))).sum()
+        term = (o * Tensor(backend.from_numpy(w, o.array))).sum()
         total = term if total is None else total + term
     total.backward()
     analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad) for t in checked]

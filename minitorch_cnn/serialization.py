@@ -28,7 +28,7 @@ def _flatten(obj, arrays, prefix):
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, np.generic):
         return obj.item()
     if backend.is_array(obj):

@@ -140,7 +140,7 @@ def _zeros_like_model(shape, model):
         xp = backend.namespace_for_device("cpu")
         return xp.zeros(shape, dtype=xp.float32)
     xp = params[0].xp
-    return xp.zeros(shape, dtype=params[0].dtype, device=getattr(params[0].data, "device", None))
+    return xp.zeros(shape, dtype=params[0].dtype, device=getattr(params[0].array, "device", None))
 
 
 def receptive_field(layers):

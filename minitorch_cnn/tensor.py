@@ -14,7 +14,8 @@ class Tensor:
     """An n-dimensional array that can record the ops applied to it.
 
     Attributes:
-        data: the backend array (NumPy, CuPy or any Array-API array).
+        array: the backend array (NumPy, CuPy or any Array-API array); what the framework's own
+            code reads and writes. ``data`` is the same array, by PyTorch's name.
         grad: a backend array of the same shape, filled by ``backward()``, or ``None``.
         requires_grad: whether ops on this tensor are recorded for backward.
     """
@@ -23,10 +24,10 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if not backend.is_array(data):
             data = backend.asarray(data)
-        self.data = backend.as_array(data)
+        self.array = backend.as_array(data)
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
@@ -34,25 +35,33 @@ class Tensor:
 
     # ------------------------------------------------------------ properties
     @property
+    def data(self):
+        return self.array
+
+    @data.setter
+    def data(self, array):
+        self.array = array
+
+    @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return len(self.data.shape)
+        return len(self.array.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self):
-        return backend.device_name(self.data)
+        return backend.device_name(self.array)
 
     @property
     def xp(self):
-        """The Array-API namespace of ``data``."""
-        return backend.array_namespace(self.data)
+        """The Array-API namespace of ``array``."""
+        return backend.array_namespace(self.array)
 
     @property
     def is_leaf(self):
@@ -89,9 +98,9 @@ class Tensor:
                 raise RuntimeError(
                     f"backward: grad can be omitted only for a one-element tensor, got shape {self.shape}"
                 )
-            grad = self.xp.ones_like(self.data)
+            grad = self.xp.ones_like(self.array)
         elif isinstance(grad, Tensor):
-            grad = grad.data
+            grad = grad.array
         if tuple(grad.shape) != self.shape:
             raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, expected {self.shape}")
         _run_backward(self, grad)
@@ -103,7 +112,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph."""
-        return Tensor(self.data, requires_grad=False)
+        return Tensor(self.array, requires_grad=False)
 
     def requires_grad_(self, flag=True):
         self.requires_grad = bool(flag)
@@ -115,7 +124,7 @@ class Tensor:
     # ------------------------------------------------------------ conversion
     def numpy(self):
         """A host NumPy copy."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def item(self):
         if self.numel() != 1:
@@ -127,13 +136,13 @@ class Tensor:
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype`` (``"float64"``...)."""
-        data = self.data
+        data = self.array
         if device is not None:
             data = backend.to_device(data, device)
         if dtype is not None:
             xp = backend.array_namespace(data)
             data = xp.astype(data, backend.dtype_of(xp, dtype))
-        if data is self.data:
+        if data is self.array:
             return self
         out = Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
         return out
@@ -186,8 +195,8 @@ class Tensor:
 
     # comparisons carry no gradient
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
+        other = other.array if isinstance(other, Tensor) else other
+        return Tensor(op(self.array, other))
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b)
@@ -220,7 +229,7 @@ class Tensor:
         return F.max(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis=None):
-        return Tensor(self.xp.argmax(self.data, axis=axis))
+        return Tensor(self.xp.argmax(self.array, axis=axis))
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -275,7 +284,7 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     * ``device="cuda"`` puts the data on the GPU through CuPy; ``dtype`` converts.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if backend.is_array(data):
         array = backend.to_device(data, device) if device is not None else data
         if dtype is not None:

@@ -364,7 +364,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, m
     stride, padding, dilation = _pairs("conv2d", stride, padding, dilation)
     kernel = (weight.shape[2], weight.shape[3])
     conv2d_output_shape(x.shape[2], x.shape[3], kernel, stride, padding, dilation, op="conv2d")
-    chosen = choose("conv2d", method, x.data, kernel=kernel, stride=stride, padding=padding, groups=groups)
+    chosen = choose("conv2d", method, x.array, kernel=kernel, stride=stride, padding=padding, groups=groups)
     return Conv2d.apply(
         x, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, method=chosen
     )

@@ -70,7 +70,7 @@ def cross_entropy(logits, targets):
         )
     if N == 0:
         raise ValueError("cross_entropy: expected at least one sample, got an empty batch")
-    raw = targets if is_array(targets) else targets.data
+    raw = targets if is_array(targets) else targets.array
     xp = array_namespace(raw)
     low, high = int(xp.min(raw)), int(xp.max(raw))
     if low < 0 or high >= K:

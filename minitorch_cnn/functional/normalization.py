@@ -66,15 +66,15 @@ class BatchNorm(Function):
             var = _channel_dot(centered, centered) / m
             if training and running_mean is not None:
                 # Running variance is unbiased (m/(m-1)), as in the paper's inference step and PyTorch.
-                new_mean = (1 - momentum) * running_mean.data + momentum * xp.reshape(mu, (C,))
-                new_var = (1 - momentum) * running_var.data + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
-                running_mean.data = xp.astype(new_mean, running_mean.dtype)
-                running_var.data = xp.astype(new_var, running_var.dtype)
+                new_mean = (1 - momentum) * running_mean.array + momentum * xp.reshape(mu, (C,))
+                new_var = (1 - momentum) * running_var.array + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
+                running_mean.array = xp.astype(new_mean, running_mean.dtype)
+                running_var.array = xp.astype(new_var, running_var.dtype)
                 if num_batches_tracked is not None:
-                    num_batches_tracked.data = num_batches_tracked.data + 1
+                    num_batches_tracked.array = num_batches_tracked.array + 1
         else:
-            mu = xp.reshape(running_mean.data, per_channel)
-            var = xp.reshape(running_var.data, per_channel)
+            mu = xp.reshape(running_mean.array, per_channel)
+            var = xp.reshape(running_var.array, per_channel)
             centered = x - mu
         inv_std = 1.0 / xp.sqrt(var + eps)
         # In place on arrays this function made: each full-size pass writes no new buffer.
@@ -171,7 +171,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     Which statistics normalise:
 
     * ``training=True``: the batch's ``mu`` and ``var``. ``running_mean`` and ``running_var``
-      (when given) are updated in place, their ``.data`` replaced, and so is the layer's batch
+      (when given) are updated in place, their ``.array`` replaced, and so is the layer's batch
       counter ``num_batches_tracked`` (when given)::
 
           running_mean = (1 - momentum) * running_mean + momentum * mu

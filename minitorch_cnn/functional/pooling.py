@@ -191,7 +191,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, *, metho
         ``(N, C, Ho, Wo)`` tensor.
     """
     kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d", ceil_mode)
-    function = choose("max_pool2d", method, x.data)
+    function = choose("max_pool2d", method, x.array)
     return function.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode)
 
 
@@ -225,7 +225,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     rows = _window_counts(H, kh, sh, ph, Ho, count_include_pad)
     columns = _window_counts(W, kw, sw, pw, Wo, count_include_pad)
     xp = x.xp
-    divisor = xp.asarray([[float(r * c) for c in columns] for r in rows], dtype=x.dtype, device=x.data.device)
+    divisor = xp.asarray([[float(r * c) for c in columns] for r in rows], dtype=x.dtype, device=x.array.device)
     return AvgPool2d.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode, divisor=divisor)
 
 

@@ -164,7 +164,7 @@ class StochasticDepth(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        ones = x.xp.ones((x.shape[0], 1, 1, 1), dtype=x.dtype, device=getattr(x.data, "device", None))
+        ones = x.xp.ones((x.shape[0], 1, 1, 1), dtype=x.dtype, device=getattr(x.array, "device", None))
         return x * F.dropout(Tensor(ones), self.p, training=True)
 
     def extra_repr(self):

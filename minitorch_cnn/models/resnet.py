@@ -95,7 +95,7 @@ class ZeroPadShortcut(nn.Module):
     def forward(self, x):
         x = x[:, :, :: self.stride, :: self.stride]
         N, C, H, W = x.shape
-        zeros = x.xp.zeros((N, self.out_channels - C, H, W), dtype=x.dtype, device=getattr(x.data, "device", None))
+        zeros = x.xp.zeros((N, self.out_channels - C, H, W), dtype=x.dtype, device=getattr(x.array, "device", None))
         return F.concat([x, Tensor(zeros)], axis=1)
 
     def extra_repr(self):

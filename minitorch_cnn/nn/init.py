@@ -19,7 +19,7 @@ Both are written as ``std = gain * sqrt(1 / fan)`` with :func:`calculate_gain`. 
 distribution on ``[-b, b]`` has variance ``b**2 / 3``, hence ``b = sqrt(3) * std``.
 
 Every draw comes from the framework's seeded generator (``mt.manual_seed``) and is written to
-``tensor.data`` directly, so nothing is recorded in the autograd graph.
+``tensor.array`` directly, so nothing is recorded in the autograd graph.
 """
 
 from __future__ import annotations
@@ -84,13 +84,13 @@ def calculate_fan_in_and_fan_out(tensor):
 
 
 def _fill(tensor, array):
-    tensor.data = array
+    tensor.array = array
     return tensor
 
 
 def constant_(tensor, value):
     """Fill ``tensor`` with ``value``."""
-    return _fill(tensor, tensor.xp.full_like(tensor.data, value))
+    return _fill(tensor, tensor.xp.full_like(tensor.array, value))
 
 
 def zeros_(tensor):
@@ -107,14 +107,14 @@ def normal_(tensor, mean=0.0, std=1.0):
     """Draw from ``N(mean, std**2)``: the lectures' "small random numbers" with e.g. ``std=0.01``."""
     if std < 0:
         raise ValueError(f"normal_: expected std >= 0, got {std}")
-    return _fill(tensor, backend.random_normal(tensor.shape, tensor.data, mean, std))
+    return _fill(tensor, backend.random_normal(tensor.shape, tensor.array, mean, std))
 
 
 def uniform_(tensor, a=0.0, b=1.0):
     """Draw from the uniform distribution on ``[a, b)``."""
     if b < a:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
-    return _fill(tensor, backend.random_uniform(tensor.shape, tensor.data, a, b))
+    return _fill(tensor, backend.random_uniform(tensor.shape, tensor.array, a, b))
 
 
 def xavier_uniform_(tensor, gain=1.0):

@@ -220,8 +220,8 @@ class Module:
             )
         for name, host in hosts.items():
             target = own[name]
-            xp = backend.array_namespace(target.data)
-            target.data = xp.astype(backend.from_numpy(host, target.data), target.dtype)
+            xp = backend.array_namespace(target.array)
+            target.array = xp.astype(backend.from_numpy(host, target.array), target.dtype)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ modes, devices, gradients
@@ -242,7 +242,7 @@ class Module:
         Integer buffers (``num_batches_tracked``) keep their dtype. Returns ``self``.
         """
         for t in list(self.parameters()) + list(self.buffers()):
-            t.data = _convert(t.data, device, dtype)
+            t.array = _convert(t.array, device, dtype)
             if t.grad is not None:
                 t.grad = _convert(t.grad, device, dtype)
         return self

@@ -37,10 +37,10 @@ class Adam(Optimizer):
                 xp = p.xp
                 g = p.grad
                 if wd != 0:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
                 state = self.state.setdefault(p, {})
                 if not state:
-                    state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+                    state.update(step=0, exp_avg=xp.zeros_like(p.array), exp_avg_sq=xp.zeros_like(p.array))
                 state["step"] += 1
                 t = state["step"]
                 m = beta1 * state["exp_avg"] + (1 - beta1) * g
@@ -48,4 +48,4 @@ class Adam(Optimizer):
                 state["exp_avg"], state["exp_avg_sq"] = m, v
                 m_hat = m / (1 - beta1**t)
                 v_hat = v / (1 - beta2**t)
-                p.data = p.data - lr * m_hat / (xp.sqrt(v_hat) + eps)
+                p.array = p.array - lr * m_hat / (xp.sqrt(v_hat) + eps)

@@ -7,7 +7,7 @@ several learning rates, e.g. a pretrained backbone at ``lr/10`` and a new head a
     SGD([{"params": backbone.parameters(), "lr": 1e-3},
          {"params": head.parameters()}], lr=1e-2, momentum=0.9)
 
-Updates replace ``p.data`` with a new array computed with the parameter's own array namespace,
+Updates replace ``p.array`` with a new array computed with the parameter's own array namespace,
 so they run unchanged on NumPy and CuPy, and ``p`` itself (the object the model holds) never
 changes.
 """
@@ -141,4 +141,4 @@ def _restore(value, p, key, name):
         raise ValueError(
             f"{name}.load_state_dict: state {key!r} has shape {tuple(host.shape)}, its parameter {p.shape}"
         )
-    return p.xp.astype(backend.from_numpy(host, p.data), p.dtype)
+    return p.xp.astype(backend.from_numpy(host, p.array), p.dtype)

@@ -46,7 +46,7 @@ class SGD(Optimizer):
             for p in self._trainable(group):
                 g = p.grad
                 if wd != 0:
-                    g = g + wd * p.data
+                    g = g + wd * p.array
                 if mu != 0:
                     state = self.state.setdefault(p, {})
                     if "momentum_buffer" in state:
@@ -55,4 +55,4 @@ class SGD(Optimizer):
                         buf = g
                     state["momentum_buffer"] = buf
                     g = g + mu * buf if group["nesterov"] else buf
-                p.data = p.data - lr * g
+                p.array = p.array - lr * g
