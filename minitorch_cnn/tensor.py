@@ -81,7 +81,16 @@ class Tensor:
         return count
 
     def __len__(self):
+        """The size of the first axis; a 0-d tensor has no length (TypeError), as in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __iter__(self):
+        """The sub-tensors along the first axis, each ``self[i]`` (so gradients flow), as in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -126,13 +135,62 @@ class Tensor:
         """A host NumPy copy."""
         return backend.to_numpy(self.array)
 
+    def __array__(self, dtype=None, copy=None):
+        """A host NumPy copy, so ``np.asarray(t)`` and ``np.testing.assert_allclose(t.grad, ...)``
+        work. It is always a copy (the array may live on a GPU), so ``copy=False`` raises, as
+        NumPy's protocol asks."""
+        if copy is False:
+            raise ValueError("Tensor.__array__: a Tensor is always copied to NumPy, but copy=False was asked")
+        host = self.numpy()
+        return host if dtype is None else host.astype(dtype)
+
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
+
+    def _scalar(self, kind):
+        """The Python number behind ``float(t)``/``int(t)``: one element only (ValueError), as PyTorch."""
+        if self.numel() != 1:
+            raise ValueError(
+                f"{kind}(): only one-element tensors can be converted to Python scalars, got shape {self.shape}"
+            )
+        return self.item()
+
+    def __float__(self):
+        return float(self._scalar("float"))
+
+    def __int__(self):
+        """Truncates towards zero, as ``int(torch.tensor(2.7)) == 2``."""
+        return int(self._scalar("int"))
+
+    def __bool__(self):
+        """The truth of a one-element tensor (``if loss < best:``); PyTorch calls more than one value,
+        or none, ambiguous and raises."""
+        if self.numel() > 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape}); "
+                "use .any() or .all() on the comparison"
+            )
+        if self.numel() == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec):
+        """A 0-d tensor formats like its number (``f"{loss:.3f}"``); any other tensor only with an
+        empty spec, as its repr. PyTorch does the same (a shape-(1,) tensor with ``:.3f`` raises)."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(
+                f"unsupported format string {spec!r} passed to Tensor.__format__ for shape {self.shape}: "
+                "only a 0-d tensor formats like a number (use t.item())"
+            )
+        return repr(self)
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype`` (``"float64"``...)."""
