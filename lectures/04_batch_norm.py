@@ -166,7 +166,7 @@ def layer_statistics(batch_norm):
         a = F.tanh(nn.BatchNorm1d(UNITS)(z) if batch_norm else z).retain_grad()
         acts.append(a)
     (a * mt.tensor(rng.standard_normal(a.shape).astype(np.float32))).sum().backward()
-    return [float(t.numpy().std()) for t in acts], [float(t.grad.std()) for t in acts]
+    return [float(t.numpy().std()) for t in acts], [float(t.grad.numpy().std()) for t in acts]
 
 
 plain_std, plain_grad = layer_statistics(False)

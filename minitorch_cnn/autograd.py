@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 
+from .backend import array_namespace
+
 _grad_state = {"enabled": True}
 
 
@@ -59,14 +61,16 @@ class Context:
 
 
 class Node:
-    """A recorded application of a Function: its class, its context and its tensor inputs."""
+    """A recorded application of a Function: its class, its context, its tensor inputs and the
+    version each input had then (see :func:`_parents`)."""
 
-    __slots__ = ("function", "ctx", "inputs")
+    __slots__ = ("function", "ctx", "inputs", "versions")
 
     def __init__(self, function, ctx, inputs):
         self.function = function
         self.ctx = ctx
         self.inputs = inputs
+        self.versions = [None if t is None else t._version for t in inputs]
 
 
 class Function:
@@ -121,17 +125,16 @@ def backward(root, grad):
         if g is None:
             continue
         node = tensor._node
+        if node is None or tensor._retain_grad:
+            _accumulate(tensor, g)
         if node is None:
-            tensor.grad = g if tensor.grad is None else tensor.grad + g
             continue
-        if tensor._retain_grad:
-            tensor.grad = g if tensor.grad is None else tensor.grad + g
         input_grads = node.function.backward(node.ctx, g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if len(input_grads) < len(node.inputs):
             input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
-        for parent, parent_grad in zip(node.inputs, input_grads):
+        for parent, parent_grad in zip(_parents(node), input_grads):
             if parent is None or parent_grad is None or not parent.requires_grad:
                 continue
             if tuple(parent_grad.shape) != tuple(parent.shape):
@@ -157,7 +160,42 @@ def _topological_order(root):
         visited.add(id(tensor))
         stack.append((tensor, True))
         if tensor._node is not None:
-            for parent in tensor._node.inputs:
+            for parent in _parents(tensor._node):
                 if parent is not None and parent.requires_grad and id(parent) not in visited:
                     stack.append((parent, False))
     return order
+
+
+def _accumulate(tensor, g):
+    """``tensor.grad += g``, out of place. The first gradient is copied: a backward may hand the
+    same array to several inputs (``a + b``), and ``a.grad *= 2`` must not change ``b.grad``."""
+    from .tensor import Tensor
+
+    if tensor.grad is None:
+        tensor.grad = Tensor(array_namespace(g).asarray(g, copy=True))
+    else:
+        tensor.grad = Tensor(tensor.grad.array + g)
+
+
+def _parents(node):
+    """The input tensors of ``node`` as they were when the op ran.
+
+    An in-place op on a tensor that is part of a graph (``y += 1``, ``Y[i, j] = v``) rebinds the
+    tensor to a new node and keeps its previous state in ``_older[version]``; an op that read the
+    tensor before gets that previous state back here, so its gradient reaches the right version
+    (PyTorch's edges point to the producing node for the same reason). Data overwritten in
+    memory (an in-place op under ``no_grad`` or on a tensor without grad) cannot be recovered:
+    that raises, as PyTorch does when the overwritten tensor was saved for backward.
+    """
+    parents = []
+    for tensor, version in zip(node.inputs, node.versions):
+        if tensor is not None and tensor._version != version:
+            if version not in (tensor._older or {}):
+                raise RuntimeError(
+                    f"{node.function.__name__}.backward: an input of shape {tensor.shape} was modified by an "
+                    f"in-place operation after {node.function.__name__} used it (version {version}, now "
+                    f"{tensor._version}); write the update out of place (x = x + y, not x += y)"
+                )
+            tensor = tensor._older[version]
+        parents.append(tensor)
+    return parents

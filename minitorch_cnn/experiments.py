@@ -111,7 +111,7 @@ def activation_statistics(dims, activation="tanh", init="xavier", batch=16, seed
             "values": values,
         }
         if gradients:
-            grad = backend.to_numpy(a.grad)
+            grad = backend.to_numpy(a.grad.array)
             row.update(grad_mean=float(grad.mean()), grad_std=float(grad.std()))
         stats.append(row)
     return stats

@@ -85,7 +85,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", direction
         term = (o * Tensor(backend.from_numpy(w, o.array))).sum()
         total = term if total is None else total + term
     total.backward()
-    analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad) for t in checked]
+    analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad.array) for t in checked]
 
     for k, (t, grad) in enumerate(zip(checked, analytic)):
         base = t.numpy()

@@ -6,8 +6,10 @@ forward to them, so a student finds every op's forward and backward in one file.
 
 from __future__ import annotations
 
+import operator
+
 from . import backend
-from .autograd import backward as _run_backward
+from .autograd import backward as _run_backward, is_grad_enabled
 
 
 class Tensor:
@@ -15,9 +17,16 @@ class Tensor:
 
     Attributes:
         array: the backend array (NumPy, CuPy or any Array-API array); what the framework's own
-            code reads and writes. ``data`` is the same array, by PyTorch's name.
-        grad: a backend array of the same shape, filled by ``backward()``, or ``None``.
+            code reads and writes.
+        data: as in PyTorch, a Tensor sharing ``array`` with no grad and no graph, so
+            ``w.data -= lr * w.grad`` updates ``w`` without being recorded.
+        grad: a Tensor of the same shape, filled by ``backward()``, or ``None``.
         requires_grad: whether ops on this tensor are recorded for backward.
+
+    In-place ops (``+=``, ``-=``, ``*=``, ``/=``, ``add_``..., item assignment) follow PyTorch:
+    on a tensor outside any graph they write into ``array``; on a leaf that requires grad they
+    raise, unless under ``no_grad``; otherwise they are recorded, and the tensor becomes the
+    op's output (a new array: other tensors sharing the old one keep the old values).
     """
 
     __array_priority__ = 1000  # so ``ndarray + Tensor`` defers to Tensor.__radd__
@@ -28,19 +37,45 @@ class Tensor:
         if not backend.is_array(data):
             data = backend.asarray(data)
         self.array = backend.as_array(data)
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
         self._retain_grad = False
+        # bumped by every in-place op, so a node that read an older version can find it
+        self._version = 0
+        self._older = None  # {version: Tensor}, filled when an in-place op is recorded
 
     # ------------------------------------------------------------ properties
     @property
     def data(self):
-        return self.array
+        """A Tensor sharing this tensor's array, with ``requires_grad=False`` and no graph (PyTorch's
+        ``.data``): in-place ops on it change this tensor and are not recorded."""
+        return Tensor(self.array)
 
     @data.setter
-    def data(self, array):
-        self.array = array
+    def data(self, value):
+        """``t.data = other`` (a Tensor or a backend array) replaces the array, as in PyTorch."""
+        if isinstance(value, Tensor):
+            value = value.array
+        if not backend.is_array(value):
+            raise TypeError(f"Tensor.data: expected a Tensor or a backend array, got {type(value).__name__}")
+        self.array = backend.as_array(value)
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward()``: a Tensor shaped like this one, or ``None``."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        """Only a Tensor of this tensor's shape, or ``None``, as in PyTorch (a raw array here would
+        break ``p.grad.array`` in the optimisers much later)."""
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"Tensor.grad: expected a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"Tensor.grad: expected shape {self.shape}, got {value.shape}")
+        self._grad = value
 
     @property
     def shape(self):
@@ -81,7 +116,16 @@ class Tensor:
         return count
 
     def __len__(self):
+        """The size of the first axis; a 0-d tensor has no length (TypeError), as in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __iter__(self):
+        """The sub-tensors along the first axis, each ``self[i]`` (so gradients flow), as in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -126,13 +170,62 @@ class Tensor:
         """A host NumPy copy."""
         return backend.to_numpy(self.array)
 
+    def __array__(self, dtype=None, copy=None):
+        """A host NumPy copy, so ``np.asarray(t)`` and ``np.testing.assert_allclose(t.grad, ...)``
+        work. It is always a copy (the array may live on a GPU), so ``copy=False`` raises, as
+        NumPy's protocol asks."""
+        if copy is False:
+            raise ValueError("Tensor.__array__: a Tensor is always copied to NumPy, but copy=False was asked")
+        host = self.numpy()
+        return host if dtype is None else host.astype(dtype)
+
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
+
+    def _scalar(self, kind):
+        """The Python number behind ``float(t)``/``int(t)``: one element only (ValueError), as PyTorch."""
+        if self.numel() != 1:
+            raise ValueError(
+                f"{kind}(): only one-element tensors can be converted to Python scalars, got shape {self.shape}"
+            )
+        return self.item()
+
+    def __float__(self):
+        return float(self._scalar("float"))
+
+    def __int__(self):
+        """Truncates towards zero, as ``int(torch.tensor(2.7)) == 2``."""
+        return int(self._scalar("int"))
+
+    def __bool__(self):
+        """The truth of a one-element tensor (``if loss < best:``); PyTorch calls more than one value,
+        or none, ambiguous and raises."""
+        if self.numel() > 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape}); "
+                "use .any() or .all() on the comparison"
+            )
+        if self.numel() == 0:
+            raise RuntimeError("Boolean value of Tensor with no values is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec):
+        """A 0-d tensor formats like its number (``f"{loss:.3f}"``); any other tensor only with an
+        empty spec, as its repr. PyTorch does the same (a shape-(1,) tensor with ``:.3f`` raises)."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(
+                f"unsupported format string {spec!r} passed to Tensor.__format__ for shape {self.shape}: "
+                "only a 0-d tensor formats like a number (use t.item())"
+            )
+        return repr(self)
 
     def to(self, device=None, dtype=None):
         """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype`` (``"float64"``...)."""
@@ -192,6 +285,95 @@ class Tensor:
 
     def __getitem__(self, index):
         return F.getitem(self, index)
+
+    # ------------------------------------------------------------ in-place ops
+    def __setitem__(self, index, value):
+        """``t[index] = value``, recorded in the graph when ``value`` or ``t`` needs a gradient:
+        gradients reach ``value`` and not the overwritten entries (see ``functional/setitem.py``)."""
+        from .functional.setitem import assign, raw_index
+
+        self._in_place(
+            "__setitem__",
+            value,
+            recorded=lambda old: F.setitem(old, index, value),
+            written=lambda array, raw: assign(array, raw_index(index), raw),
+        )
+
+    def _in_place(self, op, other, recorded, written):
+        """Run an in-place op the way PyTorch does.
+
+        * Outside any graph (no grad here or in ``other``, or under ``no_grad``): ``written(array,
+          raw other)`` changes the array in memory, so ``.data`` aliases and views see it.
+        * On a leaf that requires grad: RuntimeError, as PyTorch (its ``.grad`` would describe a
+          value that no longer exists); update it under ``no_grad`` or through ``.data``.
+        * Otherwise ``recorded(old)`` builds the op on a snapshot of this tensor and this tensor
+          becomes its output; the snapshot is kept in ``_older`` for the ops that read it before.
+        """
+        other_grad = isinstance(other, Tensor) and other.requires_grad
+        if not (is_grad_enabled() and (self.requires_grad or other_grad)):
+            raw = other.array if isinstance(other, Tensor) else other
+            try:
+                result = written(self.array, raw)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(
+                    f"{op}: cannot store the result in place in this {backend.dtype_name(self.dtype)} tensor "
+                    f"of shape {self.shape} ({exc})"
+                ) from exc
+            if result is not None:
+                self.array = result
+            self._version += 1
+            return self
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(
+                f"{op}: a leaf Variable that requires grad is being used in an in-place operation "
+                f"(shape {self.shape}); update it under `with no_grad():` or through `.data`"
+            )
+        old = Tensor(self.array, requires_grad=self.requires_grad)
+        old._node = self._node
+        out = recorded(old)
+        if out.shape != self.shape or out.dtype != self.dtype:
+            raise RuntimeError(
+                f"{op}: the result has shape {out.shape} and dtype {backend.dtype_name(out.dtype)}, but an "
+                f"in-place op must keep this tensor's shape {self.shape} and dtype {backend.dtype_name(self.dtype)}"
+            )
+        self._older = dict(self._older or {})
+        self._older[self._version] = old
+        self.array, self._node, self.requires_grad = out.array, out._node, out.requires_grad
+        self._version += 1
+        return self
+
+    def __iadd__(self, other):
+        return self._in_place("+=", other, lambda old: F.add(old, other), operator.iadd)
+
+    def __isub__(self, other):
+        return self._in_place("-=", other, lambda old: F.sub(old, other), operator.isub)
+
+    def __imul__(self, other):
+        return self._in_place("*=", other, lambda old: F.mul(old, other), operator.imul)
+
+    def __itruediv__(self, other):
+        return self._in_place("/=", other, lambda old: F.div(old, other), operator.itruediv)
+
+    def add_(self, other, alpha=1):
+        """``self += alpha * other`` in place (PyTorch's ``p.data.add_(p.grad, alpha=-lr)``)."""
+        return self.__iadd__(other if alpha == 1 else alpha * other)
+
+    def sub_(self, other, alpha=1):
+        """``self -= alpha * other`` in place."""
+        return self.__isub__(other if alpha == 1 else alpha * other)
+
+    def mul_(self, other):
+        """``self *= other`` in place."""
+        return self.__imul__(other)
+
+    def div_(self, other):
+        """``self /= other`` in place."""
+        return self.__itruediv__(other)
+
+    def zero_(self):
+        """Set every entry to 0 in place (``p.grad.zero_()``)."""
+        self[...] = 0
+        return self
 
     # comparisons carry no gradient
     def _compare(self, other, op):

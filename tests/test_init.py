@@ -131,7 +131,7 @@ def test_initialisers_work_in_place_and_keep_dtype_and_backend(xp):
     assert_namespace(p, xp)
     init.constant_(p, 2.0)
     assert_namespace(p, xp)
-    assert float(backend.to_numpy(p.data).min()) == 2.0
+    assert float(backend.to_numpy(p.array).min()) == 2.0
 
 
 def test_initialisers_record_no_graph():

@@ -372,7 +372,7 @@ def test_to_dtype_casts_in_place_and_keeps_parameter_identity():
 
 def test_to_cpu_keeps_numpy_arrays():
     net = Net().to(device="cpu")
-    assert all(backend.device_name(p.data) == "cpu" for p in net.parameters())
+    assert all(backend.device_name(p.array) == "cpu" for p in net.parameters())
 
 
 def test_zero_grad_and_requires_grad_():
@@ -520,9 +520,9 @@ def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):
     weight = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
     (expected * torch.tensor(weight)).sum().backward()
     (got * mt.tensor(weight)).sum().backward()
-    np.testing.assert_allclose(backend.to_numpy(xo.grad), xt.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     for (key, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-        np.testing.assert_allclose(backend.to_numpy(p.grad), q.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 def test_layers_pass_their_method_to_the_op(monkeypatch):

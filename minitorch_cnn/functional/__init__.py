@@ -6,6 +6,7 @@ Import as ``import minitorch_cnn.functional as F``.
 from .arithmetic import add, sub, mul, div, pow, neg, exp, log, matmul
 from .reduction import sum, mean, max
 from .shape import reshape, permute, getitem, concat, pad, flatten
+from .setitem import setitem
 from .sizes import conv_output_size, conv2d_output_shape
 from .conv import conv2d, im2col, col2im
 from .activation import relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax

@@ -244,7 +244,7 @@ class Module:
         for t in list(self.parameters()) + list(self.buffers()):
             t.array = _convert(t.array, device, dtype)
             if t.grad is not None:
-                t.grad = _convert(t.grad, device, dtype)
+                t.grad.array = _convert(t.grad.array, device, dtype)
         return self
 
     def zero_grad(self):

@@ -35,7 +35,7 @@ class Adam(Optimizer):
             lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in self._trainable(group):
                 xp = p.xp
-                g = p.grad
+                g = p.grad.array
                 if wd != 0:
                     g = g + wd * p.array
                 state = self.state.setdefault(p, {})

@@ -44,7 +44,7 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
             for p in self._trainable(group):
-                g = p.grad
+                g = p.grad.array
                 if wd != 0:
                     g = g + wd * p.array
                 if mu != 0:
@@ -52,7 +52,8 @@ class SGD(Optimizer):
                     if "momentum_buffer" in state:
                         buf = mu * state["momentum_buffer"] + (1 - group["dampening"]) * g
                     else:
-                        buf = g
+                        # a copy: ``p.grad.zero_()`` or ``p.grad *= c`` must not reach the buffer
+                        buf = p.xp.asarray(g, copy=True)
                     state["momentum_buffer"] = buf
                     g = g + mu * buf if group["nesterov"] else buf
                 p.array = p.array - lr * g
