@@ -13,3 +13,4 @@ from .loss import cross_entropy
 from .linear import linear, dropout
 from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d
 from .normalization import batch_norm, local_response_norm
+from .arithmetic import sqrt, abs, clamp, clip, where, maximum, minimum
