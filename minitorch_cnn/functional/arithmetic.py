@@ -37,7 +37,13 @@ def _is_float(a):
     if isinstance(a, float):
         return True
     dtype = getattr(a, "dtype", None)
-    return dtype is not None and array_namespace(getattr(a, "array", a)).isdtype(dtype, "real floating")
+    if dtype is None:
+        return False
+    # NumPy and CuPy dtypes carry their kind: cheaper than an Array-API lookup on every op.
+    kind = getattr(dtype, "kind", None)
+    if kind is not None:
+        return kind == "f"
+    return array_namespace(getattr(a, "array", a)).isdtype(dtype, "real floating")
 
 
 def promote(*operands, to_float=False):
@@ -52,12 +58,14 @@ def promote(*operands, to_float=False):
     """
     from ..tensor import Tensor
 
-    if not to_float and not builtins.any(_is_float(a) for a in operands):
+    floats = [_is_float(a) for a in operands]
+    integer = [hasattr(a, "shape") and not f for a, f in zip(operands, floats)]
+    if not builtins.any(integer) or not (to_float or builtins.any(floats)):
         return operands
-    target = next((a.dtype for a in operands if hasattr(a, "shape") and _is_float(a)), None)
+    target = next((a.dtype for a, f in zip(operands, floats) if f and hasattr(a, "shape")), None)
     out = []
-    for a in operands:
-        if hasattr(a, "shape") and not _is_float(a):
+    for a, is_integer in zip(operands, integer):
+        if is_integer:
             xp = array_namespace(getattr(a, "array", a))
             dtype = target if target is not None else dtype_of(xp, backend.DEFAULT_DTYPE)
             a = Tensor(xp.astype(getattr(a, "array", a), dtype))
