@@ -443,6 +443,10 @@ def matmul(a, b):
     a, b = _tensor(a), _tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: expected operands with at least 1 dimension, got {a.shape} and {b.shape}")
+    # checked here, before the vectors gain their size-1 dim, so the message shows the shapes given
+    k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: inner sizes differ: {a.shape} @ {b.shape} ({k_a} != {k_b})")
     row, column = a.ndim == 1, b.ndim == 1
     if row:
         a = reshape(a, (1,) + a.shape)

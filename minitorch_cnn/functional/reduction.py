@@ -168,6 +168,14 @@ class Gather(Function):
         return xp.reshape(dx, shape), None
 
 
+def _floating(op, x):
+    """Mean, variance and deviation of integers have no integer result: PyTorch refuses them too."""
+    from .arithmetic import _is_float
+
+    if not _is_float(x):
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}; convert it with .float()")
+
+
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Sum over ``dim`` (an int, a tuple, or ``None`` for all), as ``torch.sum``."""
     dim, keepdim = _options("sum", dim, keepdim, axis, keepdims)
@@ -177,6 +185,7 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Mean over ``dim`` (an int, a tuple, or ``None`` for all), as ``torch.mean``."""
     dim, keepdim = _options("mean", dim, keepdim, axis, keepdims)
+    _floating("mean", x)
     return Mean.apply(x, _dims("mean", dim, x.ndim), keepdim)
 
 
@@ -187,6 +196,7 @@ def var(x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, k
     older PyTorch spelling of ``correction=0``.
     """
     dim, keepdim = _options("var", dim, keepdim, axis, keepdims)
+    _floating("var", x)
     if unbiased is not None:
         correction = 1 if unbiased else 0
     return Var.apply(x, _dims("var", dim, x.ndim), keepdim, correction)
@@ -242,7 +252,10 @@ def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 def _extreme(op, x, dim, keepdim, axis, keepdims, largest):
     from ..tensor import Tensor
+    from .arithmetic import maximum, minimum
 
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the element-wise maximum
+        return maximum(x, dim) if largest else minimum(x, dim)
     dim, keepdim = _options(op, dim, keepdim, axis, keepdims)
     if dim is None:
         return Extreme.apply(x, _dims(op, None, x.ndim), keepdim, largest)
@@ -266,11 +279,13 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``max(x)``: the largest value (ties share the gradient), as ``torch.max(input)``.
 
     ``max(x, dim)``: a ``(values, indices)`` namedtuple along one dim, as ``torch.max(input, dim)``;
-    the gradient goes to the returned index (the first maximum).
+    the gradient goes to the returned index (the first maximum). ``max(x, other)`` with a tensor
+    ``other`` is :func:`~minitorch_cnn.functional.arithmetic.maximum`, as ``torch.max(input, other)``.
     """
     return _extreme("max", x, dim, keepdim, axis, keepdims, True)
 
 
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)``, as :func:`max`."""
+    """``min(x)``: the smallest value; ``min(x, dim)``: ``(values, indices)``; ``min(x, other)``:
+    the element-wise minimum; as :func:`max`."""
     return _extreme("min", x, dim, keepdim, axis, keepdims, False)
