@@ -110,7 +110,10 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_gr
         return Tensor(noise * arrays[1] + arrays[0], requires_grad=requires_grad)
     if size is None:
         raise ValueError("normal: expected a size with numbers for mean and std, got size=None")
-    draw = lambda shape, like: backend.random_normal(shape, like, mean=mean, std=std)  # noqa: E731
+
+    def draw(shape, like):
+        return backend.random_normal(shape, like, mean=mean, std=std)
+
     return _random("normal", draw, (size,), dtype, device, requires_grad)
 
 
