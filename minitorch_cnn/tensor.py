@@ -401,18 +401,6 @@ class Tensor:
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------ methods
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis=None):
-        return Tensor(self.xp.argmax(self.array, axis=axis))
-
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
@@ -420,9 +408,6 @@ class Tensor:
 
     def view(self, *shape):
         return self.reshape(*shape)
-
-    def flatten(self, start_dim=0):
-        return F.flatten(self, start_dim=start_dim)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
@@ -455,6 +440,87 @@ class Tensor:
 
     def log(self):
         return F.log(self)
+
+
+    # ------------------------------------------------------------ PyTorch's ops as methods
+    # Each forwards to the function of the same name in functional/, where its forward and
+    # backward are; ``dim``/``keepdim`` are PyTorch's names, ``axis``/``keepdims`` ours.
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+        return F.var(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
+
+    def std(self, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+        return F.std(self, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return F.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return F.flatten(self, start_dim, end_dim)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def abs(self):
+        return F.abs(self)
+
+    def __abs__(self):
+        return F.abs(self)
+
+    def pow(self, exponent):
+        return F.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return F.pow(base, self)
+
+    def clamp(self, min=None, max=None):
+        return F.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return F.maximum(self, other)
+
+    def minimum(self, other):
+        return F.minimum(self, other)
+
+    def matmul(self, other):
+        return F.matmul(self, other)
+
+    def t(self):
+        """The transpose of a matrix, as ``torch.Tensor.t``: 0-D and 1-D tensors come back unchanged."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expected a tensor with at most 2 dims, got shape {self.shape}; use transpose(dim0, dim1)")
+        return self if self.ndim < 2 else F.permute(self, (1, 0))
+
+    def type(self, dtype=None):
+        """With ``dtype``: a copy converted to it (``x.type(mt.float64)``); without: the dtype's name."""
+        if dtype is None:
+            return backend.dtype_name(self.dtype)
+        return self.to(dtype=dtype)
+
+    def long(self):
+        return self.to(dtype="int64")
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):

@@ -6,8 +6,11 @@ so its gradient is the sum of the ``N`` incoming rows: :func:`unbroadcast` does 
 
 from __future__ import annotations
 
+import builtins
+
+from .. import backend
 from ..autograd import Function
-from ..backend import array_namespace
+from ..backend import array_namespace, dtype_of
 
 
 def unbroadcast(grad, shape):
@@ -27,6 +30,47 @@ def unbroadcast(grad, shape):
 
 def _shape(a):
     return tuple(a.shape) if hasattr(a, "shape") else ()
+
+
+def _is_float(a):
+    """True for a Python float or a floating-point array/Tensor."""
+    if isinstance(a, float):
+        return True
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return False
+    # NumPy and CuPy dtypes carry their kind: cheaper than an Array-API lookup on every op.
+    kind = getattr(dtype, "kind", None)
+    if kind is not None:
+        return kind == "f"
+    return array_namespace(getattr(a, "array", a)).isdtype(dtype, "real floating")
+
+
+def promote(*operands, to_float=False):
+    """PyTorch's type promotion for ops mixing integer (or bool) tensors with floats.
+
+    NumPy turns ``int64 array + 0.5``, ``int64 array + float32 array`` and ``exp(int64 array)``
+    into float64; PyTorch gives the default float dtype (float32) for the first and last and the
+    float operand's dtype for the second. So integer tensors are cast here, before the op, to
+    the dtype of the first float array operand, else to ``backend.DEFAULT_DTYPE``. With
+    ``to_float`` (``exp``, ``log``, ``sqrt``, true division) integers become floats even when no
+    operand is a float. Python numbers pass through unchanged.
+    """
+    from ..tensor import Tensor
+
+    floats = [_is_float(a) for a in operands]
+    integer = [hasattr(a, "shape") and not f for a, f in zip(operands, floats)]
+    if not builtins.any(integer) or not (to_float or builtins.any(floats)):
+        return operands
+    target = next((a.dtype for a, f in zip(operands, floats) if f and hasattr(a, "shape")), None)
+    out = []
+    for a, is_integer in zip(operands, integer):
+        if is_integer:
+            xp = array_namespace(getattr(a, "array", a))
+            dtype = target if target is not None else dtype_of(xp, backend.DEFAULT_DTYPE)
+            a = Tensor(xp.astype(getattr(a, "array", a), dtype))
+        out.append(a)
+    return tuple(out)
 
 
 class Add(Function):
@@ -90,17 +134,34 @@ class Div(Function):
 
 
 class Pow(Function):
-    """``z = a ** c`` for a constant exponent ``c``;  ``dz/da = c * a**(c-1)``."""
+    """``z = a ** b``, either operand a tensor or a number.
+
+    ``dz/da = b * a**(b-1)`` and ``dz/db = a**b * log(a)``. PyTorch's conventions where these
+    formulas give ``0 * inf = nan``: ``dz/da = 0`` wherever ``b == 0`` (``x ** 0`` is constant,
+    even at ``x = 0``), and ``dz/db = 0`` wherever ``a == 0`` and ``b >= 0``.
+    """
 
     @staticmethod
-    def forward(ctx, a, c):
-        ctx.save_for_backward(a, c)
-        return a**c
+    def forward(ctx, a, b):
+        z = a**b
+        ctx.save_for_backward(a, b, z)
+        return z
 
     @staticmethod
     def backward(ctx, grad):
-        a, c = ctx.saved_tensors
-        return grad * c * a ** (c - 1), None
+        a, b, z = ctx.saved_tensors
+        xp = array_namespace(grad)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            # b == 0 is replaced by a base of 1, so a**(b-1) stays finite and b * ... is 0.
+            base = xp.where(b == 0, 1.0, a) if hasattr(b, "shape") else (a if b != 0 else xp.ones_like(a))
+            da = unbroadcast(grad * b * base ** (b - 1), _shape(a))
+        if ctx.needs_input_grad[1]:
+            a = a if hasattr(a, "shape") else xp.full_like(z, a)
+            zero = a == 0
+            log_a = xp.log(xp.where(zero, 1.0, a))
+            db = unbroadcast(xp.where(zero & (b >= 0), 0.0, grad * z * log_a), _shape(b))
+        return da, db
 
 
 class Neg(Function):
@@ -144,6 +205,99 @@ class Log(Function):
         return grad / a
 
 
+class Sqrt(Function):
+    """``z = sqrt(a)``;  ``dz/da = 1 / (2 sqrt(a)) = 1 / (2 z)`` (inf at 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        z = array_namespace(a).sqrt(a)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return grad / (2.0 * z)
+
+
+class Abs(Function):
+    """``z = |a|``;  ``dz/da = sign(a)``, 0 at ``a = 0`` (PyTorch's subgradient)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return array_namespace(a).abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * array_namespace(a).sign(a)
+
+
+class Clamp(Function):
+    """``z = min(max(a, low), high)``;  ``dz/da = 1`` where ``low <= a <= high``, else 0.
+
+    The bounds themselves pass the gradient (``<=``, not ``<``), as in PyTorch's ``clamp``.
+    """
+
+    @staticmethod
+    def forward(ctx, a, low, high):
+        xp = array_namespace(a)
+        inside = xp.ones_like(a, dtype=xp.bool)
+        if low is not None:
+            inside = inside & (a >= low)
+        if high is not None:
+            inside = inside & (a <= high)
+        ctx.save_for_backward(inside)
+        return xp.clip(a, min=low, max=high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return array_namespace(grad).where(inside, grad, 0.0), None, None
+
+
+class Where(Function):
+    """``z = a`` where ``condition`` else ``b``, broadcast;  ``dz/da = [condition]``, ``dz/db = [not condition]``."""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition, _shape(a), _shape(b))
+        return array_namespace(condition, a, b).where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        condition, sa, sb = ctx.saved_tensors
+        xp = array_namespace(grad)
+        da = unbroadcast(xp.where(condition, grad, 0.0), sa) if ctx.needs_input_grad[1] else None
+        db = unbroadcast(xp.where(condition, 0.0, grad), sb) if ctx.needs_input_grad[2] else None
+        return None, da, db
+
+
+class Maximum(Function):
+    """``z = max(a, b)`` element-wise (``largest=False``: ``min``), broadcast.
+
+    ``dz/da = 1`` where ``a`` wins, 0 where ``b`` wins, and 1/2 on a tie (PyTorch's
+    convention for ``maximum``/``minimum``: each operand gets half).
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, largest=True):
+        xp = array_namespace(a, b)
+        ctx.save_for_backward(a, b, largest)
+        return xp.maximum(a, b) if largest else xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, largest = ctx.saved_tensors
+        xp = array_namespace(grad)
+        wins = (a > b) if largest else (a < b)
+        share_a = xp.astype(wins, grad.dtype) + 0.5 * xp.astype(a == b, grad.dtype)
+        da = unbroadcast(grad * share_a, _shape(a)) if ctx.needs_input_grad[0] else None
+        db = unbroadcast(grad * (1.0 - share_a), _shape(b)) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
 class MatMul(Function):
     """``Z = A @ B`` for ``A`` (..., n, k) and ``B`` (..., k, m), batch axes broadcast.
 
@@ -184,31 +338,40 @@ def _operand(x):
     raise TypeError(f"unsupported operand of type {type(x).__name__}: expected a Tensor or a number")
 
 
+def _tensor(x):
+    """A Tensor for an array or a number (the ops that reshape their operands need ``.shape``)."""
+    from ..tensor import Tensor, tensor
+
+    return x if isinstance(x, Tensor) else tensor(_operand(x))
+
+
 def add(a, b):
     """``a + b`` with broadcasting."""
-    return Add.apply(_operand(a), _operand(b))
+    return Add.apply(*promote(_operand(a), _operand(b)))
 
 
 def sub(a, b):
     """``a - b`` with broadcasting."""
-    return Sub.apply(_operand(a), _operand(b))
+    return Sub.apply(*promote(_operand(a), _operand(b)))
 
 
 def mul(a, b):
     """``a * b`` with broadcasting."""
-    return Mul.apply(_operand(a), _operand(b))
+    return Mul.apply(*promote(_operand(a), _operand(b)))
 
 
 def div(a, b):
-    """``a / b`` with broadcasting."""
-    return Div.apply(_operand(a), _operand(b))
+    """``a / b`` with broadcasting; true division, so integer tensors give floats (as in PyTorch)."""
+    return Div.apply(*promote(_operand(a), _operand(b), to_float=True))
 
 
-def pow(a, c):
-    """``a ** c`` for a constant Python number ``c``."""
-    if not isinstance(c, (int, float)) or isinstance(c, bool):
-        raise TypeError(f"pow: the exponent must be a Python number, got {type(c).__name__}")
-    return Pow.apply(a, c)
+def pow(a, b):
+    """``a ** b`` with broadcasting: a tensor to a number or tensor power, or a number to a tensor
+    power (``2 ** x``, through ``Tensor.__rpow__``), as ``torch.pow``."""
+    a, b = _operand(a), _operand(b)
+    if not hasattr(a, "shape") and not hasattr(b, "shape"):
+        raise TypeError(f"pow: expected a Tensor base or exponent, got {type(a).__name__} and {type(b).__name__}")
+    return Pow.apply(*promote(a, b))
 
 
 def neg(a):
@@ -216,13 +379,81 @@ def neg(a):
 
 
 def exp(a):
-    return Exp.apply(a)
+    """``e ** a``; integer tensors give the default float dtype, as in PyTorch."""
+    return Exp.apply(*promote(a, to_float=True))
 
 
 def log(a):
-    return Log.apply(a)
+    """Natural logarithm; integer tensors give the default float dtype, as in PyTorch."""
+    return Log.apply(*promote(a, to_float=True))
+
+
+def sqrt(a):
+    """Square root ``a ** 0.5``; integer tensors give the default float dtype, as in PyTorch."""
+    return Sqrt.apply(*promote(a, to_float=True))
+
+
+def abs(a):
+    """Absolute value ``|a|``; its gradient at 0 is 0."""
+    return Abs.apply(a)
+
+
+def clamp(a, min=None, max=None):
+    """``a`` limited to ``[min, max]`` (numbers; either may be ``None``), as ``torch.clamp``."""
+    if min is None and max is None:
+        raise ValueError("clamp: expected at least one of min and max, got neither")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (not isinstance(bound, (int, float)) or isinstance(bound, bool)):
+            raise TypeError(f"clamp: {name} must be a Python number or None, got {type(bound).__name__}")
+    (a,) = promote(a, *(b for b in (min, max) if b is not None))[:1]
+    return Clamp.apply(a, min, max)
+
+
+#: NumPy's and PyTorch's other name for :func:`clamp`.
+clip = clamp
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, else ``b``, broadcast together, as ``torch.where``."""
+    cond = getattr(condition, "array", condition)
+    if not hasattr(cond, "dtype") or not array_namespace(cond).isdtype(cond.dtype, "bool"):
+        raise TypeError(f"where: expected a boolean condition, got {getattr(cond, 'dtype', type(cond).__name__)}")
+    return Where.apply(cond, *promote(_operand(a), _operand(b)))
+
+
+def maximum(a, b):
+    """Element-wise ``max(a, b)``, broadcast; a tie gives each operand half the gradient."""
+    return Maximum.apply(*promote(_operand(a), _operand(b)), largest=True)
+
+
+def minimum(a, b):
+    """Element-wise ``min(a, b)``, broadcast; a tie gives each operand half the gradient."""
+    return Maximum.apply(*promote(_operand(a), _operand(b)), largest=False)
 
 
 def matmul(a, b):
-    """Matrix product ``a @ b`` of (..., n, k) and (..., k, m) tensors."""
-    return MatMul.apply(_operand(a), _operand(b))
+    """Matrix product ``a @ b`` as ``torch.matmul``: ``(..., n, k) @ (..., k, m) -> (..., n, m)``.
+
+    A 1-D operand is a vector: ``(k,) @ (..., k, m)`` treats it as a row ``(1, k)`` and
+    ``(..., n, k) @ (k,)`` as a column ``(k, 1)``; the added dim is removed from the result, so
+    ``(k,) @ (k,)`` is the dot product, a 0-d tensor.
+    """
+    from .shape import reshape
+
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: expected operands with at least 1 dimension, got {a.shape} and {b.shape}")
+    # checked here, before the vectors gain their size-1 dim, so the message shows the shapes given
+    k_a, k_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(f"matmul: inner sizes differ: {a.shape} @ {b.shape} ({k_a} != {k_b})")
+    row, column = a.ndim == 1, b.ndim == 1
+    if row:
+        a = reshape(a, (1,) + a.shape)
+    if column:
+        b = reshape(b, b.shape + (1,))
+    out = MatMul.apply(a, b)
+    if row or column:
+        shape = out.shape[:-2] + (() if row else out.shape[-2:-1]) + (() if column else out.shape[-1:])
+        out = reshape(out, shape)
+    return out

@@ -1,4 +1,4 @@
-"""Ops that move values without changing them: reshape, permute, slicing, concat, pad, flatten.
+"""Ops that move values without changing them: reshape, permute, slicing, cat, stack, pad, flatten.
 
 Each backward is the inverse movement: reshape back, permute back, scatter into zeros, split,
 crop.
@@ -128,21 +128,52 @@ def getitem(x, index):
     return GetItem.apply(x, index)
 
 
-def concat(tensors, axis=1):
-    """Join tensors along ``axis`` (default 1: channels, as Inception and DenseNet do)."""
+def _dim(op, dim, ndim):
+    """``dim`` as a non-negative int in ``[0, ndim)``, or an IndexError naming ``op``."""
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{op}: dim {dim} is out of range for {ndim}-D tensors: expected a dim in [{-ndim}, {ndim - 1}]")
+    return dim % ndim
+
+
+def cat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing ``dim``, as ``torch.cat``: shapes must agree elsewhere.
+
+    ``concat`` and ``axis=`` are our older names for the same op (DenseNet and Inception join
+    channels with ``dim=1``).
+    """
+    if axis is not None:
+        dim = axis
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concat: expected at least one tensor")
+        raise ValueError("cat: expected a non-empty list of tensors")
     ndim = len(tensors[0].shape)
-    axis = axis % ndim
+    if ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be joined; use stack")
+    dim = _dim("cat", dim, ndim)
+    first = tuple(s for i, s in enumerate(tensors[0].shape) if i != dim)
     for t in tensors[1:]:
-        other = tuple(s for i, s in enumerate(t.shape) if i != axis)
-        first = tuple(s for i, s in enumerate(tensors[0].shape) if i != axis)
+        other = tuple(s for i, s in enumerate(t.shape) if i != dim)
         if len(t.shape) != ndim or other != first:
-            raise ValueError(
-                f"concat: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ outside axis {axis}"
-            )
-    return Concat.apply(*tensors, axis=axis)
+            raise ValueError(f"cat: shapes {tuple(tensors[0].shape)} and {tuple(t.shape)} differ outside dim {dim}")
+    return Concat.apply(*tensors, axis=dim)
+
+
+concat = cat
+
+
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new ``dim``, as ``torch.stack``: ``k`` tensors of shape
+    ``S`` give ``S[:dim] + (k,) + S[dim:]``. Each gets a size-1 dim there, then :func:`cat`
+    joins them, so the gradient is cat's: split, then reshaped back."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shape = tuple(tensors[0].shape)
+    for i, t in enumerate(tensors):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"stack: expected tensors of equal shape, got {shape} at entry 0 and {tuple(t.shape)} at entry {i}")
+    dim = _dim("stack", dim, len(shape) + 1)
+    return cat([reshape(t, shape[:dim] + (1,) + shape[dim:]) for t in tensors], dim=dim)
 
 
 def pad(x, padding, value=0.0):
@@ -155,8 +186,16 @@ def pad(x, padding, value=0.0):
     return Pad.apply(x, ph, pw, value=value)
 
 
-def flatten(x, start_dim=1):
-    """Merge the axes from ``start_dim`` on: ``(N, C, H, W) -> (N, C*H*W)`` by default."""
-    start_dim = start_dim % len(x.shape) if len(x.shape) else 0
-    lead = tuple(x.shape[:start_dim])
-    return reshape(x, lead + (-1,))
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims ``start_dim..end_dim`` into one, as ``torch.flatten``: ``flatten(x, 1)`` takes
+    ``(N, C, H, W)`` to ``(N, C*H*W)``. A 0-d tensor becomes shape ``(1,)``, as in PyTorch."""
+    if len(x.shape) == 0:
+        return reshape(x, (1,))
+    ndim = len(x.shape)
+    start, end = _dim("flatten", start_dim, ndim), _dim("flatten", end_dim, ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {tuple(x.shape)}")
+    merged = 1
+    for s in x.shape[start : end + 1]:
+        merged *= s
+    return reshape(x, tuple(x.shape[:start]) + (merged,) + tuple(x.shape[end + 1 :]))
