@@ -312,9 +312,9 @@ def test_max_pool2d_method_registry(monkeypatch):
 
     class Spy(pooling.MaxPool2d):
         @staticmethod
-        def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode):
+        def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode, dilation, indices=None):
             calls.append((kh, kw, sh, sw, ph, pw))
-            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)
+            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode, dilation, indices)
 
     monkeypatch.setitem(methods._METHODS["max_pool2d"], "spy", Spy)
     host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))
