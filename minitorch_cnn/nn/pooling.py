@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.sizes import pair
 from .module import Module
 
 
@@ -53,9 +54,10 @@ class MaxUnpool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
+        # Pairs, as PyTorch stores (and prints) them.
+        self.kernel_size = pair(kernel_size, "kernel_size", "MaxUnpool2d")
+        self.stride = pair(kernel_size if stride is None else stride, "stride", "MaxUnpool2d")
+        self.padding = pair(padding, "padding", "MaxUnpool2d")
 
     def forward(self, x, indices, output_size=None):
         return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
