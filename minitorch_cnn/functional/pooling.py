@@ -1,11 +1,13 @@
-"""Pooling over 2-D windows of an ``(N, C, H, W)`` input: max, average and adaptive average.
+"""Pooling over 2-D windows of an ``(N, C, H, W)`` input: max (and its partial inverse, max
+unpooling), average and adaptive average.
 
 Max and average pooling never loop over pixels. A window of ``kh x kw`` taps is read as
 ``kh*kw`` strided slices of the padded input: tap ``(i, j)`` of every window at once is::
 
     x_padded[:, :, i : i + sh*(Ho - 1) + 1 : sh, j : j + sw*(Wo - 1) + 1 : sw]     # (N, C, Ho, Wo)
 
-The backward writes the gradient back through the same slices, adding into a zero buffer (so
+(max pooling's dilation moves tap ``(i, j)`` to row ``i*dil_h`` and column ``j*dil_w``). The
+backward writes the gradient back through the same slices, adding into a zero buffer (so
 overlapping windows accumulate), then crops the padding away.
 """
 
