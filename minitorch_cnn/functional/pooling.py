@@ -16,8 +16,8 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import array_namespace, dtype_name
 from ..methods import choose, register
-from .shape import pad_array
 from ..tensor import Tensor
+from .shape import pad_array
 from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
 
 
