@@ -282,7 +282,7 @@ def _same_padding(x, kernel, stride, dilation):
     """``padding="same"``: ``x`` padded by ``F.pad`` where needed, and the ``(ph, pw)`` left for conv2d.
 
     A window spanning ``dil*(k - 1) + 1`` pixels needs ``dil*(k - 1)`` padded rows in total to
-    keep ``Ho = H`` at stride 1. When that is odd (an even kernel) the one row that cannot be
+    keep ``Ho = H`` at stride 1. When that is odd (an even kernel, odd dilation) the one row that cannot be
     split goes at the bottom (column: at the right), as in PyTorch.
     """
     if stride != (1, 1):
@@ -349,8 +349,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, m
         stride: ``sh, sw`` (int or ``(h, w)``), default 1. A stride that does not divide
             ``H + 2*ph - span`` drops the last rows, as in PyTorch.
         padding: zeros added on each side, ``ph, pw``, default 0; or, as in PyTorch, ``"valid"``
-            (no padding) or ``"same"`` (stride 1 only: ``Ho = H``, ``Wo = W``; an even kernel's
-            odd total puts the extra row at the bottom and column at the right). Different
+            (no padding) or ``"same"`` (stride 1 only: ``Ho = H``, ``Wo = W``; when the total
+            ``dil*(k - 1)`` is odd, an even kernel, the extra row goes at the bottom and the extra
+            column at the right). Different
             padding per side: ``F.pad(x, (left, right, top, bottom))`` before the conv.
         dilation: spacing ``dil_h, dil_w`` between kernel taps, default 1 (a 3x3 kernel with
             dilation 2 covers 5x5 pixels; Yu & Koltun, 2016).
@@ -384,7 +385,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, m
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise ValueError(f"conv2d: expected padding 'same', 'valid', an int or an (h, w) pair, got {padding!r}")
-        stride, _, dilation = _pairs("conv2d", stride, 0, dilation)
+        stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
         x, padding = _same_padding(x, kernel, stride, dilation) if padding == "same" else (x, (0, 0))
     else:
         stride, padding, dilation = _pairs("conv2d", stride, padding, dilation)
