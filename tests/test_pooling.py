@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
@@ -420,6 +420,29 @@ def test_dilated_max_pool2d_matches_torch(shape, kernel, stride, padding, dilati
         lambda x: torch.nn.functional.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode),
         host,
     )
+
+
+@st.composite
+def dilated_pool_geometry(draw):
+    """A max-pool geometry with dilation up to 3, the input at least the dilated window's span."""
+    geometry = draw(pool_geometry())
+    (kh, kw), (ph, pw) = geometry["kernel"], geometry["padding"]
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    low_h, low_w = max(1, dilation[0] * (kh - 1) + 1 - 2 * ph), max(1, dilation[1] * (kw - 1) + 1 - 2 * pw)
+    H, W = draw(st.integers(low_h, low_h + 3)), draw(st.integers(low_w, low_w + 3))
+    return {**geometry, "shape": geometry["shape"][:2] + (H, W), "dilation": dilation}
+
+
+@SMALL
+@given(geometry=dilated_pool_geometry())
+def test_dilated_max_pool2d_on_drawn_geometries(xp, geometry):
+    g = geometry
+    host = distinct_values(g["shape"], g["seed"])
+    out = F.max_pool2d(on(xp, host), g["kernel"], g["stride"], g["padding"], g["dilation"])
+    check_forward(out, naive_pool(host, g["kernel"], g["stride"], g["padding"], np.max, -np.inf, g["dilation"]))
+    # Spaced taps can all land in the padding: that window is -inf (as in PyTorch) and has no gradient.
+    assume(bool(np.isfinite(out.numpy()).all()))
+    check_grad(lambda x: F.max_pool2d(x, g["kernel"], g["stride"], g["padding"], g["dilation"]), xp, host)
 
 
 def test_ceil_mode_keeps_a_dilated_window_over_the_edge():
