@@ -141,6 +141,65 @@ def test_matches_torch_without_bias():
     check_torch(lambda x, w: F.conv2d(x, w, padding=1), lambda x, w: torch_conv(1, 1, 1, 1)(x, w, None), x, w)
 
 
+# ---------------------------------------------------------------- padding="same" and "valid"
+#
+# (x_shape, w_shape, dilation, groups): an odd kernel splits its padding evenly; an even one
+# (or an even one along one axis) puts the extra row at the bottom and column at the right;
+# dilation widens the span, and an even kernel with odd dilation keeps an odd total.
+SAME_CASES = {
+    "3x3": ((2, 3, 6, 5), (4, 3, 3, 3), 1, 1),
+    "4x4_even": ((2, 3, 6, 5), (4, 3, 4, 4), 1, 1),
+    "2x3_even_rows": ((1, 2, 5, 7), (3, 2, 2, 3), 1, 1),
+    "3x3_dilation_2": ((1, 2, 7, 6), (2, 2, 3, 3), 2, 1),
+    "4x2_dilation_1x3_grouped": ((1, 4, 6, 7), (4, 2, 4, 2), (1, 3), 2),
+}
+
+
+def _same_padding_reference(x, w, dilation, groups):
+    """The seven loops on an input padded by hand: top/left ``total // 2``, bottom/right the rest."""
+    dil_h, dil_w = (dilation, dilation) if isinstance(dilation, int) else dilation
+    total_h, total_w = dil_h * (w.shape[2] - 1), dil_w * (w.shape[3] - 1)
+    widths = ((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2))
+    x_padded = mt.tensor(np.pad(x, widths))
+    return F.conv2d(x_padded, mt.tensor(w), None, 1, 0, dilation, groups, method="naive").numpy()
+
+
+@pytest.mark.parametrize("method", LESSON_METHODS)
+@pytest.mark.parametrize("case", list(SAME_CASES), ids=list(SAME_CASES))
+def test_same_padding_keeps_the_size(case, method, xp):
+    x_shape, w_shape, dilation, groups = SAME_CASES[case]
+    x, w, _ = random_inputs(x_shape, w_shape)
+    y = F.conv2d(on(xp, x), on(xp, w), padding="same", dilation=dilation, groups=groups, method=method)
+    assert tuple(y.shape[2:]) == x_shape[2:]
+    check_forward(y, _same_padding_reference(x, w, dilation, groups))
+    assert_namespace(y, xp)
+
+
+@pytest.mark.parametrize("case", list(SAME_CASES), ids=list(SAME_CASES))
+def test_same_padding_gradcheck(case, xp):
+    x_shape, w_shape, dilation, groups = SAME_CASES[case]
+    fn = conv_fn(1, "same", dilation, groups, "auto")
+    check_grad(fn, xp, *random_inputs(x_shape, w_shape), mode=gradcheck_mode(xp))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", list(SAME_CASES), ids=list(SAME_CASES))
+def test_same_padding_matches_torch(case, method):
+    x_shape, w_shape, dilation, groups = SAME_CASES[case]
+    check_torch(
+        conv_fn(1, "same", dilation, groups, method),
+        torch_conv(1, "same", dilation, groups),
+        *random_inputs(x_shape, w_shape),
+    )
+
+
+def test_valid_padding_is_no_padding_as_torch():
+    x, w, b = random_inputs((2, 3, 6, 5), (4, 3, 3, 2))
+    check_torch(conv_fn(2, "valid", 1, 1, "auto"), torch_conv(2, "valid", 1, 1), x, w, b)
+    assert F.conv2d(mt.tensor(x), mt.tensor(w), padding="valid").shape == (2, 4, 4, 4)
+
+
 # ---------------------------------------------------------------- im2col / col2im
 
 
@@ -244,6 +303,14 @@ BAD_INPUTS = {
     "bias_shape": (
         dict(x=(1, 3, 5, 5), w=(4, 3, 3, 3), b=(3,)),
         ValueError, "conv2d: expected bias of shape (F,) = (4,), got (3,)",
+    ),
+    "same_padding_with_stride_2": (
+        dict(x=(1, 1, 6, 6), w=(1, 1, 3, 3), stride=2, padding="same"),
+        ValueError, "conv2d: padding='same' expected stride 1 (as in PyTorch), got stride (2, 2)",
+    ),
+    "unknown_padding_string": (
+        dict(x=(1, 1, 6, 6), w=(1, 1, 3, 3), padding="full"),
+        ValueError, "conv2d: expected padding 'same', 'valid', an int or an (h, w) pair, got 'full'",
     ),
 }
 

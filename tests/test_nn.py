@@ -339,6 +339,7 @@ def test_repr_is_nested_like_pytorch():
 @pytest.mark.parametrize("build", [
     lambda nn: nn.Conv2d(3, 64, 3, padding=1),
     lambda nn: nn.Conv2d(4, 8, (3, 5), stride=2, dilation=2, groups=2, bias=False),
+    lambda nn: nn.Conv2d(3, 8, 4, padding="same"),
     lambda nn: nn.Linear(120, 84),
     lambda nn: nn.AvgPool2d(2),
     lambda nn: nn.AdaptiveAvgPool2d((6, 6)),
@@ -470,6 +471,8 @@ def test_batchnorm_error_names_the_layer():
     lambda: nn.Linear(3, 0),
     lambda: nn.Dropout(1.5),
     lambda: nn.BatchNorm2d(0),
+    lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"),
+    lambda: nn.Conv2d(3, 4, 3, padding="full"),
 ])
 def test_bad_layer_arguments_raise_value_error(bad):
     with pytest.raises(ValueError):
@@ -499,6 +502,9 @@ def _same_weights(ours, theirs):
     ("dilated conv", lambda nn: nn.Conv2d(3, 2, 3, dilation=2, bias=False), None, (1, 3, 9, 8)),
     ("linear", lambda nn: nn.Linear(6, 3), None, (4, 6)),
     ("max pool", lambda nn: nn.MaxPool2d(3, stride=2, padding=1), None, (2, 3, 7, 7)),
+    ("dilated max pool, PyTorch's order", lambda nn: nn.MaxPool2d(3, 2, 1, 2, False, True), None, (2, 3, 8, 9)),
+    ("same conv, even kernel", lambda nn: nn.Conv2d(3, 4, (2, 3), padding="same", dilation=(1, 2)), None,
+     (2, 3, 5, 6)),
     ("avg pool", lambda nn: nn.AvgPool2d(2), None, (2, 3, 6, 6)),
     ("adaptive avg pool", lambda nn: nn.AdaptiveAvgPool2d((2, 3)), None, (2, 3, 5, 7)),
     ("lrn", lambda nn: nn.LocalResponseNorm(3, alpha=0.1, beta=0.75, k=2.0),
@@ -508,6 +514,7 @@ def _same_weights(ours, theirs):
     ("softmax", lambda nn: nn.Softmax(dim=1), None, (3, 5)),
     ("flatten", lambda nn: nn.Flatten(), None, (2, 3, 2, 2)),
 ])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")
 def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):
     torch = torch_or_skip()
     theirs = (build_theirs or build_ours)(torch.nn)
@@ -523,6 +530,20 @@ def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
     for (key, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
+    torch = torch_or_skip()
+    x = np.random.default_rng(0).standard_normal((2, 3, 7, 9)).astype(np.float32)
+    outputs = []
+    for library, tensor in ((nn, mt.tensor), (torch.nn, torch.tensor)):
+        pool, unpool = library.MaxPool2d(2, return_indices=True), library.MaxUnpool2d(2)
+        y, indices = pool(tensor(x))
+        outputs.append((indices.numpy(), unpool(y, indices, output_size=x.shape).numpy()))
+    (ours_indices, ours), (their_indices, theirs) = outputs
+    np.testing.assert_array_equal(ours_indices, their_indices)
+    np.testing.assert_array_equal(ours, theirs)
+    assert repr(nn.MaxUnpool2d(3, 2)) == repr(torch.nn.MaxUnpool2d(3, 2))
 
 
 def test_layers_pass_their_method_to_the_op(monkeypatch):

@@ -4,8 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
+import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend, methods
 from minitorch_cnn.functional import pooling
@@ -17,20 +18,34 @@ SMALL = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCh
 # ---------------------------------------------------------------- naive references
 
 
-def naive_pool(x, kernel, stride, padding, reduce, fill):
-    """Seven loops over (n, c, io, jo) and an explicit window; ``fill`` is the padding value."""
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+def naive_pool(x, kernel, stride, padding, reduce, fill, dilation=(1, 1)):
+    """Seven loops over (n, c, io, jo) and an explicit window; ``fill`` is the padding value.
+    A dilated window takes every ``dil``-th pixel of its ``dil*(k - 1) + 1`` span."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     N, C, H, W = x.shape
     padded = np.full((N, C, H + 2 * ph, W + 2 * pw), fill)
     padded[:, :, ph : ph + H, pw : pw + W] = x
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    Ho, Wo = (H + 2 * ph - span_h) // sh + 1, (W + 2 * pw - span_w) // sw + 1
     out = np.empty((N, C, Ho, Wo))
     for n in range(N):
         for c in range(C):
             for io in range(Ho):
                 for jo in range(Wo):
-                    out[n, c, io, jo] = reduce(padded[n, c, io * sh : io * sh + kh, jo * sw : jo * sw + kw])
+                    window = padded[n, c, io * sh : io * sh + span_h : dh, jo * sw : jo * sw + span_w : dw]
+                    out[n, c, io, jo] = reduce(window)
     return out
+
+
+def naive_unpool(x, indices, Ho, Wo):
+    """The scatter written out: each value to its flat index, later ones overwriting earlier ones."""
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, Ho * Wo))
+    for n in range(N):
+        for c in range(C):
+            for k, where in enumerate(indices[n, c].reshape(-1)):
+                out[n, c, where] = x[n, c].reshape(-1)[k]
+    return out.reshape(N, C, Ho, Wo)
 
 
 def naive_adaptive_avg_pool(x, Ho, Wo):
@@ -312,9 +327,9 @@ def test_max_pool2d_method_registry(monkeypatch):
 
     class Spy(pooling.MaxPool2d):
         @staticmethod
-        def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode):
+        def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode, dilation, indices=None):
             calls.append((kh, kw, sh, sw, ph, pw))
-            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode)
+            return pooling.MaxPool2d.forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode, dilation, indices)
 
     monkeypatch.setitem(methods._METHODS["max_pool2d"], "spy", Spy)
     host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))
@@ -339,6 +354,13 @@ BAD_INPUTS = {
                         r"avg_pool2d: stride must be >= 1, got 0"),
     "max_float_kernel": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2.0), TypeError,
                          r"max_pool2d: kernel_size must be an int or an \(h, w\) pair of ints, got 2.0"),
+    "max_numba_dilation": (F.max_pool2d, (1, 1, 6, 6), dict(kernel_size=2, dilation=2, method="numba"), ValueError,
+                           r"max_pool2d: method='numba' expected dilation 1 \(the compiled kernels have none\), "
+                           r"got dilation \(2, 2\)"),
+    "max_zero_dilation": (F.max_pool2d, (1, 1, 6, 6), dict(kernel_size=2, dilation=0), ValueError,
+                          r"max_pool2d: dilation must be >= 1, got 0"),
+    "max_dilated_kernel_too_large": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=3, dilation=2), ValueError,
+                                     r"max_pool2d: kernel spans 5 pixels but the padded input is only 4"),
     "max_unknown_method": (F.max_pool2d, (1, 1, 4, 4), dict(kernel_size=2, method="fft"), ValueError,
                            r"max_pool2d: expected method to be one of 'auto', 'slices', 'numba', got 'fft'"),
     "max_ceil_mode_input_too_small": (F.max_pool2d, (1, 1, 1, 1), dict(kernel_size=3, stride=2, ceil_mode=True),
@@ -355,3 +377,227 @@ BAD_INPUTS = {
 def test_bad_input_names_op_expected_and_got(op, shape, kwargs, error, message):
     with pytest.raises(error, match=message):
         op(on(np, np.zeros(shape)), **kwargs)
+
+
+# ---------------------------------------------------------------- max_pool2d: dilation
+#
+# (shape, kernel, stride, padding, dilation): a 3x3 window spanning 5x5, dilation only along W,
+# dilation with padding, and a dilated window that only ceil_mode keeps at the edge.
+DILATION_CASES = {
+    "3x3_dilation_2": ((2, 2, 9, 9), 3, 1, 0, 2),
+    "dilation_along_width": ((1, 3, 6, 9), (2, 3), (2, 1), 0, (1, 3)),
+    "dilation_and_padding": ((2, 1, 8, 7), 3, 2, 1, 2),
+    "overhang_at_the_edge": ((1, 2, 8, 10), 2, 3, 1, (2, 3)),
+}
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, dilation", DILATION_CASES.values(),
+                         ids=DILATION_CASES.keys())
+def test_dilated_max_pool2d_matches_naive_loops(xp, shape, kernel, stride, padding, dilation):
+    host = np.random.default_rng(0).standard_normal(shape)
+    out = F.max_pool2d(on(xp, host), kernel, stride, padding, dilation)
+    pairs = [(v, v) if isinstance(v, int) else v for v in (kernel, stride, padding, dilation)]
+    check_forward(out, naive_pool(host, *pairs[:3], np.max, -np.inf, dilation=pairs[3]))
+    assert_namespace(out, xp)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("shape, kernel, stride, padding, dilation", DILATION_CASES.values(),
+                         ids=DILATION_CASES.keys())
+def test_dilated_max_pool2d_gradcheck(xp, shape, kernel, stride, padding, dilation, ceil_mode):
+    host = distinct_values(shape, 2)
+    check_grad(lambda x: F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode), xp, host)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("shape, kernel, stride, padding, dilation", DILATION_CASES.values(),
+                         ids=DILATION_CASES.keys())
+def test_dilated_max_pool2d_matches_torch(shape, kernel, stride, padding, dilation, ceil_mode):
+    torch = torch_or_skip()
+    host = distinct_values(shape, 3)
+    check_torch(
+        lambda x: F.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode),
+        lambda x: torch.nn.functional.max_pool2d(x, kernel, stride, padding, dilation, ceil_mode),
+        host,
+    )
+
+
+@st.composite
+def dilated_pool_geometry(draw):
+    """A max-pool geometry with dilation up to 3, the input at least the dilated window's span."""
+    geometry = draw(pool_geometry())
+    (kh, kw), (ph, pw) = geometry["kernel"], geometry["padding"]
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    low_h, low_w = max(1, dilation[0] * (kh - 1) + 1 - 2 * ph), max(1, dilation[1] * (kw - 1) + 1 - 2 * pw)
+    H, W = draw(st.integers(low_h, low_h + 3)), draw(st.integers(low_w, low_w + 3))
+    return {**geometry, "shape": geometry["shape"][:2] + (H, W), "dilation": dilation}
+
+
+@SMALL
+@given(geometry=dilated_pool_geometry())
+def test_dilated_max_pool2d_on_drawn_geometries(xp, geometry):
+    g = geometry
+    host = distinct_values(g["shape"], g["seed"])
+    out = F.max_pool2d(on(xp, host), g["kernel"], g["stride"], g["padding"], g["dilation"])
+    check_forward(out, naive_pool(host, g["kernel"], g["stride"], g["padding"], np.max, -np.inf, g["dilation"]))
+    # Spaced taps can all land in the padding: that window is -inf (as in PyTorch) and has no gradient.
+    assume(bool(np.isfinite(out.numpy()).all()))
+    check_grad(lambda x: F.max_pool2d(x, g["kernel"], g["stride"], g["padding"], g["dilation"]), xp, host)
+
+
+def test_ceil_mode_keeps_a_dilated_window_over_the_edge():
+    # W = 10, padding 1, span 4, stride 3: floor gives (10 + 2 - 4)//3 + 1 = 3 windows, ceil 4.
+    x = on(np, np.zeros((1, 1, 8, 10)))
+    assert F.max_pool2d(x, 2, 3, 1, (2, 3)).shape == (1, 1, 3, 3)
+    assert F.max_pool2d(x, 2, 3, 1, (2, 3), True).shape == (1, 1, 3, 4)
+
+
+def test_auto_takes_the_lesson_when_the_window_is_dilated():
+    x = np.zeros((1, 1, 6, 6), dtype=np.float32)
+    assert methods.choose("max_pool2d", "auto", x, dilation=(1, 2)) is pooling.MaxPool2d
+    y = F.max_pool2d(on(np, x), 2, dilation=2)  # the Numba kernels' adapter would raise
+    assert y.shape == (1, 1, 2, 2)  # (6 - 3)//2 + 1
+
+
+# ---------------------------------------------------------------- max_pool2d: return_indices
+
+INDEX_CASES = {
+    "alexnet_3x3_stride_2": ((2, 3, 9, 9), 3, 2, 0, 1, False),
+    "padding_and_ceil_mode": ((1, 2, 8, 7), 3, 2, 1, 1, True),
+    "non_square": ((2, 1, 7, 9), (2, 3), (2, 1), (1, 0), 1, False),
+    "dilated": ((1, 2, 9, 8), 3, 2, 1, (2, 1), True),
+}
+
+
+def _pool_with_indices(xp, host, method, case):
+    kernel, stride, padding, dilation, ceil_mode = case[1:]
+    return F.max_pool2d(on(xp, host), kernel, stride, padding, dilation, ceil_mode, True, method=method)
+
+
+@pytest.mark.parametrize("method", ["slices", "numba"])
+@pytest.mark.parametrize("case", INDEX_CASES.values(), ids=INDEX_CASES.keys())
+def test_return_indices_point_at_the_maxima(xp, method, case):
+    if method == "numba" and (xp.__name__ != "numpy" or case[4] != 1):
+        pytest.skip("the Numba kernels take NumPy or CuPy arrays and no dilation")
+    host = np.random.default_rng(0).standard_normal(case[0])
+    y, indices = _pool_with_indices(xp, host, method, case)
+    got = backend.to_numpy(indices.array)
+    assert got.dtype == np.int64 and got.shape == tuple(y.shape)
+    N, C = host.shape[:2]
+    at_indices = np.take_along_axis(host.reshape(N, C, -1), got.reshape(N, C, -1), axis=2)
+    check_forward(at_indices.reshape(got.shape), y.numpy())
+
+
+@pytest.mark.parametrize("method", ["slices", "numba"])
+@pytest.mark.parametrize("case", INDEX_CASES.values(), ids=INDEX_CASES.keys())
+def test_return_indices_match_torch(method, case):
+    torch = torch_or_skip()
+    if method == "numba" and case[4] != 1:
+        pytest.skip("the Numba kernels have no dilation")
+    host = np.random.default_rng(1).standard_normal(case[0]).astype(np.float32)
+    host[0, 0, :2, :2] = 1.0  # a tie: both pick the first maximum
+    y, indices = _pool_with_indices(np, host, method, case)
+    expected_y, expected_indices = torch.nn.functional.max_pool2d(torch.tensor(host), *case[1:], return_indices=True)
+    check_forward(y, expected_y.numpy())
+    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
+
+
+def test_indices_carry_no_gradient_and_y_still_trains():
+    x = on(np, distinct_values((1, 1, 4, 4), 0), requires_grad=True)
+    y, indices = F.max_pool2d(x, 2, return_indices=True)
+    assert not indices.requires_grad
+    y.sum().backward()
+    assert np.asarray(x.grad).sum() == 4.0
+
+
+# ---------------------------------------------------------------- max_unpool2d
+
+UNPOOL_CASES = {
+    "2x2_stride_2": ((2, 3, 6, 8), 2, None, 0, None),
+    "padding": ((1, 2, 7, 7), 3, 3, 1, None),
+    "size_lost_to_the_floor": ((2, 1, 7, 9), 2, 2, 0, (7, 9)),
+    "overlapping_windows": ((1, 2, 7, 7), 3, 2, 0, None),
+}
+
+
+def _pooled(xp, case, seed=0):
+    """``(x, y, indices, output_size)`` of a pooling whose indices max_unpool2d then takes."""
+    shape, kernel, stride, padding, output_size = case
+    host = distinct_values(shape, seed)
+    y, indices = F.max_pool2d(on(np, host), kernel, stride, padding, return_indices=True)
+    return host, on(xp, y.numpy()), on(xp, indices.numpy()), output_size
+
+
+@pytest.mark.parametrize("case", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
+def test_max_unpool2d_matches_the_scatter_loop(xp, case):
+    _, y, indices, output_size = _pooled(xp, case)
+    out = F.max_unpool2d(y, indices, *case[1:4], output_size=output_size)
+    Ho, Wo = out.shape[2], out.shape[3]
+    check_forward(out, naive_unpool(y.numpy(), backend.to_numpy(indices.array), Ho, Wo))
+    assert_namespace(out, xp)
+
+
+@pytest.mark.parametrize("case", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
+def test_max_unpool2d_round_trips_the_maxima(case):
+    # ZFNet's deconvnet: every maximum goes back to its pixel, everything else is zero.
+    host, y, indices, _ = _pooled(np, case)
+    out = F.max_unpool2d(y, indices, *case[1:4], output_size=host.shape).numpy()
+    N, C = host.shape[:2]
+    maxima = np.zeros((N, C, host.shape[2] * host.shape[3]), dtype=bool)
+    np.put_along_axis(maxima, indices.numpy().reshape(N, C, -1), True, axis=2)
+    np.testing.assert_array_equal(out, np.where(maxima.reshape(host.shape), host, 0.0))
+
+
+@pytest.mark.parametrize("case", [UNPOOL_CASES[k] for k in ("2x2_stride_2", "padding", "size_lost_to_the_floor")],
+                         ids=["2x2_stride_2", "padding", "size_lost_to_the_floor"])
+def test_max_unpool2d_gradcheck(xp, case):
+    # Windows that do not overlap: no two values share a target, so the gather is the exact gradient.
+    _, y, indices, output_size = _pooled(np, case)
+    check_grad(lambda t, i: F.max_unpool2d(t, i, *case[1:4], output_size=output_size), xp, y.numpy(),
+               indices.numpy())
+
+
+@pytest.mark.parametrize("case", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
+def test_max_unpool2d_matches_torch(case):
+    torch = torch_or_skip()
+    _, y, indices, output_size = _pooled(np, case)
+    host_indices = indices.numpy()
+    check_torch(
+        lambda t: F.max_unpool2d(t, mt.tensor(host_indices), *case[1:4], output_size=output_size),
+        lambda t: torch.nn.functional.max_unpool2d(t, torch.tensor(host_indices), *case[1:4],
+                                                   output_size=output_size),
+        y.numpy(),
+    )
+
+
+def test_max_unpool2d_shared_target_keeps_the_later_value_as_torch():
+    torch = torch_or_skip()
+    x = np.array([[[[1.0, 2.0, 3.0]]]], dtype=np.float32)
+    indices = np.array([[[[4, 4, 0]]]])
+    got = F.max_unpool2d(mt.tensor(x), mt.tensor(indices), (1, 2), output_size=(1, 6)).numpy()
+    expected = torch.nn.functional.max_unpool2d(torch.tensor(x), torch.tensor(indices), (1, 2), output_size=(1, 6))
+    np.testing.assert_array_equal(got, expected.numpy())
+    np.testing.assert_array_equal(got, [[[[3.0, 0.0, 0.0, 0.0, 2.0, 0.0]]]])
+
+
+UNPOOL_BAD_INPUTS = {
+    "indices_shape": (dict(indices=np.zeros((1, 1, 2, 3), dtype=np.int64)), ValueError,
+                      r"max_unpool2d: expected indices of the input's shape \(1, 1, 2, 2\), got \(1, 1, 2, 3\)"),
+    "float_indices": (dict(indices=np.zeros((1, 1, 2, 2))), TypeError,
+                      r"max_unpool2d: expected integer indices, got dtype float64"),
+    "index_past_the_plane": (dict(indices=np.full((1, 1, 2, 2), 16)), ValueError,
+                             r"max_unpool2d: expected indices in \[0, 16\) for an output plane of \(4, 4\), "
+                             r"got values in \[16, 16\]"),
+    "output_size_too_far": (dict(output_size=(6, 4)), ValueError,
+                            r"max_unpool2d: expected output_size dim 0 between 2 and 6 \(exclusive\), got \(6, 4\)"),
+    "input_3d": (dict(x=np.zeros((1, 2, 2)), indices=np.zeros((1, 2, 2), dtype=np.int64)), ValueError,
+                 r"max_unpool2d: expected a 4-D input \(N, C, H, W\), got shape \(1, 2, 2\)"),
+}
+
+
+@pytest.mark.parametrize("spec, error, message", UNPOOL_BAD_INPUTS.values(), ids=UNPOOL_BAD_INPUTS.keys())
+def test_max_unpool2d_bad_input_names_op_expected_and_got(spec, error, message):
+    x = spec.get("x", np.zeros((1, 1, 2, 2)))
+    indices = spec.get("indices", np.zeros((1, 1, 2, 2), dtype=np.int64))
+    with pytest.raises(error, match=message):
+        F.max_unpool2d(mt.tensor(x), mt.tensor(indices), 2, output_size=spec.get("output_size"))

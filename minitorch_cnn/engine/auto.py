@@ -29,7 +29,8 @@ not measured here (no GPU).
 **max_pool2d**: the Numba kernel on float NumPy arrays. On AlexNet's 3x3/2 pooling of a
 (16, 96, 55, 55) batch, forward plus backward, it took 0.96x PyTorch's time where the lesson's
 ``"slices"`` took 2.40x (``python -m bench --suite layers``). Everywhere else (CuPy: not
-measured; array_api_strict; integer arrays) ``"slices"``, which works on every backend.
+measured; array_api_strict; integer arrays; any ``dilation`` other than 1, which the kernels do not
+have) ``"slices"``, which works on every backend.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def conv2d_method(x, kernel, stride, padding, groups):
     return "gemm"
 
 
-def max_pool2d_method(x):
-    """The method ``max_pool2d(method="auto")`` runs on raw array ``x``."""
-    return "numba" if _numpy_float(x) else "slices"
+def max_pool2d_method(x, dilation=(1, 1)):
+    """The method ``max_pool2d(method="auto")`` runs on raw array ``x``: the compiled kernels have
+    no dilation, so a dilated window always takes the lesson's ``"slices"``."""
+    return "numba" if _numpy_float(x) and tuple(dilation) == (1, 1) else "slices"
 
 
 register_auto("conv2d", conv2d_method)

@@ -45,15 +45,23 @@ def _backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
 
 class NumbaMaxPool2d(Function):
     """The lesson's max pooling (``functional.pooling.MaxPool2d``) by compiled kernels: one pass
-    over the windows that also records each winner's flat index, the same first-maximum rule, and
-    a backward that adds each gradient at its winner's index."""
+    over the windows that also records each winner's flat index ``h*W + w`` (what
+    ``return_indices=True`` returns), the same first-maximum rule, and a backward that adds each
+    gradient at its winner's index. The kernels have no dilation."""
 
     @staticmethod
-    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False):
+    def forward(ctx, x, kh, kw, sh, sw, ph, pw, ceil_mode=False, dilation=(1, 1), indices=None):
+        if tuple(dilation) != (1, 1):
+            raise ValueError(
+                f"max_pool2d: method='numba' expected dilation 1 (the compiled kernels have none), got dilation "
+                f"{tuple(dilation)}; use method='slices' or 'auto'"
+            )
         kernels = kernels_for(x, "max_pool2d")
         out_size = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="max_pool2d",
                                        ceil_mode=ceil_mode)
         y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), out_size=out_size)
+        if indices is not None:
+            indices.append(winner)
         ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw))
         return y
 

@@ -13,6 +13,7 @@ from .activation import relu, leaky_relu, tanh, sigmoid, silu, softmax, log_soft
 from .loss import cross_entropy
 from .linear import linear, dropout
 from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d
+from .pooling import max_unpool2d
 from .normalization import batch_norm, local_response_norm
 from .arithmetic import sqrt, abs, clamp, clip, where, maximum, minimum
 from .reduction import min, amax, amin, argmax, argmin, var, std

@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 from ..autograd import Function
 from ..backend import array_namespace, dtype_name
 from ..methods import choose, register
-from .shape import pad_array
+from .shape import pad, pad_array
 from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
 
 
@@ -278,6 +278,21 @@ def _pairs(op, stride, padding, dilation):
     return pair(stride, "stride", op), pair(padding, "padding", op), pair(dilation, "dilation", op)
 
 
+def _same_padding(x, kernel, stride, dilation):
+    """``padding="same"``: ``x`` padded by ``F.pad`` where needed, and the ``(ph, pw)`` left for conv2d.
+
+    A window spanning ``dil*(k - 1) + 1`` pixels needs ``dil*(k - 1)`` padded rows in total to
+    keep ``Ho = H`` at stride 1. When that is odd (an even kernel, odd dilation) the one row that cannot be
+    split goes at the bottom (column: at the right), as in PyTorch.
+    """
+    if stride != (1, 1):
+        raise ValueError(f"conv2d: padding='same' expected stride 1 (as in PyTorch), got stride {stride}")
+    total_h, total_w = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+    if total_h % 2 or total_w % 2:
+        x = pad(x, (0, total_w % 2, 0, total_h % 2))
+    return x, (total_h // 2, total_w // 2)
+
+
 def _check_conv_args(x, weight, bias, groups):
     """The shape and dtype checks of :func:`conv2d`, with messages that name both shapes."""
     for name, a in (("input", x), ("weight", weight), ("bias", bias)):
@@ -333,7 +348,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, m
         bias: ``(F,)`` or ``None``.
         stride: ``sh, sw`` (int or ``(h, w)``), default 1. A stride that does not divide
             ``H + 2*ph - span`` drops the last rows, as in PyTorch.
-        padding: zeros added on each side, ``ph, pw``, default 0.
+        padding: zeros added on each side, ``ph, pw``, default 0; or, as in PyTorch, ``"valid"``
+            (no padding) or ``"same"`` (stride 1 only: ``Ho = H``, ``Wo = W``; when the total
+            ``dil*(k - 1)`` is odd, an even kernel, the extra row goes at the bottom and the extra
+            column at the right). Different
+            padding per side: ``F.pad(x, (left, right, top, bottom))`` before the conv.
         dilation: spacing ``dil_h, dil_w`` between kernel taps, default 1 (a 3x3 kernel with
             dilation 2 covers 5x5 pixels; Yu & Koltun, 2016).
         groups: split the ``C`` input channels and ``F`` filters into ``groups`` independent
@@ -355,14 +374,21 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, m
     Raises ValueError/TypeError naming what was expected and what was given: wrong ndim,
     channel mismatch, groups not dividing ``C`` or ``F``, negative padding, stride or dilation
     below 1, a kernel larger than the padded input, a bias of the wrong shape, an unknown method,
-    ``method="numba"`` on arrays that are neither NumPy nor CuPy.
+    ``method="numba"`` on arrays that are neither NumPy nor CuPy, an unknown padding string or
+    ``padding="same"`` with a stride other than 1.
 
     Reference: LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
     recognition", Proc. IEEE 1998 (LeNet-5).
     """
     _check_conv_args(x, weight, bias, groups)
-    stride, padding, dilation = _pairs("conv2d", stride, padding, dilation)
     kernel = (weight.shape[2], weight.shape[3])
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"conv2d: expected padding 'same', 'valid', an int or an (h, w) pair, got {padding!r}")
+        stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
+        x, padding = _same_padding(x, kernel, stride, dilation) if padding == "same" else (x, (0, 0))
+    else:
+        stride, padding, dilation = _pairs("conv2d", stride, padding, dilation)
     conv2d_output_shape(x.shape[2], x.shape[3], kernel, stride, padding, dilation, op="conv2d")
     chosen = choose("conv2d", method, x.array, kernel=kernel, stride=stride, padding=padding, groups=groups)
     return Conv2d.apply(

@@ -84,19 +84,40 @@ class Concat(Function):
         return tuple(grads)
 
 
+def _pad_slices(shape, widths):
+    """Where ``x`` lands in ``pad(x)``: ``(out_shape, x_slices, out_slices)`` for ``widths``, one
+    ``(before, after)`` pair per axis (negative widths crop). Output axis ``k`` holds input
+    ``k - before``, so ``x[x_slices]`` is copied to ``out[out_slices]``."""
+    out_shape, x_slices, out_slices = [], [], []
+    for n, (before, after) in zip(shape, widths):
+        start, stop = max(0, -before), n - max(0, -after)
+        out_shape.append(n + before + after)
+        x_slices.append(slice(start, stop))
+        out_slices.append(slice(max(0, before), max(0, before) + stop - start))
+    return tuple(out_shape), tuple(x_slices), tuple(out_slices)
+
+
 class Pad(Function):
-    """Zero-pad the last two axes (H, W) by ``(ph, pw)`` on each side;  the gradient is cropped."""
+    """``y = x`` with ``widths[d] = (before, after)`` entries of ``value`` added on each side of
+    axis ``d`` (negative widths crop);  the gradient is the kept part of ``grad``, zeros where
+    ``x`` was cropped."""
 
     @staticmethod
-    def forward(ctx, x, ph, pw, value=0.0):
-        ctx.save_for_backward(ph, pw)
-        return pad_array(x, ph, pw, value)
+    def forward(ctx, x, widths, value=0.0):
+        xp = array_namespace(x)
+        out_shape, x_slices, out_slices = _pad_slices(x.shape, widths)
+        ctx.save_for_backward(tuple(x.shape), x_slices, out_slices)
+        y = xp.full(out_shape, value, dtype=x.dtype, device=getattr(x, "device", None))
+        y[out_slices] = x[x_slices]
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        ph, pw = ctx.saved_tensors
-        H, W = grad.shape[-2], grad.shape[-1]
-        return grad[..., ph : H - ph, pw : W - pw]
+        x_shape, x_slices, out_slices = ctx.saved_tensors
+        xp = array_namespace(grad)
+        dx = xp.zeros(x_shape, dtype=grad.dtype, device=getattr(grad, "device", None))
+        dx[x_slices] = grad[out_slices]
+        return dx
 
 
 def pad_array(x, ph, pw, value=0.0, extra=(0, 0)):
@@ -176,14 +197,44 @@ def stack(tensors, dim=0):
     return cat([reshape(t, shape[:dim] + (1,) + shape[dim:]) for t in tensors], dim=dim)
 
 
-def pad(x, padding, value=0.0):
-    """Pad the last two axes (H, W) by ``padding`` (an int or ``(ph, pw)``) on each side."""
-    from .sizes import pair
+def pad(x, pad, mode="constant", value=0.0):
+    """Pad (or, with negative widths, crop) the last axes of ``x``, as ``torch.nn.functional.pad``.
 
-    ph, pw = pair(padding, "padding", "pad")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"pad: padding must be >= 0, got {padding!r}")
-    return Pad.apply(x, ph, pw, value=value)
+    ``pad`` holds ``(before, after)`` pairs starting from the LAST axis: ``(left, right)`` pads
+    ``W``; ``(left, right, top, bottom)`` pads ``W`` and ``H``; six numbers add the channels. Axis
+    ``d`` grows from ``n`` to ``n + before + after``; a negative width removes that many entries
+    from its side. ``F.pad(x, (0, 1, 0, 1))`` is the extra bottom row and right column that
+    ``conv2d(padding="same")`` adds for an even kernel.
+
+    Args:
+        x: Tensor of any shape. pad: a tuple of ``2k`` ints, ``k <= x.ndim``.
+        mode: ``"constant"`` only (PyTorch's ``"reflect"``, ``"replicate"`` and ``"circular"``
+            are not implemented here).
+        value: the fill value (PyTorch's default 0).
+
+    Returns:
+        Tensor whose last ``k`` axes are resized. Its gradient is ``grad`` at ``x``'s positions,
+        zero where ``x`` was cropped away.
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: expected mode 'constant' (the only mode implemented here), got {mode!r}")
+    if not isinstance(pad, (tuple, list)) or any(isinstance(p, bool) or not isinstance(p, int) for p in pad):
+        raise TypeError(f"pad: expected pad to be a tuple of ints (left, right, top, bottom, ...), got {pad!r}")
+    ndim = len(x.shape)
+    if len(pad) % 2 or len(pad) > 2 * ndim:
+        raise ValueError(
+            f"pad: expected an even number of pad widths, at most 2 per axis ({2 * ndim} for shape "
+            f"{tuple(x.shape)}), got {len(pad)}: {tuple(pad)}"
+        )
+    pairs = [(pad[2 * k], pad[2 * k + 1]) for k in range(len(pad) // 2)]  # last axis first, as in PyTorch
+    widths = [(0, 0)] * (ndim - len(pairs)) + pairs[::-1]
+    for d, (n, (before, after)) in enumerate(zip(x.shape, widths)):
+        if max(0, -before) + max(0, -after) > n:
+            raise ValueError(
+                f"pad: expected negative padding to crop at most the {n} entries of axis {d} "
+                f"(shape {tuple(x.shape)}), got ({before}, {after})"
+            )
+    return Pad.apply(x, tuple(widths), value=value)
 
 
 def flatten(x, start_dim=0, end_dim=-1):

@@ -9,6 +9,7 @@ from .module import Module, ModuleList, Parameter, RemovableHandle, Sequential
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import MaxUnpool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .dropout import Dropout
 from .activation import LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh

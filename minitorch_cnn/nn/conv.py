@@ -20,7 +20,8 @@ class Conv2d(Module):
     Args:
         in_channels: ``C``. out_channels: ``F``, the number of filters.
         kernel_size: ``kh`` or ``(kh, kw)``.
-        stride, padding, dilation: ints or ``(h, w)`` pairs (defaults 1, 0, 1).
+        stride, padding, dilation: ints or ``(h, w)`` pairs (defaults 1, 0, 1); ``padding`` may
+            also be ``"same"`` (stride 1 only, checked here as PyTorch does) or ``"valid"``.
         groups: split channels and filters into independent groups (AlexNet, ResNeXt, MobileNet).
         bias: learn a per-filter bias (default ``True``).
         method: keyword only, passed to :func:`~minitorch_cnn.functional.conv2d`: ``"auto"``
@@ -49,7 +50,14 @@ class Conv2d(Module):
         self.out_channels = out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
-        self.padding = pair(padding, "padding", "Conv2d")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: expected padding 'same', 'valid', an int or an (h, w) pair, got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' expected stride 1 (as in PyTorch), got stride {self.stride}")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", "Conv2d")
         self.dilation = pair(dilation, "dilation", "Conv2d")
         self.groups = groups
         self.method = method
@@ -73,7 +81,7 @@ class Conv2d(Module):
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
-            text += f", padding={self.padding}"
+            text += f", padding={self.padding}"  # "same" unquoted, as PyTorch prints it
         if self.dilation != (1, 1):
             text += f", dilation={self.dilation}"
         if self.groups != 1:

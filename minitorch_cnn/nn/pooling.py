@@ -1,9 +1,11 @@
-"""Pooling layers: ``MaxPool2d``, ``AvgPool2d`` and ``AdaptiveAvgPool2d``. They hold no
-parameters; the arithmetic is in :mod:`minitorch_cnn.functional.pooling`."""
+"""Pooling layers: ``MaxPool2d`` (and its partial inverse ``MaxUnpool2d``), ``AvgPool2d`` and
+``AdaptiveAvgPool2d``. They hold no parameters; the arithmetic is in
+:mod:`minitorch_cnn.functional.pooling`."""
 
 from __future__ import annotations
 
 from .. import functional as F
+from ..functional.sizes import pair
 from .module import Module
 
 
@@ -11,30 +13,57 @@ class MaxPool2d(Module):
     """Largest value of each ``kh x kw`` window; ``stride`` defaults to ``kernel_size``.
 
     See :func:`~minitorch_cnn.functional.max_pool2d` (ties send the gradient to the first maximum;
-    ``ceil_mode`` keeps a last window that hangs over the edge).
+    ``dilation`` spaces the taps; ``ceil_mode`` keeps a last window that hangs over the edge;
+    ``return_indices=True`` makes the layer return ``(y, indices)`` for :class:`MaxUnpool2d`).
+    The arguments are in PyTorch's order.
 
     ``method`` (keyword only) is passed to ``max_pool2d``: ``"auto"`` (default: the compiled
-    kernel for float NumPy arrays, ``"slices"`` elsewhere and inside ``mt.reference_mode()``),
-    the lesson's ``"slices"`` (one strided slice per kernel tap, plain Python a debugger can step
-    through) or the engine room's ``"numba"`` (compiled kernels, NumPy or CuPy arrays).
+    kernel for float NumPy arrays without dilation, ``"slices"`` elsewhere and inside
+    ``mt.reference_mode()``), the lesson's ``"slices"`` (one strided slice per kernel tap, plain
+    Python a debugger can step through) or the engine room's ``"numba"`` (compiled kernels,
+    NumPy or CuPy arrays, no dilation).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, *, method="auto"):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False, *,
+                 method="auto"):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
         self.ceil_mode = ceil_mode
         self.method = method
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
-                            method=self.method)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, ceil_mode=self.ceil_mode,
+                            return_indices=self.return_indices, method=self.method)
 
     def extra_repr(self):
         text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        text += f", dilation={self.dilation}" if self.dilation not in (1, (1, 1)) else ""
+        text += ", return_indices=True" if self.return_indices else ""
         text += ", ceil_mode=True" if self.ceil_mode else ""
         return text + (f", method={self.method!r}" if self.method != "auto" else "")
+
+
+class MaxUnpool2d(Module):
+    """Partial inverse of :class:`MaxPool2d`: ``forward(x, indices, output_size=None)`` puts each
+    value back where its maximum came from, zeros elsewhere; see
+    :func:`~minitorch_cnn.functional.max_unpool2d` (ZFNet's deconvnet)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        # Pairs, as PyTorch stores (and prints) them.
+        self.kernel_size = pair(kernel_size, "kernel_size", "MaxUnpool2d")
+        self.stride = pair(kernel_size if stride is None else stride, "stride", "MaxUnpool2d")
+        self.padding = pair(padding, "padding", "MaxUnpool2d")
+
+    def forward(self, x, indices, output_size=None):
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
