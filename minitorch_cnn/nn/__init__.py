@@ -2,8 +2,14 @@
 
 The arithmetic of every layer is in :mod:`minitorch_cnn.functional`; a module stores the
 weights, the hyper-parameters and the train/eval mode, and calls its functional op.
+
+``nn.functional`` is :mod:`minitorch_cnn.functional` itself, registered under PyTorch's path too,
+so ``import minitorch_cnn.nn.functional as F`` gives the same module object.
 """
 
+import sys
+
+from .. import functional
 from . import init
 from .module import Module, ModuleList, Parameter, RemovableHandle, Sequential
 from .conv import Conv2d
@@ -12,3 +18,5 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .dropout import Dropout
 from .activation import LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
+
+sys.modules[__name__ + ".functional"] = functional

@@ -110,6 +110,34 @@ class Module:
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
+    def add_module(self, name, module):
+        """Register ``module`` as the child ``name``, as ``setattr(self, name, module)`` would.
+
+        For names that are not identifiers, such as the ``"0"``, ``"1"`` of a Sequential built in
+        a loop (PyTorch's ``add_module``; ``register_module`` is the same method).
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"add_module: expected a non-empty name without '.', got {name!r}")
+        _check_module(module, "add_module")
+        if name in self.__dict__ and name not in self._modules:
+            raise ValueError(f"add_module: expected a new name, got {name!r}, which is already an attribute")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every child (recursively, children first) and then on ``self``;
+        returns ``self``. The usual way to re-initialise a model (d2l's ``net.apply(init_cnn)``)::
+
+            def init_cnn(m):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.init.xavier_uniform_(m.weight)
+        """
+        for child in self._modules.values():
+            child.apply(fn)
+        fn(self)
+        return self
+
     # ------------------------------------------------------------ traversal
     def _walk(self, prefix=""):
         """``(name, module)`` for this module and every descendant, depth first; a module
