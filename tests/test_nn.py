@@ -387,6 +387,8 @@ def test_repr_is_nested_like_pytorch():
     lambda nn: nn.LeakyReLU(0.2),
     lambda nn: nn.Softmax(dim=1),
     lambda nn: nn.Sequential(nn.Tanh(), nn.Sigmoid(), nn.SiLU(), nn.Identity()),
+    lambda nn: nn.Sequential(nn.Hardtanh(-2.0, 0.5), nn.ReLU6(), nn.ELU(0.5), nn.GELU(), nn.GELU("tanh")),
+    lambda nn: nn.Sequential(nn.Softplus(2.0, 10.0), nn.Hardswish(), nn.Mish(), nn.LogSoftmax(dim=1)),
 ])
 def test_layer_repr_matches_pytorch(build):
     torch = torch_or_skip()
@@ -548,6 +550,15 @@ def _same_weights(ours, theirs):
     ("leaky relu", lambda nn: nn.LeakyReLU(0.2), None, (3, 5)),
     ("silu", lambda nn: nn.SiLU(), None, (3, 5)),
     ("softmax", lambda nn: nn.Softmax(dim=1), None, (3, 5)),
+    ("log softmax", lambda nn: nn.LogSoftmax(dim=0), None, (3, 5)),
+    ("hardtanh", lambda nn: nn.Hardtanh(-0.5, 2.0), None, (3, 5)),
+    ("relu6", lambda nn: nn.ReLU6(), None, (3, 5)),
+    ("elu", lambda nn: nn.ELU(0.7), None, (3, 5)),
+    ("gelu", lambda nn: nn.GELU(), None, (3, 5)),
+    ("gelu tanh", lambda nn: nn.GELU(approximate="tanh"), None, (3, 5)),
+    ("softplus", lambda nn: nn.Softplus(beta=2.0, threshold=1.0), None, (3, 5)),
+    ("hardswish", lambda nn: nn.Hardswish(), None, (2, 3, 2, 2)),
+    ("mish", lambda nn: nn.Mish(), None, (3, 5)),
     ("flatten", lambda nn: nn.Flatten(), None, (2, 3, 2, 2)),
 ])
 def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):

@@ -17,6 +17,8 @@ from .linear import Flatten, Identity, Linear
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .dropout import Dropout
-from .activation import LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .activation import (
+    ELU, GELU, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+)
 
 sys.modules[__name__ + ".functional"] = functional
