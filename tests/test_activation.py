@@ -263,7 +263,8 @@ def test_integer_input_is_a_type_error(name):
 
 
 @pytest.mark.parametrize("call, error, message", [
-    (lambda x: F.hardtanh(x, 1.0, -1.0), ValueError, "hardtanh: expected min_val <= max_val, got min_val=1.0, max_val=-1.0"),
+    (lambda x: F.hardtanh(x, 1.0, -1.0), ValueError,
+     "hardtanh: expected min_val <= max_val, got min_val=1.0, max_val=-1.0"),
     (lambda x: F.elu(x, alpha="1"), TypeError, "elu: expected a number for alpha, got '1'"),
     (lambda x: F.gelu(x, approximate="erf"), ValueError, "gelu: expected approximate 'none' or 'tanh', got 'erf'"),
     (lambda x: F.softplus(x, beta=0), ValueError, "softplus: expected a non-zero beta, got 0"),

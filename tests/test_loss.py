@@ -106,7 +106,8 @@ def test_float_targets_of_another_shape_than_the_logits_are_refused():
 
 
 def test_boolean_targets_are_a_type_error():
-    with pytest.raises(TypeError, match="cross_entropy: expected integer class indices or floating probabilities, got dtype bool"):
+    message = "cross_entropy: expected integer class indices or floating probabilities, got dtype bool"
+    with pytest.raises(TypeError, match=message):
         F.cross_entropy(mt.tensor(np.zeros((2, 3))), mt.tensor(np.array([True, False])))
 
 
@@ -122,11 +123,13 @@ def test_batch_size_mismatch():
 
 
 def test_wrong_ndim():
-    with pytest.raises(ValueError, match=r"cross_entropy: expected class indices of shape \(2, 4\) .* got int64 target of shape \(2,\)"):
+    message = r"cross_entropy: expected class indices of shape \(2, 4\) .* got int64 target of shape \(2,\)"
+    with pytest.raises(ValueError, match=message):
         F.cross_entropy(mt.tensor(np.zeros((2, 3, 4))), mt.tensor([0, 1]))
     with pytest.raises(ValueError, match=r"cross_entropy: expected class indices of shape \(2,\) .* of shape \(2, 1\)"):
         F.cross_entropy(mt.tensor(np.zeros((2, 3))), mt.tensor([[0], [1]]))
-    with pytest.raises(ValueError, match=r"cross_entropy: expected logits \(N, C\), \(N, C, d1, ...\) or \(C,\), got a 0-d input"):
+    message = r"cross_entropy: expected logits \(N, C\), \(N, C, d1, ...\) or \(C,\), got a 0-d input"
+    with pytest.raises(ValueError, match=message):
         F.cross_entropy(mt.tensor(1.0), mt.tensor(0))
 
 
@@ -138,7 +141,8 @@ def test_empty_batch():
 @pytest.mark.parametrize("call, message", [
     (lambda x, t: F.cross_entropy(x, t, reduction="avg"), "expected reduction 'none', 'mean' or 'sum', got 'avg'"),
     (lambda x, t: F.cross_entropy(x, t, label_smoothing=1.5), r"expected label_smoothing in \[0, 1\], got 1.5"),
-    (lambda x, t: F.cross_entropy(x, t, weight=mt.tensor(np.ones(2))), r"expected weight of shape \(3,\), one per class, got \(2,\)"),
+    (lambda x, t: F.cross_entropy(x, t, weight=mt.tensor(np.ones(2))),
+     r"expected weight of shape \(3,\), one per class, got \(2,\)"),
     (lambda x, t: F.cross_entropy(x, mt.tensor(np.full((2, 3), 1 / 3)), ignore_index=1),
      "ignore_index applies to class indices only, got 1 with probability targets"),
 ])
@@ -153,10 +157,14 @@ def test_bad_options(call, message):
 def np_cross_entropy_full(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """The textbook loop: one row at a time, the class axis moved last, every option spelled out."""
     C = logits.shape[0] if logits.ndim == 1 else logits.shape[1]
-    x = np.moveaxis(logits.reshape((1,) + logits.shape) if logits.ndim == 1 else logits, 1, -1).reshape(-1, C)
+
+    def rows(a):  # (N, C, d1, ...) or (C,) -> (M, C)
+        return np.moveaxis(a.reshape((1, C)) if a.ndim == 1 else a, 1, -1).reshape(-1, C)
+
+    x = rows(logits)
     indices = target.dtype.kind == "i"
     rows_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
-    t = target.reshape(-1) if indices else np.moveaxis(target.reshape((1,) + target.shape) if target.ndim == 1 else target, 1, -1).reshape(-1, C)
+    t = target.reshape(-1) if indices else rows(target)
     w = np.ones(C) if weight is None else weight
     losses, denominator = [], 0.0
     for m in range(x.shape[0]):
@@ -205,7 +213,7 @@ def option_inputs(shape, kind, options, seed=0):
     if kind == "indices":
         target = rng.integers(0, C, shape[:1] + shape[2:] if len(shape) > 1 else ())
         if "ignore_index" in options:
-            # The first row ignored; a single row kept (an all-ignored mean is a test of its own).
+            # The first row ignored; a lone 0-d target is kept (an all-ignored mean has a test of its own).
             target = np.asarray(target)
             target.flat[0] = options["ignore_index"] if target.ndim else (options["ignore_index"] + 1) % C
     else:

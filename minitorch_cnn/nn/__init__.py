@@ -11,13 +11,16 @@ import sys
 
 from .. import functional
 from . import init
-from .module import Module, ModuleList, Parameter, RemovableHandle, Sequential
+from .module import (
+    Module, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
+)
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .dropout import Dropout
 from .loss import CrossEntropyLoss
+from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear
 from .activation import (
     ELU, GELU, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh,
 )
