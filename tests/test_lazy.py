@@ -236,3 +236,20 @@ def test_a_bad_first_input_names_the_layer_and_leaves_it_lazy(layer, x, message)
     with pytest.raises(ValueError, match=message):
         layer(x)
     assert layer.has_uninitialized_params()
+
+
+@pytest.mark.parametrize("initialise, op", [
+    (lambda w: nn.init.xavier_uniform_(w), "calculate_fan_in_and_fan_out"),
+    (lambda w: nn.init.kaiming_normal_(w), "calculate_fan_in_and_fan_out"),
+    (lambda w: nn.init.normal_(w, std=0.01), "normal_"),
+    (lambda w: nn.init.uniform_(w), "uniform_"),
+    (lambda w: nn.init.zeros_(w), "constant_"),
+])
+def test_initialising_before_the_first_call_is_refused_with_the_way_out(initialise, op):
+    # d2l's apply_init runs a batch through the model before net.apply(init_cnn).
+    layer = nn.LazyConv2d(4, 3)
+    with pytest.raises(ValueError, match=rf"{op}: expected an initialised tensor, got <UninitializedParameter> "
+                                         r"\(a lazy layer before its first call\): run the model on a batch first"):
+        initialise(layer.weight)
+    layer(images())
+    initialise(layer.weight)
