@@ -6,7 +6,7 @@ from .tensor import Tensor, tensor
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
 from .serialization import save, load
 from .methods import reference_mode
-from . import functional, nn, optim, data, models
+from . import functional, nn, optim, data, models, utils
 from . import engine  # registers the fast methods and the measured "auto" rules
 from .summary import summary, receptive_field
 

@@ -51,8 +51,9 @@ def _first_tensor(out):
 class Summary:
     """The result of :func:`summary`: ``rows`` plus totals; ``str()`` gives the table."""
 
-    def __init__(self, rows, input_shape, total_params, trainable_params):
+    def __init__(self, rows, input_shape, total_params, trainable_params, lazy=()):
         self.rows = rows
+        self.lazy = tuple(lazy)
         self.input_shape = tuple(input_shape)
         self.total_params = total_params
         self.trainable_params = trainable_params
@@ -72,6 +73,9 @@ class Summary:
                 f"{r['params']:>12,} {r['activations']:>12,} {r['macs']:>15,}"
             )
         lines.append("-" * len(head))
+        if self.lazy:
+            lines.append(f"not yet initialised before this summary (lazy layers, sized by its forward pass on "
+                         f"{self.input_shape}): {', '.join(self.lazy)}")
         lines.append(f"input {self.input_shape}: {self.total_params:,} parameters "
                      f"({self.trainable_params:,} trainable)")
         lines.append(f"total MACs (conv + linear multiply-accumulates) per image: {self.total_macs:,} "
@@ -92,9 +96,17 @@ def summary(model, input_shape, print_table=False):
 
     Returns a :class:`Summary` with ``rows``, ``total_params``, ``total_macs`` and
     ``activation_mb``. The model is run in eval mode and restored afterwards.
+
+    A model with lazy layers not yet called (``nn.LazyConv2d``...) has no parameter counts yet:
+    the forward pass initialises them, as any first call does, so each layer's parameters are
+    counted after it ran, and ``lazy`` (a line of the table) names the layers that were not yet
+    initialised.
     """
+    from .nn.lazy import LazyModuleMixin
+
     rows, handles = [], []
-    param_of = {}
+    lazy = [name or type(m).__name__ for name, m in model.named_modules()
+            if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()]
     for name, module in _leaf_modules(model):
         def hook(module, inputs, output, name=name):
             out = _first_tensor(output)
@@ -108,12 +120,11 @@ def summary(model, input_shape, print_table=False):
                 "name": name,
                 "type": type(module).__name__,
                 "output_shape": shape,
-                "params": param_of[name],
+                "params": sum(p.numel() for p in module.parameters()),
                 "activations": count,
                 "macs": _macs(module, shape),
             })
 
-        param_of[name] = sum(p.numel() for p in module.parameters())
         handles.append(module.register_forward_hook(hook))
     was_training = model.training
     model.eval()
@@ -127,7 +138,7 @@ def summary(model, input_shape, print_table=False):
         model.train(was_training)
     params = list(model.parameters())
     result = Summary(rows, input_shape, sum(p.numel() for p in params),
-                     sum(p.numel() for p in params if p.requires_grad))
+                     sum(p.numel() for p in params if p.requires_grad), lazy)
     if print_table:
         print(result.table())
     return result

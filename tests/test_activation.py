@@ -1,5 +1,7 @@
-"""Activations: relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax."""
+"""Activations: relu, leaky_relu, relu6, hardtanh, elu, gelu, softplus, hardswish, mish, tanh, sigmoid,
+silu, softmax, log_softmax."""
 
+import math
 import warnings
 
 import numpy as np
@@ -21,8 +23,32 @@ def np_softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+np_erf = np.vectorize(math.erf)
+
+
+def np_softplus(x, beta=1.0, threshold=20.0):
+    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+def np_gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
 # name, our keyword arguments, PyTorch's keyword arguments, NumPy reference
 CASES = [
+    ("hardtanh", {}, {}, lambda x: np.clip(x, -1.0, 1.0)),
+    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}, {"min_val": -2.0, "max_val": 0.5}, lambda x: np.clip(x, -2.0, 0.5)),
+    ("relu6", {}, {}, lambda x: np.clip(x, 0.0, 6.0)),
+    ("elu", {}, {}, lambda x: np.where(x > 0, x, np.expm1(x))),
+    ("elu", {"alpha": 0.5}, {"alpha": 0.5}, lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+    ("gelu", {}, {}, lambda x: 0.5 * x * (1 + np_erf(x / math.sqrt(2)))),
+    ("gelu", {"approximate": "tanh"}, {"approximate": "tanh"}, np_gelu_tanh),
+    ("softplus", {}, {}, np_softplus),
+    ("softplus", {"beta": 2.0, "threshold": 3.0}, {"beta": 2.0, "threshold": 3.0}, lambda x: np_softplus(x, 2.0, 3.0)),
+    ("hardswish", {}, {}, lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    ("mish", {}, {}, lambda x: x * np.tanh(np.log1p(np.exp(x)))),
+    ("softmax", {"dim": 0}, {"dim": 0}, lambda x: np_softmax(x, 0)),
+    ("log_softmax", {"dim": 0}, {"dim": 0}, lambda x: np.log(np_softmax(x, 0))),
     ("relu", {}, {}, lambda x: np.maximum(x, 0.0)),
     ("leaky_relu", {}, {}, lambda x: np.where(x > 0, x, 0.01 * x)),
     ("leaky_relu", {"negative_slope": 0.2}, {"negative_slope": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
@@ -53,7 +79,7 @@ def test_forward_matches_numpy_formula(name, ours, theirs, reference, xp):
 
 @pytest.mark.parametrize("name, ours, theirs, reference", CASES, ids=IDS)
 def test_gradcheck(name, ours, theirs, reference, xp):
-    check_grad(lambda x: getattr(F, name)(x, **ours), xp, away_from_zero((3, 4)))
+    check_grad(lambda x: getattr(F, name)(x, **ours), xp, away_from_zero((3, 4)) * 2)
 
 
 @pytest.mark.parametrize("name, ours, theirs, reference", CASES, ids=IDS)
@@ -127,7 +153,50 @@ def test_leaky_relu_derivative_at_zero_is_the_slope(xp):
     np.testing.assert_allclose(x.grad.numpy(), [0.1, 0.1, 1.0])
 
 
+@pytest.mark.parametrize("name, kwargs, kinks", [
+    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}, [-2.0, 0.5]),
+    ("relu6", {}, [0.0, 6.0]),
+    ("elu", {"alpha": 0.5}, [0.0]),
+    ("softplus", {"beta": 2.0, "threshold": 3.0}, [1.5]),
+    ("hardswish", {}, [-3.0, 3.0]),
+])
+def test_derivative_at_the_kinks_agrees_with_torch(name, kwargs, kinks):
+    torch = torch_or_skip()
+    x = np.array([k + d for k in kinks for d in (-0.5, 0.0, 0.5)])
+    check_torch(lambda t: getattr(F, name)(t, **kwargs), lambda t: getattr(torch.nn.functional, name)(t, **kwargs), x)
+
+
+def test_erf_of_gelu_is_exact_to_float64_over_the_whole_range():
+    from minitorch_cnn.functional.activation import _erf
+
+    z = np.concatenate([np.linspace(-8, 8, 1601), [0.0, 1e-300, -1e-8]])
+    np.testing.assert_allclose(_erf(z), np_erf(z), rtol=1e-14, atol=1e-16)
+
+
+def test_softmax_takes_dim_as_pytorch_and_axis_as_before(xp):
+    host = np.random.default_rng(5).standard_normal((3, 4))
+    for op in (F.softmax, F.log_softmax):
+        by_dim, positional, by_axis = op(on(xp, host), dim=0), op(on(xp, host), 0), op(on(xp, host), axis=0)
+        check_forward(by_dim, by_axis.numpy(), rtol=0, atol=0)
+        check_forward(positional, by_axis.numpy(), rtol=0, atol=0)
+        with pytest.raises(TypeError, match=rf"{op.__name__}: expected dim or axis, got both \(dim=0, axis=1\)"):
+            op(on(xp, host), dim=0, axis=1)
+
+
 # ---------------------------------------------------------------- numerical stability
+
+
+@pytest.mark.parametrize("name", ["elu", "gelu", "softplus", "mish"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exponential_activations_of_huge_inputs_do_not_overflow(name, dtype, xp):
+    host = np.array([-1000.0, -100.0, 0.0, 100.0, 1000.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = on(xp, host, requires_grad=True)
+        y = getattr(F, name)(x)
+        y.sum().backward()
+    assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(backend.to_numpy(x.grad)))
+    np.testing.assert_array_equal(y.numpy()[3:], host[3:])
 
 
 def test_softmax_of_huge_logits_is_finite(xp):
@@ -162,7 +231,8 @@ def test_sigmoid_and_silu_of_huge_inputs_do_not_overflow(dtype, xp):
 def test_dtype_is_kept(xp):
     for dtype in ("float32", "float64"):
         x = on(xp, np.ones((2, 3)), dtype=dtype)
-        for op in (F.relu, F.leaky_relu, F.tanh, F.sigmoid, F.silu, F.softmax, F.log_softmax):
+        for op in (F.relu, F.leaky_relu, F.tanh, F.sigmoid, F.silu, F.softmax, F.log_softmax, F.hardtanh,
+                   F.relu6, F.elu, F.gelu, F.softplus, F.hardswish, F.mish):
             assert backend.dtype_name(op(x).dtype) == dtype, op.__name__
 
 
@@ -185,10 +255,24 @@ def test_softmax_axis_out_of_range():
         F.log_softmax(mt.tensor(np.ones(3)), axis=-2)
 
 
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "silu", "softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "silu", "softmax", "log_softmax",
+                                  "hardtanh", "relu6", "elu", "gelu", "softplus", "hardswish", "mish"])
 def test_integer_input_is_a_type_error(name):
     with pytest.raises(TypeError, match=rf"{name}: expected floating-point input, got dtype int64"):
         getattr(F, name)(mt.tensor([1, 2, 3]))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: F.hardtanh(x, 1.0, -1.0), ValueError,
+     "hardtanh: expected min_val <= max_val, got min_val=1.0, max_val=-1.0"),
+    (lambda x: F.elu(x, alpha="1"), TypeError, "elu: expected a number for alpha, got '1'"),
+    (lambda x: F.gelu(x, approximate="erf"), ValueError, "gelu: expected approximate 'none' or 'tanh', got 'erf'"),
+    (lambda x: F.softplus(x, beta=0), ValueError, "softplus: expected a non-zero beta, got 0"),
+    (lambda x: F.softplus(x, threshold=None), TypeError, "softplus: expected a number for threshold, got None"),
+])
+def test_bad_activation_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call(mt.tensor([1.0]))
 
 
 def test_leaky_relu_slope_must_be_a_number():

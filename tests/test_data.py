@@ -468,3 +468,14 @@ def test_compose_applies_in_order_through_the_loader():
 def test_transforms_reject_a_single_image():
     with pytest.raises(ValueError, match=r"RandomHorizontalFlip: expected a batch of images \(N, C, H, W\)"):
         T.RandomHorizontalFlip()(np.zeros((3, 4, 4)))
+
+
+def test_tensor_dataset_accepts_tensors_under_pytorchs_path():
+    from minitorch_cnn.utils.data import DataLoader as TorchPathLoader, TensorDataset as TorchPathDataset
+
+    assert TorchPathDataset is TensorDataset and TorchPathLoader is DataLoader
+    X = mt.tensor(np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2))
+    ds = TorchPathDataset(X, mt.tensor([1, 0]))
+    images, labels = next(iter(TorchPathLoader(ds, batch_size=2)))
+    np.testing.assert_array_equal(images.numpy(), X.numpy())
+    np.testing.assert_array_equal(labels.numpy(), [1, 0])

@@ -1,4 +1,5 @@
-"""cross_entropy: fused log-softmax + negative log-likelihood over integer class targets."""
+"""cross_entropy: fused log-softmax + negative log-likelihood over class indices or probabilities,
+with weight, ignore_index, reduction and label_smoothing as PyTorch's; nn.CrossEntropyLoss."""
 
 import warnings
 
@@ -97,9 +98,17 @@ def test_targets_out_of_range():
         F.cross_entropy(logits, mt.tensor([0, 1, 2, 10]))
 
 
-def test_float_targets_are_a_type_error():
-    with pytest.raises(TypeError, match="cross_entropy: expected integer class targets, got dtype float32"):
+def test_float_targets_of_another_shape_than_the_logits_are_refused():
+    message = (r"cross_entropy: expected class indices of shape \(2,\) \(integer\) or class probabilities of shape "
+               r"\(2, 3\) \(floating\) for logits of shape \(2, 3\), got float32 target of shape \(2,\)")
+    with pytest.raises(ValueError, match=message):
         F.cross_entropy(mt.tensor(np.zeros((2, 3))), mt.tensor([0.0, 1.0]))
+
+
+def test_boolean_targets_are_a_type_error():
+    message = "cross_entropy: expected integer class indices or floating probabilities, got dtype bool"
+    with pytest.raises(TypeError, match=message):
+        F.cross_entropy(mt.tensor(np.zeros((2, 3))), mt.tensor(np.array([True, False])))
 
 
 def test_integer_logits_are_a_type_error():
@@ -108,18 +117,175 @@ def test_integer_logits_are_a_type_error():
 
 
 def test_batch_size_mismatch():
-    message = r"cross_entropy: expected 8 targets for logits of shape \(8, 10\), got shape \(7,\)"
+    message = r"cross_entropy: expected class indices of shape \(8,\) .* got int64 target of shape \(7,\)"
     with pytest.raises(ValueError, match=message):
         F.cross_entropy(mt.tensor(np.zeros((8, 10))), mt.tensor(np.zeros(7, dtype=np.int64)))
 
 
 def test_wrong_ndim():
-    with pytest.raises(ValueError, match=r"cross_entropy: expected a 2-D input \(N, K\) of logits, got shape \(2, 3, 4"):
+    message = r"cross_entropy: expected class indices of shape \(2, 4\) .* got int64 target of shape \(2,\)"
+    with pytest.raises(ValueError, match=message):
         F.cross_entropy(mt.tensor(np.zeros((2, 3, 4))), mt.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"cross_entropy: expected a 1-D input \(N,\) of class targets, got shape"):
+    with pytest.raises(ValueError, match=r"cross_entropy: expected class indices of shape \(2,\) .* of shape \(2, 1\)"):
         F.cross_entropy(mt.tensor(np.zeros((2, 3))), mt.tensor([[0], [1]]))
+    message = r"cross_entropy: expected logits \(N, C\), \(N, C, d1, ...\) or \(C,\), got a 0-d input"
+    with pytest.raises(ValueError, match=message):
+        F.cross_entropy(mt.tensor(1.0), mt.tensor(0))
 
 
 def test_empty_batch():
     with pytest.raises(ValueError, match="cross_entropy: expected at least one sample"):
         F.cross_entropy(mt.tensor(np.zeros((0, 3))), mt.tensor(np.zeros(0, dtype=np.int64)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, t: F.cross_entropy(x, t, reduction="avg"), "expected reduction 'none', 'mean' or 'sum', got 'avg'"),
+    (lambda x, t: F.cross_entropy(x, t, label_smoothing=1.5), r"expected label_smoothing in \[0, 1\], got 1.5"),
+    (lambda x, t: F.cross_entropy(x, t, weight=mt.tensor(np.ones(2))),
+     r"expected weight of shape \(3,\), one per class, got \(2,\)"),
+    (lambda x, t: F.cross_entropy(x, mt.tensor(np.full((2, 3), 1 / 3)), ignore_index=1),
+     "ignore_index applies to class indices only, got 1 with probability targets"),
+])
+def test_bad_options(call, message):
+    with pytest.raises(ValueError, match="cross_entropy: " + message):
+        call(mt.tensor(np.zeros((2, 3))), mt.tensor([0, 1]))
+
+
+# ---------------------------------------------------------------- PyTorch's options
+
+
+def np_cross_entropy_full(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """The textbook loop: one row at a time, the class axis moved last, every option spelled out."""
+    C = logits.shape[0] if logits.ndim == 1 else logits.shape[1]
+
+    def rows(a):  # (N, C, d1, ...) or (C,) -> (M, C)
+        return np.moveaxis(a.reshape((1, C)) if a.ndim == 1 else a, 1, -1).reshape(-1, C)
+
+    x = rows(logits)
+    indices = target.dtype.kind == "i"
+    rows_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
+    t = target.reshape(-1) if indices else rows(target)
+    w = np.ones(C) if weight is None else weight
+    losses, denominator = [], 0.0
+    for m in range(x.shape[0]):
+        log_p = x[m] - x[m].max() - np.log(np.exp(x[m] - x[m].max()).sum())
+        if indices and t[m] == ignore_index:
+            losses.append(0.0)
+            continue
+        y = np.eye(C)[t[m]] if indices else t[m]
+        q = (1 - label_smoothing) * y + label_smoothing / C
+        losses.append(-(w * q * log_p).sum())
+        denominator += w[t[m]] if indices else 1.0
+    losses = np.array(losses)
+    if reduction == "none":
+        return losses.reshape(rows_shape)
+    return losses.sum() if reduction == "sum" else losses.sum() / denominator
+
+
+def probabilities(shape, seed=0):
+    p = np.random.default_rng(seed).random(shape) + 0.1
+    return p / p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+
+
+OPTION_CASES = [
+    ({}, "indices"),
+    ({"reduction": "sum"}, "indices"),
+    ({"reduction": "none"}, "indices"),
+    ({"label_smoothing": 0.2}, "indices"),
+    ({"weight": True}, "indices"),
+    ({"weight": True, "reduction": "none", "label_smoothing": 0.1}, "indices"),
+    ({"ignore_index": 2}, "indices"),
+    ({"ignore_index": 1, "weight": True, "label_smoothing": 0.3}, "indices"),
+    ({"ignore_index": 0, "reduction": "sum"}, "indices"),
+    ({}, "probabilities"),
+    ({"reduction": "none"}, "probabilities"),
+    ({"label_smoothing": 0.25, "weight": True}, "probabilities"),
+    ({"reduction": "sum", "weight": True}, "probabilities"),
+]
+OPTION_IDS = [f"{kind}-{'-'.join(f'{k}={v}' for k, v in o.items()) or 'default'}" for o, kind in OPTION_CASES]
+
+
+def option_inputs(shape, kind, options, seed=0):
+    """Logits, target and weight as host arrays for one case; a row per ``ignore_index`` is ignored."""
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal(shape) * 2
+    C = shape[0] if len(shape) == 1 else shape[1]
+    if kind == "indices":
+        target = rng.integers(0, C, shape[:1] + shape[2:] if len(shape) > 1 else ())
+        if "ignore_index" in options:
+            # The first row ignored; a lone 0-d target is kept (an all-ignored mean has a test of its own).
+            target = np.asarray(target)
+            target.flat[0] = options["ignore_index"] if target.ndim else (options["ignore_index"] + 1) % C
+    else:
+        target = probabilities(shape, seed)
+    weight = rng.random(C) + 0.5 if options.get("weight") else None
+    kwargs = {k: v for k, v in options.items() if k != "weight"}
+    return logits, target, weight, kwargs
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (2, 4, 3, 2), (4,)])
+@pytest.mark.parametrize("options, kind", OPTION_CASES, ids=OPTION_IDS)
+def test_options_forward_matches_the_textbook_loop(options, kind, shape, xp):
+    logits, target, weight, kwargs = option_inputs(shape, kind, options)
+    w = None if weight is None else on(xp, weight)
+    loss = F.cross_entropy(on(xp, logits), on(xp, target), weight=w, **kwargs)
+    assert_namespace(loss, xp)
+    check_forward(loss, np_cross_entropy_full(logits, target, weight, **kwargs), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 4, 3)])
+@pytest.mark.parametrize("options, kind", OPTION_CASES, ids=OPTION_IDS)
+def test_options_gradcheck(options, kind, shape, xp):
+    logits, target, weight, kwargs = option_inputs(shape, kind, options, seed=3)
+    if weight is None:
+        check_grad(lambda x, t: F.cross_entropy(x, t, **kwargs), xp, logits, target)
+    else:
+        check_grad(lambda x, t, w: F.cross_entropy(x, t, weight=w, **kwargs), xp, logits, target, weight,
+                   grad_mask=[True, True, False])
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (2, 5, 3, 2), (5,)])
+@pytest.mark.parametrize("options, kind", OPTION_CASES, ids=OPTION_IDS)
+def test_options_match_torch(options, kind, shape):
+    torch = torch_or_skip()
+    logits, target, weight, kwargs = option_inputs(shape, kind, options, seed=4)
+    if weight is None:
+        check_torch(lambda x, t: F.cross_entropy(x, t, **kwargs),
+                    lambda x, t: torch.nn.functional.cross_entropy(x, t, **kwargs), logits, target)
+    else:
+        check_torch(lambda x, t, w: F.cross_entropy(x, t, weight=w, **kwargs),
+                    lambda x, t, w: torch.nn.functional.cross_entropy(x, t, weight=w, **kwargs),
+                    logits, target, weight, grad_mask=[True, True, False])
+
+
+def test_ignored_rows_get_no_gradient_and_an_all_ignored_mean_is_nan_as_in_torch():
+    x = mt.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    F.cross_entropy(x, mt.tensor([1, -100, 2])).backward()
+    np.testing.assert_array_equal(backend.to_numpy(x.grad)[1], 0.0)
+    x.grad = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = F.cross_entropy(x, mt.tensor([-100, -100, -100]))
+        loss.backward()
+    assert np.isnan(loss.item())
+    np.testing.assert_array_equal(backend.to_numpy(x.grad), 0.0)
+    assert F.cross_entropy(x, mt.tensor([-100, -100, -100]), reduction="sum").item() == 0.0
+
+
+def test_ignore_index_may_be_a_valid_class_and_is_not_range_checked():
+    logits, _ = draw(3, 4)
+    loss = F.cross_entropy(mt.tensor(logits), mt.tensor([0, 3, 0]), ignore_index=0)
+    check_forward(loss, np_cross_entropy(logits[1:2], np.array([3])), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=r"cross_entropy: expected class targets in \[0, 4\), got min 3 max 7"):
+        F.cross_entropy(mt.tensor(logits), mt.tensor([7, 3, -5]), ignore_index=-5)
+
+
+def test_cross_entropy_loss_layer_stores_the_options_and_matches_torch():
+    torch = torch_or_skip()
+    logits, target, weight, _ = option_inputs((6, 4), "indices", {"weight": True})
+    ours = mt.nn.CrossEntropyLoss(weight=mt.tensor(weight), ignore_index=1, reduction="sum", label_smoothing=0.1)
+    theirs = torch.nn.CrossEntropyLoss(weight=torch.tensor(weight), ignore_index=1, reduction="sum",
+                                       label_smoothing=0.1)
+    assert repr(mt.nn.CrossEntropyLoss()) == repr(torch.nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    check_forward(ours(mt.tensor(logits), mt.tensor(target)),
+                  theirs(torch.tensor(logits), torch.tensor(target)).numpy(), rtol=1e-12, atol=1e-12)

@@ -50,6 +50,48 @@ def images(N=2, C=3, H=4, W=4, seed=0):
 # ---------------------------------------------------------------- registration
 
 
+def test_add_module_registers_a_child_under_any_name_and_register_module_is_an_alias():
+    net = nn.Module()
+    assert net.add_module("conv-1", nn.Conv2d(1, 2, 3)) is None
+    net.register_module("head", nn.Linear(2, 3))
+    assert [name for name, _ in net.named_parameters()] == ["conv-1.weight", "conv-1.bias", "head.weight", "head.bias"]
+    assert "(conv-1): Conv2d(1, 2" in repr(net)
+
+
+@pytest.mark.parametrize("name, module, error, message", [
+    ("a.b", nn.ReLU(), ValueError, r"add_module: expected a non-empty name without '\.', got 'a.b'"),
+    ("", nn.ReLU(), ValueError, "add_module: expected a non-empty name"),
+    ("training", nn.ReLU(), ValueError, "add_module: expected a new name, got 'training'"),
+    ("act", "relu", TypeError, "add_module: expected a Module, got str"),
+])
+def test_add_module_refuses_bad_names_and_non_modules(name, module, error, message):
+    with pytest.raises(error, match=message):
+        nn.Module().add_module(name, module)
+
+
+def test_apply_visits_children_first_then_self_and_returns_self():
+    net = nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), nn.Linear(2, 1))
+    seen = []
+    assert net.apply(lambda m: seen.append(m)) is net
+    assert seen == [net[0][0], net[0][1], net[0], net[1], net]
+
+
+def test_apply_reinitialises_like_d2l_init_cnn():
+    def init_cnn(module):
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.constant_(module.weight, 0.5)
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2, 1)).apply(init_cnn)
+    assert np.all(net[0].weight.numpy() == 0.5) and np.all(net[3].weight.numpy() == 0.5)
+
+
+def test_nn_functional_is_the_functional_module_under_pytorchs_path():
+    import minitorch_cnn.nn.functional as F1
+    from minitorch_cnn.nn import functional as F2
+
+    assert F1 is F2 is mt.functional is nn.functional
+
+
 def test_parameters_buffers_and_children_register_on_assignment():
     net = Net()
     assert [name for name, _ in net.named_children()] == ["features", "flatten", "fc"]
@@ -346,6 +388,8 @@ def test_repr_is_nested_like_pytorch():
     lambda nn: nn.LeakyReLU(0.2),
     lambda nn: nn.Softmax(dim=1),
     lambda nn: nn.Sequential(nn.Tanh(), nn.Sigmoid(), nn.SiLU(), nn.Identity()),
+    lambda nn: nn.Sequential(nn.Hardtanh(-2.0, 0.5), nn.ReLU6(), nn.ELU(0.5), nn.GELU(), nn.GELU("tanh")),
+    lambda nn: nn.Sequential(nn.Softplus(2.0, 10.0), nn.Hardswish(), nn.Mish(), nn.LogSoftmax(dim=1)),
 ])
 def test_layer_repr_matches_pytorch(build):
     torch = torch_or_skip()
@@ -512,6 +556,15 @@ def _same_weights(ours, theirs):
     ("leaky relu", lambda nn: nn.LeakyReLU(0.2), None, (3, 5)),
     ("silu", lambda nn: nn.SiLU(), None, (3, 5)),
     ("softmax", lambda nn: nn.Softmax(dim=1), None, (3, 5)),
+    ("log softmax", lambda nn: nn.LogSoftmax(dim=0), None, (3, 5)),
+    ("hardtanh", lambda nn: nn.Hardtanh(-0.5, 2.0), None, (3, 5)),
+    ("relu6", lambda nn: nn.ReLU6(), None, (3, 5)),
+    ("elu", lambda nn: nn.ELU(0.7), None, (3, 5)),
+    ("gelu", lambda nn: nn.GELU(), None, (3, 5)),
+    ("gelu tanh", lambda nn: nn.GELU(approximate="tanh"), None, (3, 5)),
+    ("softplus", lambda nn: nn.Softplus(beta=2.0, threshold=1.0), None, (3, 5)),
+    ("hardswish", lambda nn: nn.Hardswish(), None, (2, 3, 2, 2)),
+    ("mish", lambda nn: nn.Mish(), None, (3, 5)),
     ("flatten", lambda nn: nn.Flatten(), None, (2, 3, 2, 2)),
 ])
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")

@@ -11,6 +11,8 @@ import abc
 
 import numpy as np
 
+from ..tensor import Tensor
+
 
 class Dataset(abc.ABC):
     """Base class: subclasses give ``__len__`` and ``__getitem__(i) -> (image, label)``.
@@ -41,8 +43,8 @@ class TensorDataset(Dataset):
     """A dataset held in memory as two arrays.
 
     Args:
-        images: array ``(N, C, H, W)``, stored as float32.
-        labels: array ``(N,)`` of class indices, stored as int64.
+        images: array or Tensor ``(N, C, H, W)``, stored as a float32 NumPy array.
+        labels: array or Tensor ``(N,)`` of class indices, stored as int64.
         classes: optional class names; ``classes[k]`` names label ``k``.
 
     Attributes ``images``, ``labels`` and ``classes`` are public: experiments may read the arrays
@@ -50,8 +52,9 @@ class TensorDataset(Dataset):
     """
 
     def __init__(self, images, labels, classes=None):
-        images = np.asarray(images, dtype=np.float32)
-        labels = np.asarray(labels)
+        # PyTorch code passes Tensors (``TensorDataset(X, y)``); the loader slices host arrays.
+        images = np.asarray(_host(images), dtype=np.float32)
+        labels = np.asarray(_host(labels))
         if images.ndim != 4:
             raise ValueError(f"TensorDataset: expected images (N, C, H, W), got shape {images.shape}")
         if labels.ndim != 1 or labels.dtype.kind not in "iu":
@@ -79,3 +82,7 @@ class TensorDataset(Dataset):
         N, C, H, W = self.images.shape
         classes = "" if self.classes is None else f", classes={len(self.classes)}"
         return f"{type(self).__name__}(N={N}, images=({C}, {H}, {W}) float32{classes})"
+
+
+def _host(value):
+    return value.numpy() if isinstance(value, Tensor) else value

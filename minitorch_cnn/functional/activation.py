@@ -1,4 +1,5 @@
-"""Activation functions: relu, leaky_relu, tanh, sigmoid, silu, softmax and log_softmax.
+"""Activation functions: relu, leaky_relu, relu6, hardtanh, elu, gelu, softplus, hardswish, mish,
+tanh, sigmoid, silu, softmax and log_softmax.
 
 Each backward is the local derivative times the incoming gradient. Most of them reuse the
 forward's output ``y`` (``tanh' = 1 - y**2``, ``sigmoid' = y (1 - y)``), so the forward saves
@@ -6,6 +7,8 @@ forward's output ``y`` (``tanh' = 1 - y**2``, ``sigmoid' = y (1 - y)``), so the 
 """
 
 from __future__ import annotations
+
+import math
 
 from ..autograd import Function
 from ..backend import array_namespace
@@ -66,6 +69,161 @@ class LeakyReLU(Function):
     def backward(ctx, grad):
         (slope,) = ctx.saved_tensors
         return _times_slope(grad, slope), None
+
+
+class Hardtanh(Function):
+    """``y = clip(x, lo, hi)``;  ``dy/dx = 1`` where ``lo < x < hi``, else ``0`` (also at lo and hi)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = array_namespace(x)
+        # The slope as 0.0/1.0 in x's dtype, as in ReLU: the backward is one multiply.
+        ctx.save_for_backward(xp.astype((x > lo) & (x < hi), x.dtype))
+        return xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return _times_slope(grad, slope), None, None
+
+
+class ELU(Function):
+    """``y = x`` where ``x > 0``, else ``a (e^x - 1)``;  ``dy/dx = 1`` where ``x > 0``, else
+    ``a e^x = y + a`` (also at 0)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        xp = array_namespace(x)
+        # exp of min(x, 0): the branch that where() discards must not overflow for large x either.
+        negative = alpha * xp.expm1(xp.minimum(x, 0.0))
+        positive = x > 0
+        ctx.save_for_backward(positive, negative + alpha)
+        return xp.where(positive, x, negative)
+
+    @staticmethod
+    def backward(ctx, grad):
+        positive, slope_below = ctx.saved_tensors
+        xp = array_namespace(grad)
+        return xp.where(positive, grad, grad * slope_below), None
+
+
+#: beyond |z| = 6, erf(z) is +-1 to within 2e-17, below float64's resolution near 1.
+_ERF_SATURATION = 6.0
+
+
+def _erf(z):
+    """Raw-array error function ``erf(z) = 2/sqrt(pi) int_0^z exp(-t^2) dt``.
+
+    The Array API has no erf, so it is summed here from the series whose terms are all positive
+    (Abramowitz & Stegun 7.1.6)::
+
+        erf(z) = 2/sqrt(pi) exp(-z^2) sum_n 2^n z^(2n+1) / (1 * 3 * ... * (2n+1))
+
+    Positive terms lose no digits to cancellation; term ``n`` is term ``n-1`` times
+    ``2 z^2 / (2n+1)``, and the sum stops once every new term is below the dtype's resolution.
+    """
+    xp = array_namespace(z)
+    z = xp.clip(z, -_ERF_SATURATION, _ERF_SATURATION)
+    eps = xp.finfo(z.dtype).eps
+    z2 = z * z
+    term = z
+    total = z
+    n = 0
+    while bool(xp.any(xp.abs(term) > eps * xp.abs(total))):
+        n += 1
+        term = term * (2 * z2 / (2 * n + 1))
+        total = total + term
+    # Rounding in the long sums can land a float32 result an ulp above 1; erf never leaves [-1, 1].
+    return xp.clip(2 / math.sqrt(math.pi) * xp.exp(-z2) * total, -1.0, 1.0)
+
+
+#: The constants of GELU's tanh form (Hendrycks & Gimpel 2016, section 2).
+_GELU_TANH_SCALE = math.sqrt(2 / math.pi)
+_GELU_TANH_CUBIC = 0.044715
+
+
+class GELU(Function):
+    """``y = x Phi(x)`` with ``Phi(x) = (1 + erf(x / sqrt 2)) / 2`` the standard normal CDF;
+    ``dy/dx = Phi(x) + x phi(x)`` with the density ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``.
+
+    ``approximate="tanh"``: ``y = x (1 + t) / 2`` with ``t = tanh(u)``, ``u = sqrt(2/pi) (x + 0.044715 x^3)``;
+    ``dy/dx = (1 + t) / 2 + x (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 x^2)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, approximate):
+        xp = array_namespace(x)
+        if approximate == "tanh":
+            t = xp.tanh(_GELU_TANH_SCALE * (x + _GELU_TANH_CUBIC * x * x * x))
+            du = _GELU_TANH_SCALE * (1 + 3 * _GELU_TANH_CUBIC * x * x)
+            ctx.save_for_backward((1 + t) / 2 + x * (1 - t * t) / 2 * du)
+            return x * (1 + t) / 2
+        cdf = (1 + _erf(x / math.sqrt(2))) / 2
+        density = xp.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        ctx.save_for_backward(cdf + x * density)
+        return x * cdf
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None
+
+
+class Softplus(Function):
+    """``y = log(1 + e^(b x)) / b``, and ``y = x`` where ``b x > threshold``;
+    ``dy/dx = sigmoid(b x)``, and ``1`` where ``b x > threshold``."""
+
+    @staticmethod
+    def forward(ctx, x, beta, threshold):
+        xp = array_namespace(x)
+        z = beta * x
+        linear = z > threshold
+        # Above the threshold log(1 + e^z) equals z to the dtype's precision; min() keeps the
+        # discarded branch of where() from overflowing.
+        smooth = xp.log1p(xp.exp(xp.minimum(z, threshold))) / beta
+        ctx.save_for_backward(xp.where(linear, xp.ones_like(z), _sigmoid(z)))
+        return xp.where(linear, x, smooth)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None, None
+
+
+class Hardswish(Function):
+    """``y = x relu6(x + 3) / 6``: ``0`` for ``x <= -3``, ``x`` for ``x >= 3``, ``x (x + 3) / 6`` between;
+    ``dy/dx = 0`` for ``x <= -3``, ``1`` for ``x >= 3``, ``(2x + 3) / 6`` between (so at the two
+    kinks the outer pieces' slopes, 0 and 1, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_namespace(x)
+        slope = xp.where(x <= -3, xp.zeros_like(x), xp.where(x >= 3, xp.ones_like(x), (2 * x + 3) / 6))
+        ctx.save_for_backward(slope)
+        return x * xp.clip(x + 3, 0.0, 6.0) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return _times_slope(grad, slope)
+
+
+class Mish(Function):
+    """``y = x t`` with ``t = tanh(softplus(x))``;  ``dy/dx = t + x (1 - t^2) sigmoid(x)``
+    (``softplus' = sigmoid``, ``tanh' = 1 - tanh^2``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_namespace(x)
+        # softplus(x) = max(x, 0) + log(1 + e^-|x|): the exp never overflows.
+        t = xp.tanh(xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x))))
+        ctx.save_for_backward(t + x * (1 - t * t) * _sigmoid(x))
+        return x * t
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad * slope
 
 
 class Tanh(Function):
@@ -236,33 +394,166 @@ def silu(x):
     return SiLU.apply(x)
 
 
-def softmax(x, axis=-1):
-    """``softmax(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis``: probabilities that sum to 1.
+def _check_number(value, name, op):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{op}: expected a number for {name}, got {value!r}")
+    return float(value)
 
-    Numerically stable: the max along ``axis`` is subtracted first, so ``softmax([1000, 0])`` is
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """Hard tanh ``y = clip(x, min_val, max_val)``, element-wise: tanh's cheap piecewise-linear
+    stand-in (Collobert, "Large Scale Machine Learning", PhD thesis, 2004).
+
+    Convention: the derivative is 1 strictly inside ``(min_val, max_val)`` and 0 elsewhere,
+    including at both ends (as in PyTorch).
+
+    Args:
+        x: Tensor of any shape, floating point.
+        min_val, max_val: the clipping range; default ``[-1, 1]``.
+    Returns a Tensor of the same shape.
+    """
+    check_floating(x, "hardtanh")
+    lo, hi = _check_number(min_val, "min_val", "hardtanh"), _check_number(max_val, "max_val", "hardtanh")
+    if lo > hi:
+        raise ValueError(f"hardtanh: expected min_val <= max_val, got min_val={lo}, max_val={hi}")
+    return Hardtanh.apply(x, lo, hi)
+
+
+#: ReLU6's cap (Krizhevsky 2010; MobileNet, Howard et al. 2017): activations stay in [0, 6].
+RELU6_CAP = 6.0
+
+
+def relu6(x):
+    """``relu6(x) = min(max(x, 0), 6)``, element-wise: the capped ReLU of Krizhevsky's
+    "Convolutional Deep Belief Networks on CIFAR-10" (2010), kept by MobileNet for low-precision
+    arithmetic. It is ``hardtanh(x, 0, 6)``, as in PyTorch: the derivative is 0 at 0 and at 6.
+
+    Args:
+        x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
+    """
+    check_floating(x, "relu6")
+    return Hardtanh.apply(x, 0.0, RELU6_CAP)
+
+
+def elu(x, alpha=1.0):
+    """Exponential linear unit ``y = x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (Clevert,
+    Unterthiner & Hochreiter, "Fast and Accurate Deep Network Learning by Exponential Linear Units
+    (ELUs)", ICLR 2016).
+
+    Convention: the derivative at exactly ``x = 0`` is ``alpha`` (the left branch, as in PyTorch).
+
+    Args:
+        x: Tensor of any shape, floating point.
+        alpha: the value ``-alpha`` that negative inputs saturate to; default 1.
+    Returns a Tensor of the same shape.
+    """
+    check_floating(x, "elu")
+    return ELU.apply(x, _check_number(alpha, "alpha", "elu"))
+
+
+def gelu(x, approximate="none"):
+    """Gaussian error linear unit ``gelu(x) = x Phi(x)``, with ``Phi`` the standard normal CDF
+    (Hendrycks & Gimpel, "Gaussian Error Linear Units (GELUs)", 2016).
+
+    ``approximate="none"`` (default) is the exact form ``x (1 + erf(x / sqrt 2)) / 2``;
+    ``approximate="tanh"`` the paper's ``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2``,
+    both as in PyTorch.
+
+    Args:
+        x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
+    """
+    check_floating(x, "gelu")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: expected approximate 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(x, approximate)
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """Softplus ``y = log(1 + exp(beta x)) / beta``, a smooth ReLU (Dugas et al., "Incorporating
+    Second-Order Functional Knowledge for Better Option Pricing", NIPS 2000).
+
+    Where ``beta x > threshold`` the layer returns ``x`` itself (slope 1), as PyTorch does: there
+    the two differ by less than ``exp(-threshold)``.
+
+    Args:
+        x: Tensor of any shape, floating point.
+        beta: sharpness; larger values approach ``relu``. Default 1.
+        threshold: the ``beta x`` above which the output is linear. Default 20.
+    Returns a Tensor of the same shape.
+    """
+    check_floating(x, "softplus")
+    beta = _check_number(beta, "beta", "softplus")
+    if beta == 0:
+        raise ValueError("softplus: expected a non-zero beta, got 0")
+    return Softplus.apply(x, beta, _check_number(threshold, "threshold", "softplus"))
+
+
+def hardswish(x):
+    """Hard swish ``y = x relu6(x + 3) / 6``, element-wise: swish (silu) with the sigmoid replaced by
+    a piecewise-linear ramp (Howard et al., "Searching for MobileNetV3", ICCV 2019).
+
+    Convention: at the kinks the derivative is the outer pieces' slope, 0 at ``x = -3`` and 1 at
+    ``x = 3`` (as in PyTorch).
+
+    Args:
+        x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
+    """
+    check_floating(x, "hardswish")
+    return Hardswish.apply(x)
+
+
+def mish(x):
+    """Mish ``y = x tanh(softplus(x))``, element-wise (Misra, "Mish: A Self Regularized
+    Non-Monotonic Activation Function", BMVC 2020).
+
+    Args:
+        x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
+    """
+    check_floating(x, "mish")
+    return Mish.apply(x)
+
+
+def _dim_or_axis(dim, axis, op):
+    """PyTorch names the axis ``dim``; ``axis`` (NumPy's name) is kept for older code."""
+    if axis is None:
+        return dim
+    if dim is not None and dim != axis:
+        raise TypeError(f"{op}: expected dim or axis, got both (dim={dim!r}, axis={axis!r})")
+    return axis
+
+
+def softmax(x, dim=None, *, axis=None):
+    """``softmax(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``dim``: probabilities that sum to 1.
+
+    Numerically stable: the max along ``dim`` is subtracted first, so ``softmax([1000, 0])`` is
     ``[1, 0]`` rather than ``nan``.
 
     Args:
         x: Tensor of any shape with at least one axis, floating point, e.g. logits (N, K).
-        axis: the axis that sums to 1; default -1 (the classes of (N, K) logits).
+        dim: the axis that sums to 1 (PyTorch's name; ``axis=`` is the same); default -1 (the
+            classes of (N, K) logits), where PyTorch's implicit choice is deprecated.
     Returns a Tensor of the same shape.
     """
     check_floating(x, "softmax")
+    axis = _dim_or_axis(dim, axis, "softmax")
+    axis = -1 if axis is None else axis
     _check_axis(x, axis, "softmax")
     return Softmax.apply(x, axis=axis)
 
 
-def log_softmax(x, axis=-1):
-    """``log_softmax(x)_i = x_i - log sum_j exp(x_j)`` along ``axis`` (log-probabilities).
+def log_softmax(x, dim=None, *, axis=None):
+    """``log_softmax(x)_i = x_i - log sum_j exp(x_j)`` along ``dim`` (log-probabilities).
 
     Numerically stable through the max shift (log-sum-exp trick); finite wherever ``x`` is, even
     where ``softmax`` itself underflows to 0.
 
     Args:
         x: Tensor of any shape with at least one axis, floating point, e.g. logits (N, K).
-        axis: the axis normalised over; default -1.
+        dim: the axis normalised over (``axis=`` is the same); default -1.
     Returns a Tensor of the same shape.
     """
     check_floating(x, "log_softmax")
+    axis = _dim_or_axis(dim, axis, "log_softmax")
+    axis = -1 if axis is None else axis
     _check_axis(x, axis, "log_softmax")
     return LogSoftmax.apply(x, axis=axis)

@@ -1,78 +1,167 @@
-"""Loss functions: cross_entropy over integer class targets."""
+"""Loss functions: cross_entropy over class indices or class probabilities, as PyTorch's."""
 
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import array_namespace, dtype_name, is_array
-from .activation import check_floating
-from .sizes import check_ndim
+from ..backend import array_namespace, dtype_name
+from ..tensor import Tensor
+from .shape import permute, reshape
+from .sizes import check_floating
+
+#: PyTorch's default ``ignore_index``: a value no class index takes.
+IGNORE_INDEX = -100
 
 
 class CrossEntropy(Function):
-    """``L = -(1/N) sum_n log softmax(x_n)[t_n]`` for logits ``x`` (N, K) and targets ``t`` (N,).
+    """Cross-entropy of logits ``x`` (M, C) against a target distribution ``q`` (M, C)::
 
-    Fusing log-softmax with the negative log-likelihood gives the short gradient
-    ``dL/dx = (softmax(x) - onehot(t)) / N``: no division by a probability that may be tiny.
+        log_p = log_softmax(x)                   along the classes
+        q     = (1 - e) y + e / C                y: one-hot of t_m (indices) or the given probabilities
+        l_m   = -sum_c w_c q_mc log_p_mc         w: class weights (1 without ``weight``)
+        L     = l (none) | sum_m l_m (sum) | sum_m l_m / D (mean)
+
+    with ``D = sum_m w_{t_m}`` over the kept rows for class indices and ``D = M`` for
+    probabilities. A row whose index is ``ignore_index`` has ``q = 0``: no loss, no gradient.
+
+    Fusing log-softmax with the log-likelihood gives a short gradient with no division by a
+    probability that may be tiny: with ``a = w q`` and ``g_m`` the incoming gradient of ``l_m``,
+    ``dL/dx_mj = g_m (softmax(x)_mj sum_c a_mc - a_mj)``, i.e. ``(softmax(x) - onehot(t)) / M`` for
+    the plain mean. Probabilities get ``dL/dy_mc = -g_m (1 - e) w_c log_p_mc``.
     """
 
     @staticmethod
-    def forward(ctx, logits, targets):
-        xp = array_namespace(logits, targets)
-        N, K = logits.shape
-        z = logits - xp.max(logits, axis=1, keepdims=True)
+    def forward(ctx, x, target, weight, *, indices, ignore_index, reduction, label_smoothing):
+        xp = array_namespace(x)
+        M, C = x.shape
+        z = x - xp.max(x, axis=1, keepdims=True)
         log_p = z - xp.log(xp.sum(xp.exp(z), axis=1, keepdims=True))
-        # Row n of onehot is 1 at column t_n: comparing a (1, K) row of class indices with the
-        # (N, 1) column of targets broadcasts to (N, K), with no fancy indexing.
-        classes = xp.arange(K, dtype=targets.dtype, device=getattr(targets, "device", None))
-        onehot = xp.astype(xp.reshape(classes, (1, K)) == xp.reshape(targets, (N, 1)), logits.dtype)
-        ctx.save_for_backward(log_p, onehot)
-        return -xp.sum(onehot * log_p) / N
+        w = xp.ones((1, C), dtype=x.dtype, device=getattr(x, "device", None)) if weight is None \
+            else xp.reshape(xp.astype(weight, x.dtype), (1, C))
+        if indices:
+            # Row m of the one-hot is 1 at column t_m: a (1, C) row of class numbers compared with
+            # the (M, 1) column of targets broadcasts to (M, C), with no fancy indexing.
+            classes = xp.arange(C, dtype=target.dtype, device=getattr(target, "device", None))
+            y = xp.astype(xp.reshape(classes, (1, C)) == xp.reshape(target, (M, 1)), x.dtype)
+            kept = xp.reshape(xp.astype(target != ignore_index, x.dtype), (M, 1))
+            q = ((1 - label_smoothing) * y + label_smoothing / C) * kept
+            count = xp.sum(y * w * kept)
+        else:
+            q = (1 - label_smoothing) * xp.astype(target, x.dtype) + label_smoothing / C
+            kept, count = None, M
+        a = w * q
+        loss = -xp.sum(a * log_p, axis=1)
+        ctx.save_for_backward(log_p, a, w, kept, count)
+        ctx.reduction, ctx.label_smoothing = reduction, label_smoothing
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        return total if reduction == "sum" else total / count
 
     @staticmethod
     def backward(ctx, grad):
-        log_p, onehot = ctx.saved_tensors
+        log_p, a, w, kept, count = ctx.saved_tensors
         xp = array_namespace(log_p)
-        N = log_p.shape[0]
-        return grad * (xp.exp(log_p) - onehot) / N, None
+        M = log_p.shape[0]
+        if ctx.reduction == "none":
+            g = xp.reshape(grad, (M, 1))
+        else:
+            g = grad if ctx.reduction == "sum" else grad / count
+        dx = g * (xp.exp(log_p) * xp.sum(a, axis=1, keepdims=True) - a)
+        if kept is not None:
+            # An ignored row gets exactly 0, as in PyTorch, even when every row is ignored and the
+            # mean's 1/count is infinite (inf * 0 would be nan).
+            dx = xp.where(kept > 0, dx, xp.zeros_like(dx))
+        dy = -g * (1 - ctx.label_smoothing) * w * log_p if ctx.needs_input_grad[1] else None
+        return dx, dy, None
 
 
-def cross_entropy(logits, targets):
-    """Mean cross-entropy between class scores and integer class labels.
+def cross_entropy(input, target, weight=None, ignore_index=IGNORE_INDEX, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between class scores and class indices or class probabilities (PyTorch's
+    ``F.cross_entropy``, same arguments and results).
 
-    ``L = -(1/N) sum_n log( exp(x[n, t_n]) / sum_k exp(x[n, k]) )``, i.e. the negative
-    log-likelihood of the softmax of the logits, averaged over the batch (PyTorch's
-    ``F.cross_entropy`` with ``reduction="mean"``). The log-softmax is computed with the max
-    shift, so large logits do not overflow.
+    For class indices ``t`` and no options, ``L = -(1/N) sum_n log( exp(x[n, t_n]) / sum_k exp(x[n, k]) )``:
+    the negative log-likelihood of the softmax of the logits, averaged over the batch. In general
+    (the formula of :class:`CrossEntropy`)::
+
+        l_n = -sum_c w_c q_nc log softmax(x_n)_c,    q_n = (1 - e) y_n + e / C
+
+    with ``y_n`` the one-hot of ``t_n`` or the given probabilities, and ``e = label_smoothing``
+    (Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016,
+    section 7). The log-softmax is computed with the max shift, so large logits do not overflow.
 
     Args:
-        logits: Tensor (N, K) of unnormalised class scores, floating point.
-        targets: integer Tensor (N,) of class indices in ``[0, K)``; it gets no gradient.
-    Returns a 0-d Tensor (call ``.item()`` for the number).
+        input: logits ``(N, C)``, ``(N, C, d1, ...)`` (one class axis, e.g. per pixel) or ``(C,)``,
+            floating point.
+        target: integer class indices ``(N,)`` / ``(N, d1, ...)`` / ``()`` in ``[0, C)`` (or equal to
+            ``ignore_index``), which get no gradient; or floating class probabilities of the input's
+            shape (soft labels, distillation), which do get one.
+        weight: optional Tensor ``(C,)``, a rescaling weight ``w_c`` per class.
+        ignore_index: rows whose index equals it add nothing and get no gradient; the mean divides
+            by the kept rows' weights only. Class indices only (PyTorch refuses it for
+            probabilities). Default -100.
+        reduction: ``"mean"`` (default: divided by ``sum_n w_{t_n}`` for indices, by the number of
+            rows ``N * d1 * ...`` for probabilities), ``"sum"`` or ``"none"`` (one loss per row, shape
+            of the input without the class axis).
+        label_smoothing: ``e`` in ``[0, 1]``; default 0.
+    Returns a 0-d Tensor (call ``.item()`` for the number), or the per-row losses for ``"none"``.
+    As in PyTorch, a mean over rows that are all ignored is ``nan``.
 
     Raises:
-        ValueError: logits not 2-D, targets not 1-D, targets of another length than N, N = 0,
-            or a target outside ``[0, K)``.
-        TypeError: floating-point targets (pass class indices, not one-hot or probabilities),
-            or non-floating logits.
+        ValueError: a target of neither shape, an index outside ``[0, C)``, an empty batch, a
+            weight that is not ``(C,)``, an unknown ``reduction``, ``label_smoothing`` outside
+            ``[0, 1]``, or ``ignore_index`` with probabilities.
+        TypeError: non-floating logits, or a target that is neither integer nor floating.
     """
-    check_ndim(logits, 2, "cross_entropy", "(N, K) of logits")
-    check_floating(logits, "cross_entropy", "logits")
-    if "int" not in dtype_name(targets.dtype):
-        raise TypeError(
-            f"cross_entropy: expected integer class targets, got dtype {dtype_name(targets.dtype)}"
-        )
-    check_ndim(targets, 1, "cross_entropy", "(N,) of class targets")
-    N, K = logits.shape
-    if targets.shape[0] != N:
+    check_floating(input, "cross_entropy", "logits")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"cross_entropy: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: expected label_smoothing in [0, 1], got {label_smoothing!r}")
+    shape = tuple(input.shape)
+    if not shape:
+        raise ValueError("cross_entropy: expected logits (N, C), (N, C, d1, ...) or (C,), got a 0-d input")
+    C = shape[0] if len(shape) == 1 else shape[1]
+    rows_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    kind = dtype_name(target.dtype)
+    indices = "int" in kind
+    if not indices and not kind.startswith("float"):
+        raise TypeError(f"cross_entropy: expected integer class indices or floating probabilities, got dtype {kind}")
+    expected = rows_shape if indices else shape
+    if tuple(target.shape) != expected:
         raise ValueError(
-            f"cross_entropy: expected {N} targets for logits of shape {tuple(logits.shape)}, "
-            f"got shape {tuple(targets.shape)}"
+            f"cross_entropy: expected class indices of shape {rows_shape} (integer) or class probabilities of "
+            f"shape {shape} (floating) for logits of shape {shape}, got {kind} target of shape {tuple(target.shape)}"
         )
-    if N == 0:
-        raise ValueError("cross_entropy: expected at least one sample, got an empty batch")
-    raw = targets if is_array(targets) else targets.array
+    if 0 in shape:
+        raise ValueError(f"cross_entropy: expected at least one sample, got an empty batch of shape {shape}")
+    if weight is not None and tuple(weight.shape) != (C,):
+        raise ValueError(f"cross_entropy: expected weight of shape ({C},), one per class, got {tuple(weight.shape)}")
+    if indices:
+        _check_indices(target, C, ignore_index)
+    elif ignore_index >= 0:
+        raise ValueError(f"cross_entropy: ignore_index applies to class indices only, got {ignore_index} "
+                         f"with probability targets")
+    # Move the class axis last and merge the rest into rows M: (N, C, d1, ...) -> (N * d1 * ..., C).
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    t = target if isinstance(target, Tensor) else Tensor(target)
+    if len(shape) > 2:
+        classes_last = (0,) + tuple(range(2, len(shape))) + (1,)
+        x = permute(x, classes_last)
+        t = t if indices else permute(t, classes_last)
+    x = reshape(x, (-1, C))
+    t = reshape(t, (-1,) if indices else (-1, C))
+    loss = CrossEntropy.apply(x, t, weight, indices=indices, ignore_index=ignore_index, reduction=reduction,
+                              label_smoothing=float(label_smoothing))
+    return reshape(loss, rows_shape) if reduction == "none" else loss
+
+
+def _check_indices(target, C, ignore_index):
+    raw = target.array if isinstance(target, Tensor) else target
     xp = array_namespace(raw)
-    low, high = int(xp.min(raw)), int(xp.max(raw))
-    if low < 0 or high >= K:
-        raise ValueError(f"cross_entropy: expected class targets in [0, {K}), got min {low} max {high}")
-    return CrossEntropy.apply(logits, targets)
+    counted = raw[raw != ignore_index]
+    if counted.shape[0] == 0:
+        return
+    low, high = int(xp.min(counted)), int(xp.max(counted))
+    if low < 0 or high >= C:
+        raise ValueError(f"cross_entropy: expected class targets in [0, {C}), got min {low} max {high}")

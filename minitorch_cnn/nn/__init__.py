@@ -2,14 +2,28 @@
 
 The arithmetic of every layer is in :mod:`minitorch_cnn.functional`; a module stores the
 weights, the hyper-parameters and the train/eval mode, and calls its functional op.
+
+``nn.functional`` is :mod:`minitorch_cnn.functional` itself, registered under PyTorch's path too,
+so ``import minitorch_cnn.nn.functional as F`` gives the same module object.
 """
 
+import sys
+
+from .. import functional
 from . import init
-from .module import Module, ModuleList, Parameter, RemovableHandle, Sequential
+from .module import (
+    Module, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
+)
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .pooling import MaxUnpool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .dropout import Dropout
-from .activation import LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .loss import CrossEntropyLoss
+from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear
+from .activation import (
+    ELU, GELU, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh,
+)
+
+sys.modules[__name__ + ".functional"] = functional

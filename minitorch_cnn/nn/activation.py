@@ -57,7 +57,100 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return F.softmax(x, axis=self.dim)
+        return F.softmax(x, dim=self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``x - log sum(exp(x))`` along ``dim`` (default the last axis)."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.log_softmax(x, dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Hardtanh(Module):
+    """``clip(x, min_val, max_val)``, default ``[-1, 1]``."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        self.min_val = min_val
+        self.max_val = max_val
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Module):
+    """``min(max(x, 0), 6)`` (MobileNet's capped ReLU)."""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class ELU(Module):
+    """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (default alpha 1)."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """``x Phi(x)``, exact (``approximate="none"``) or with the tanh formula (``"tanh"``)."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta x)) / beta``, linear where ``beta x > threshold``."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardswish(Module):
+    """``x relu6(x + 3) / 6`` (MobileNetV3)."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+class Mish(Module):
+    """``x tanh(softplus(x))``."""
+
+    def forward(self, x):
+        return F.mish(x)

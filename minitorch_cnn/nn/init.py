@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from .module import is_uninitialized
 
 _SLOPE_OF_LEAKY_RELU = 0.01  # PyTorch's default negative slope
 
@@ -72,6 +73,7 @@ def calculate_fan_in_and_fan_out(tensor):
     In general ``fan_in = shape[1] * receptive`` and ``fan_out = shape[0] * receptive`` with
     ``receptive`` the product of ``shape[2:]``.
     """
+    _check_initialised(tensor, "calculate_fan_in_and_fan_out")
     shape = tensor.shape
     if len(shape) < 2:
         raise ValueError(
@@ -83,6 +85,14 @@ def calculate_fan_in_and_fan_out(tensor):
     return shape[1] * receptive, shape[0] * receptive
 
 
+def _check_initialised(tensor, op):
+    # A lazy layer's placeholder has no shape to draw for yet; its empty array would otherwise
+    # be "initialised" silently, or fail with a puzzling fan of an empty shape.
+    if is_uninitialized(tensor):
+        raise ValueError(f"{op}: expected an initialised tensor, got {tensor!r} (a lazy layer before its first "
+                         f"call): run the model on a batch first, then initialise, as d2l's apply_init does")
+
+
 def _fill(tensor, array):
     tensor.array = array
     return tensor
@@ -90,6 +100,7 @@ def _fill(tensor, array):
 
 def constant_(tensor, value):
     """Fill ``tensor`` with ``value``."""
+    _check_initialised(tensor, "constant_")
     return _fill(tensor, tensor.xp.full_like(tensor.array, value))
 
 
@@ -107,6 +118,7 @@ def normal_(tensor, mean=0.0, std=1.0):
     """Draw from ``N(mean, std**2)``: the lectures' "small random numbers" with e.g. ``std=0.01``."""
     if std < 0:
         raise ValueError(f"normal_: expected std >= 0, got {std}")
+    _check_initialised(tensor, "normal_")
     return _fill(tensor, backend.random_normal(tensor.shape, tensor.array, mean, std))
 
 
@@ -114,6 +126,7 @@ def uniform_(tensor, a=0.0, b=1.0):
     """Draw from the uniform distribution on ``[a, b)``."""
     if b < a:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
+    _check_initialised(tensor, "uniform_")
     return _fill(tensor, backend.random_uniform(tensor.shape, tensor.array, a, b))
 
 

@@ -33,6 +33,49 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class _Uninitialized:
+    """What a lazy layer's parameters and buffers are before its first call: a placeholder with no
+    shape yet, whose empty array still carries the dtype and device (``Module.to`` converts it).
+
+    ``materialize(shape)`` gives it a zero array of that shape and turns the object itself into a
+    ``Parameter`` (or plain buffer ``Tensor``), so whoever holds it, an optimiser built before the
+    first call included, holds the real parameter afterwards.
+    """
+
+    cls_to_become = None
+
+    def materialize(self, shape):
+        xp = self.xp
+        self.array = xp.zeros(tuple(shape), dtype=self.dtype, device=getattr(self.array, "device", None))
+        self.__class__ = self.cls_to_become
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+class UninitializedParameter(_Uninitialized, Parameter):
+    """A lazy layer's parameter before the first call (PyTorch's ``nn.UninitializedParameter``)."""
+
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad=True, dtype=backend.DEFAULT_DTYPE):
+        super().__init__(new_array((0,), dtype=dtype), requires_grad=requires_grad)
+
+
+class UninitializedBuffer(_Uninitialized, Tensor):
+    """A lazy layer's buffer (batch norm's running statistics) before the first call."""
+
+    cls_to_become = Tensor
+
+    def __init__(self, dtype=backend.DEFAULT_DTYPE):
+        super().__init__(new_array((0,), dtype=dtype))
+
+
+def is_uninitialized(t):
+    """Whether ``t`` is a lazy layer's parameter or buffer whose shape is not known yet."""
+    return isinstance(t, _Uninitialized)
+
+
 class RemovableHandle:
     """Returned by :meth:`Module.register_forward_hook`; ``handle.remove()`` unhooks."""
 
@@ -110,6 +153,34 @@ class Module:
         self._buffers[name] = tensor
         object.__setattr__(self, name, tensor)
 
+    def add_module(self, name, module):
+        """Register ``module`` as the child ``name``, as ``setattr(self, name, module)`` would.
+
+        For names that are not identifiers, such as the ``"0"``, ``"1"`` of a Sequential built in
+        a loop (PyTorch's ``add_module``; ``register_module`` is the same method).
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"add_module: expected a non-empty name without '.', got {name!r}")
+        _check_module(module, "add_module")
+        if name in self.__dict__ and name not in self._modules:
+            raise ValueError(f"add_module: expected a new name, got {name!r}, which is already an attribute")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every child (recursively, children first) and then on ``self``;
+        returns ``self``. The usual way to re-initialise a model (d2l's ``net.apply(init_cnn)``)::
+
+            def init_cnn(m):
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    nn.init.xavier_uniform_(m.weight)
+        """
+        for child in self._modules.values():
+            child.apply(fn)
+        fn(self)
+        return self
+
     # ------------------------------------------------------------ traversal
     def _walk(self, prefix=""):
         """``(name, module)`` for this module and every descendant, depth first; a module
@@ -179,9 +250,11 @@ class Module:
         """An ordered dict ``name -> NumPy array`` (host copies) of all parameters and buffers.
 
         Keys follow PyTorch: ``"features.0.weight"``, ``"bn.running_mean"``,
-        ``"bn.num_batches_tracked"``.
+        ``"bn.num_batches_tracked"``. A lazy layer not yet called holds no array: its entries are
+        the :class:`UninitializedParameter` objects themselves, as in PyTorch.
         """
-        return collections.OrderedDict((name, t.numpy()) for name, t in self._state_tensors().items())
+        return collections.OrderedDict((name, t if is_uninitialized(t) else t.numpy())
+                                       for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into this module's parameters and buffers, in place.
@@ -194,6 +267,11 @@ class Module:
         always an error. The ValueError lists every problem by name at once, and nothing is
         copied unless everything fits. Returns ``IncompatibleKeys(missing_keys,
         unexpected_keys)``.
+
+        A lazy layer not yet called takes its shapes from the state dict, as in PyTorch: its
+        parameters are materialised with the checkpoint's arrays and the layer becomes the eager
+        one (``LazyConv2d`` -> ``Conv2d``, ``in_channels`` read from the weight). An uninitialised
+        entry in ``state_dict`` (from another lazy model) leaves its target as it is.
         """
         own = self._state_tensors()
         missing = [k for k in own if k not in state_dict]
@@ -203,8 +281,12 @@ class Module:
         for name, target in own.items():
             if name not in state_dict:
                 continue
+            if is_uninitialized(state_dict[name]):
+                if not is_uninitialized(target):
+                    mismatched.append(f"{name}: checkpoint uninitialised, model {target.shape}")
+                continue
             host = _to_host(state_dict[name])
-            if tuple(host.shape) != target.shape:
+            if tuple(host.shape) != target.shape and not is_uninitialized(target):
                 mismatched.append(f"{name}: checkpoint {tuple(host.shape)}, model {target.shape}")
             hosts[name] = host
         problems = []
@@ -218,10 +300,20 @@ class Module:
             raise ValueError(
                 f"load_state_dict: the state dict does not fit {type(self).__name__}:\n  " + "\n  ".join(problems)
             )
+        # Imported here: lazy.py builds on this module.
+        from .lazy import LazyModuleMixin
+
+        waiting = [m for _, m in self.named_modules()
+                   if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()]
         for name, host in hosts.items():
             target = own[name]
+            if is_uninitialized(target):
+                target.materialize(host.shape)
             xp = backend.array_namespace(target.array)
             target.array = xp.astype(backend.from_numpy(host, target.array), target.dtype)
+        for module in waiting:
+            if not module.has_uninitialized_params():
+                module._become_eager(fresh=False)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ modes, devices, gradients

@@ -40,14 +40,28 @@ class _BatchNorm(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         self.freeze_stats = freeze_stats
-        self.weight = Parameter(new_array((num_features,), 1.0)) if affine else None
+        self.weight = Parameter(new_array((num_features,))) if affine else None
         self.bias = Parameter(new_array((num_features,))) if affine else None
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(new_array((num_features,))))
-            self.register_buffer("running_var", Tensor(new_array((num_features,), 1.0)))
+            self.register_buffer("running_var", Tensor(new_array((num_features,))))
             self.register_buffer("num_batches_tracked", Tensor(new_array((), 0, "int64")))
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        """Forget the running statistics: mean 0, variance 1, no batch counted (PyTorch's start)."""
+        if self.track_running_stats:
+            for buffer, fill in ((self.running_mean, 0.0), (self.running_var, 1.0), (self.num_batches_tracked, 0)):
+                buffer.array = buffer.xp.full_like(buffer.array, fill)
+
+    def reset_parameters(self):
+        """Start as the identity: scale 1, shift 0, and fresh running statistics."""
+        self.reset_running_stats()
+        if self.affine:
+            self.weight.array = self.weight.xp.ones_like(self.weight.array)
+            self.bias.array = self.bias.xp.zeros_like(self.bias.array)
 
     def _normalize(self, x):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

@@ -1,0 +1,28 @@
+"""Loss layers: thin modules around :mod:`minitorch_cnn.functional.loss`, written as in PyTorch
+(``criterion = nn.CrossEntropyLoss(); loss = criterion(logits, labels)``)."""
+
+from __future__ import annotations
+
+from .. import functional as F
+from ..functional.loss import IGNORE_INDEX
+from .module import Module
+
+
+class CrossEntropyLoss(Module):
+    """``F.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)``, with the
+    options stored on the layer; see :func:`minitorch_cnn.functional.cross_entropy`.
+
+    ``weight`` (a ``(C,)`` Tensor) is registered as a buffer, as in PyTorch, so it is saved in the
+    state dict and moved by ``to()``.
+    """
+
+    def __init__(self, weight=None, ignore_index=IGNORE_INDEX, reduction="mean", label_smoothing=0.0):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
