@@ -35,6 +35,13 @@ def _size(op, size):
     return tuple(size)
 
 
+def _sizes(positional, keyword):
+    """The sizes given positionally (``zeros(2, 3)``, ``zeros((2, 3))``) or as ``size=(2, 3)``."""
+    if keyword is not None and positional:
+        raise TypeError(f"expected the sizes either positionally or as size=, got both: {positional} and {keyword}")
+    return positional if keyword is None else (keyword,)
+
+
 def _where(device, like=None):
     """The namespace and device object to create in: ``device``'s, else ``like``'s, else the CPU."""
     if device is None and like is not None:
@@ -63,14 +70,14 @@ def _random(op, draw, size, dtype, device, requires_grad, like=None):
     return Tensor(draw(_size(op, size), template), requires_grad=requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of shape ``size`` filled with 0."""
-    return _make("zeros", size, 0, dtype, device, requires_grad)
+    return _make("zeros", _sizes(sizes, size), 0, dtype, device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """A tensor of shape ``size`` filled with 1."""
-    return _make("ones", size, 1, dtype, device, requires_grad)
+    return _make("ones", _sizes(sizes, size), 1, dtype, device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -83,14 +90,14 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     return _make("full", (size,), fill_value, dtype, device, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform draws in ``[0, 1)``."""
-    return _random("rand", backend.random_uniform, size, dtype, device, requires_grad)
+    return _random("rand", backend.random_uniform, _sizes(sizes, size), dtype, device, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal draws (mean 0, standard deviation 1)."""
-    return _random("randn", backend.random_normal, size, dtype, device, requires_grad)
+    return _random("randn", backend.random_normal, _sizes(sizes, size), dtype, device, requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_grad=False):
