@@ -195,7 +195,7 @@ def test_exponential_activations_of_huge_inputs_do_not_overflow(name, dtype, xp)
         x = on(xp, host, requires_grad=True)
         y = getattr(F, name)(x)
         y.sum().backward()
-    assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(backend.to_numpy(x.grad)))
+    assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(x.grad.numpy()))
     np.testing.assert_array_equal(y.numpy()[3:], host[3:])
 
 
