@@ -614,3 +614,14 @@ def test_layers_pass_their_method_to_the_op(monkeypatch):
         nn.MaxPool2d(2)(x)  # "auto" runs the Numba kernel on float NumPy arrays
     with pytest.raises(ValueError, match=r"MaxPool2d\(.*method='fft'\): max_pool2d: expected method to be one of"):
         nn.MaxPool2d(2, method="fft")(x)
+
+
+def test_an_index_error_inside_a_model_names_the_layer():
+    class Picks(nn.Module):
+        def forward(self, x):
+            return x.sum(dim=5)
+
+    model = nn.Sequential(nn.ReLU(), Picks())
+    message = r"layer '1' of Sequential got input of shape \(2, 3\): Picks\(\): sum: dim 5 is out of range"
+    with pytest.raises(IndexError, match=message):
+        model(mt.zeros(2, 3))

@@ -150,7 +150,7 @@ def section_conv_layers(torch, nn, F):
         conv2d.zero_grad()
         loss.sum().backward()
         conv2d.weight.data[:] -= 3e-2 * conv2d.weight.grad
-        losses.append(float(loss.sum()))
+        losses.append(float(loss.sum().detach()))
     assert losses[-1] < 0.1 * losses[0], losses
     return {"hand": hand.detach().numpy(), "edges": detected.numpy(), "module": module_shape,
             "learned": tuple(conv2d.weight.reshape((1, 2)).shape)}

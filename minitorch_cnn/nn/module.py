@@ -369,7 +369,7 @@ class Module:
         _call_depth[0] += 1
         try:
             output = self.forward(*args, **kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, IndexError) as exc:
             # The innermost layer that failed names itself (a leaf by its repr, "Conv2d(3, 64, ...)",
             # a container by its class); the outermost call (the model) then names that layer by its
             # path, e.g. "features.0", and the shape it was given.
