@@ -293,6 +293,12 @@ def test_pow_of_zero_exponent_has_zero_gradient_at_zero():
     check_torch(lambda x, e: x**e, lambda x, e: x**e, np.array([0.0, 0.0, 2.0]), np.array([0.0, 2.0, 0.0]))
 
 
+def test_pow_of_zero_base_to_a_negative_exponent_has_gradient_minus_inf():
+    # dz/db = z * log(a) = inf * -inf at a = 0, b < 0 (it was nan); tinygrad's test_pow_const checks 0 ** x.
+    check_torch(lambda x: 0**x, lambda x: 0**x, np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
+    check_torch(lambda x, e: x**e, lambda x, e: x**e, np.array([0.0, 0.0]), np.array([-0.3, 0.3]))
+
+
 def test_pow_needs_a_tensor_operand():
     with pytest.raises(TypeError, match="pow: expected a Tensor base or exponent, got float and int"):
         F.pow(2.0, 3)

@@ -138,7 +138,8 @@ class Pow(Function):
 
     ``dz/da = b * a**(b-1)`` and ``dz/db = a**b * log(a)``. PyTorch's conventions where these
     formulas give ``0 * inf = nan``: ``dz/da = 0`` wherever ``b == 0`` (``x ** 0`` is constant,
-    even at ``x = 0``), and ``dz/db = 0`` wherever ``a == 0`` and ``b >= 0``.
+    even at ``x = 0``), and ``dz/db = 0`` wherever ``a == 0`` and ``b >= 0``. Where ``a == 0`` and
+    ``b < 0``, ``dz/db = inf * log(0) = -inf``, as in PyTorch.
     """
 
     @staticmethod
@@ -159,7 +160,8 @@ class Pow(Function):
         if ctx.needs_input_grad[1]:
             a = a if hasattr(a, "shape") else xp.full_like(z, a)
             zero = a == 0
-            log_a = xp.log(xp.where(zero, 1.0, a))
+            # log(0) = -inf is kept: it meets z = inf where b < 0 and gives PyTorch's -inf.
+            log_a = xp.log(a)
             db = unbroadcast(xp.where(zero & (b >= 0), 0.0, grad * z * log_a), _shape(b))
         return da, db
 
