@@ -16,4 +16,4 @@ from .creation import zeros_like, ones_like, full_like, rand_like, randn_like
 from .creation import float16, half, float32, float64, double, int32, int64, long, uint8
 from .functional.arithmetic import add, sub, mul, div, pow, exp, log, sqrt, abs, clamp, clip, where, maximum, minimum, matmul
 from .functional.reduction import sum, mean, var, std, max, min, amax, amin, argmax, argmin
-from .functional.shape import cat, concat, stack, flatten, reshape, permute
+from .functional.shape import cat, concat, stack, flatten, reshape, permute, squeeze, unsqueeze

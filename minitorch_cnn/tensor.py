@@ -426,8 +426,38 @@ class Tensor:
             axes = tuple(axes[0])
         return F.permute(self, axes)
 
+    def squeeze(self, dim=None):
+        return F.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return F.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return F.expand(self, *sizes)
+
     def relu(self):
         return F.relu(self)
+
+    def softmax(self, dim):
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return F.log_softmax(self, dim)
+
+    def neg(self):
+        return F.neg(self)
+
+    def add(self, other):
+        return F.add(self, other)
+
+    def sub(self, other):
+        return F.sub(self, other)
+
+    def mul(self, other):
+        return F.mul(self, other)
+
+    def div(self, other):
+        return F.div(self, other)
 
     def tanh(self):
         return F.tanh(self)

@@ -349,6 +349,37 @@ def test_flatten_gradcheck(xp):
     check_grad(lambda x: F.flatten(x, 1, 2), xp, host(2, 3, 2, 2))
 
 
+@pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2)])
+def test_squeeze_as_torch(dim):
+    check_torch(lambda x: x.squeeze(dim) if dim is not None else x.squeeze(),
+                lambda x: x.squeeze(dim) if dim is not None else x.squeeze(), host(1, 3, 1, 2))
+    assert mt.tensor(2.0).squeeze(0).shape == ()
+
+
+@pytest.mark.parametrize("dim", [0, 2, -1, -4])
+def test_unsqueeze_as_torch(dim):
+    torch = pytest.importorskip("torch")
+    check_torch(lambda x: mt.unsqueeze(x, dim), lambda x: torch.unsqueeze(x, dim), host(3, 1, 2))
+    with pytest.raises(IndexError, match="unsqueeze: dim 4 is out of range"):
+        mt.ones(3, 2).unsqueeze(4)
+
+
+def test_expand_as_torch_sums_the_gradient_over_stretched_dims():
+    check_torch(lambda x: x.expand(4, 3, 5, -1), lambda x: x.expand(4, 3, 5, -1), host(3, 1, 2))
+    check_torch(lambda x: x.expand((2, 3)), lambda x: x.expand((2, 3)), host(3))
+    with pytest.raises(ValueError, match=r"expand: cannot expand dim 0 of size 3 \(shape \(3, 1\)\) to 4"):
+        mt.ones(3, 1).expand(4, 2)
+
+
+def test_squeeze_unsqueeze_expand_gradcheck(xp):
+    check_grad(lambda x: F.expand(F.unsqueeze(F.squeeze(x, 1), 0), 2, 3, 2), xp, host(3, 1, 2))
+
+
+def test_arithmetic_methods_neg_add_sub_mul_div():
+    check_torch(lambda a, b: a.neg().add(b).sub(a).mul(b).div(b.mul(b).add(1.0)),
+                lambda a, b: a.neg().add(b).sub(a).mul(b).div(b.mul(b).add(1.0)), host(3, 4), host(4))
+
+
 def test_t_transposes_a_matrix_and_leaves_a_vector():
     check_torch(lambda x: x.t(), lambda x: x.t(), host(2, 3))
     assert mt.ones(3).t().shape == (3,)

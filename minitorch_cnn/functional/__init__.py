@@ -18,4 +18,4 @@ from .pooling import max_unpool2d
 from .normalization import batch_norm, local_response_norm
 from .arithmetic import sqrt, abs, clamp, clip, where, maximum, minimum
 from .reduction import min, amax, amin, argmax, argmin, var, std
-from .shape import cat, stack
+from .shape import cat, stack, squeeze, unsqueeze, expand

@@ -1,4 +1,5 @@
-"""Ops that move values without changing them: reshape, permute, slicing, cat, stack, pad, flatten.
+"""Ops that move values without changing them: reshape, permute, slicing, cat, stack, pad, flatten,
+squeeze/unsqueeze, expand.
 
 Each backward is the inverse movement: reshape back, permute back, scatter into zeros, split,
 crop.
@@ -25,6 +26,22 @@ class Reshape(Function):
     def backward(ctx, grad):
         (shape,) = ctx.saved_tensors
         return array_namespace(grad).reshape(grad, shape), None
+
+
+class Expand(Function):
+    """``y = x`` broadcast to ``shape`` (no copy);  the gradient sums over the stretched axes."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.save_for_backward(tuple(x.shape))
+        return array_namespace(x).broadcast_to(x, tuple(shape))
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .arithmetic import unbroadcast
+
+        (shape,) = ctx.saved_tensors
+        return unbroadcast(grad, shape), None
 
 
 class Permute(Function):
@@ -250,3 +267,39 @@ def flatten(x, start_dim=0, end_dim=-1):
     for s in x.shape[start : end + 1]:
         merged *= s
     return reshape(x, tuple(x.shape[:start]) + (merged,) + tuple(x.shape[end + 1 :]))
+
+
+def squeeze(x, dim=None):
+    """Drop size-1 dims, as ``torch.squeeze``: all of them, or only ``dim`` (an int or a tuple).
+    A named dim whose size is not 1 is left alone, as in PyTorch."""
+    ndim = len(x.shape)
+    if dim is None:
+        dims = range(ndim)
+    else:
+        dims = [_dim("squeeze", d, max(ndim, 1)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    drop = {d for d in dims if d < ndim and x.shape[d] == 1}
+    return reshape(x, tuple(n for d, n in enumerate(x.shape) if d not in drop))
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dim at ``dim`` (in ``[-ndim-1, ndim]``), as ``torch.unsqueeze``:
+    ``b.unsqueeze(1)`` turns a bias ``(C,)`` into ``(C, 1)``."""
+    shape = tuple(x.shape)
+    dim = _dim("unsqueeze", dim, len(shape) + 1)
+    return reshape(x, shape[:dim] + (1,) + shape[dim:])
+
+
+def expand(x, *sizes):
+    """Broadcast ``x`` to ``sizes`` without copying, as ``Tensor.expand``; ``-1`` keeps a dim's
+    size, and new dims may be added in front. The gradient sums over the stretched dims."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    shape = tuple(x.shape)
+    if len(sizes) < len(shape):
+        raise ValueError(f"expand: expected at least {len(shape)} sizes for shape {shape}, got {tuple(sizes)}")
+    lead = len(sizes) - len(shape)
+    target = tuple(n if s == -1 and d >= lead else s for d, (s, n) in enumerate(zip(sizes, (None,) * lead + shape)))
+    for d, n in enumerate(shape):
+        if n != 1 and target[lead + d] != n:
+            raise ValueError(f"expand: cannot expand dim {d} of size {n} (shape {shape}) to {target[lead + d]}")
+    return Expand.apply(x, target)
