@@ -199,6 +199,18 @@ def test_exponential_activations_of_huge_inputs_do_not_overflow(name, dtype, xp)
     np.testing.assert_array_equal(y.numpy()[3:], host[3:])
 
 
+@pytest.mark.parametrize("dim", [0, -1])
+def test_softmax_and_log_softmax_of_a_0d_tensor_as_torch(dim):
+    # A 0-d tensor is a single class: softmax 1, log_softmax 0, gradient 0 (tinygrad's test_softmax).
+    check_torch(lambda x: x.softmax(dim), lambda x: x.softmax(dim), np.array(0.7))
+    check_torch(lambda x: x.log_softmax(dim), lambda x: x.log_softmax(dim), np.array(0.7))
+
+
+def test_softmax_and_log_softmax_methods_take_dim():
+    check_torch(lambda x: x.softmax(1), lambda x: x.softmax(1), np.random.default_rng(0).standard_normal((3, 4, 2)))
+    check_torch(lambda x: x.log_softmax(0), lambda x: x.log_softmax(0), np.random.default_rng(0).standard_normal((3, 4)))
+
+
 def test_softmax_of_huge_logits_is_finite(xp):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,6 +12,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_namespace
+from .shape import reshape
 from .sizes import check_floating
 
 
@@ -537,6 +538,8 @@ def softmax(x, dim=None, *, axis=None):
     check_floating(x, "softmax")
     axis = _dim_or_axis(dim, axis, "softmax")
     axis = -1 if axis is None else axis
+    if len(x.shape) == 0 and axis in (0, -1):  # a 0-d tensor is one class, as in PyTorch
+        return reshape(Softmax.apply(reshape(x, (1,)), axis=0), ())
     _check_axis(x, axis, "softmax")
     return Softmax.apply(x, axis=axis)
 
@@ -555,5 +558,7 @@ def log_softmax(x, dim=None, *, axis=None):
     check_floating(x, "log_softmax")
     axis = _dim_or_axis(dim, axis, "log_softmax")
     axis = -1 if axis is None else axis
+    if len(x.shape) == 0 and axis in (0, -1):  # a 0-d tensor is one class, as in PyTorch
+        return reshape(LogSoftmax.apply(reshape(x, (1,)), axis=0), ())
     _check_axis(x, axis, "log_softmax")
     return LogSoftmax.apply(x, axis=axis)
