@@ -289,3 +289,42 @@ def test_cross_entropy_loss_layer_stores_the_options_and_matches_torch():
     assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
     check_forward(ours(mt.tensor(logits), mt.tensor(target)),
                   theirs(torch.tensor(logits), torch.tensor(target)).numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- nll_loss
+
+
+NLL_CASES = [{}, {"reduction": "sum"}, {"reduction": "none"}, {"weight": True}, {"ignore_index": 1},
+             {"weight": True, "ignore_index": 2, "reduction": "none"}]
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (2, 5, 3, 2), (5,)])
+@pytest.mark.parametrize("options", NLL_CASES, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "plain")
+def test_nll_loss_matches_torch(options, shape):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    C = shape[0] if len(shape) == 1 else shape[1]
+    target = rng.integers(0, C, () if len(shape) == 1 else shape[:1] + shape[2:])
+    kwargs = {k: v for k, v in options.items() if k != "weight"}
+    if "weight" in options:
+        check_torch(lambda x, t, w: F.nll_loss(x, t, weight=w, **kwargs),
+                    lambda x, t, w: torch.nn.functional.nll_loss(x, t, weight=w, **kwargs),
+                    x, target, rng.uniform(0.5, 2.0, C), grad_mask=[True, False, False])
+    else:
+        check_torch(lambda x, t: F.nll_loss(x, t, **kwargs),
+                    lambda x, t: torch.nn.functional.nll_loss(x, t, **kwargs), x, target)
+
+
+def test_nll_loss_of_log_softmax_is_cross_entropy(xp):
+    logits, target = draw(5, 4)
+    x, t = on(xp, logits), on(xp, target)
+    check_forward(F.nll_loss(F.log_softmax(x, dim=1), t), F.cross_entropy(x, t).numpy(), rtol=1e-12, atol=1e-14)
+    check_grad(lambda x, t: F.nll_loss(x, t, ignore_index=0), xp, logits, target)
+
+
+def test_nll_loss_errors_name_the_op():
+    with pytest.raises(ValueError, match=r"nll_loss: expected class targets in \[0, 4\), got min 0 max 4"):
+        F.nll_loss(mt.zeros(2, 4), mt.tensor([0, 4]))
+    with pytest.raises(ValueError, match=r"nll_loss: expected integer class indices of shape \(2,\)"):
+        F.nll_loss(mt.zeros(2, 4), mt.zeros(2, 4))

@@ -1,4 +1,5 @@
-"""Loss functions: cross_entropy over class indices or class probabilities, as PyTorch's."""
+"""Loss functions: cross_entropy over class indices or class probabilities, and nll_loss over
+log-probabilities, as PyTorch's."""
 
 from __future__ import annotations
 
@@ -142,21 +143,99 @@ def cross_entropy(input, target, weight=None, ignore_index=IGNORE_INDEX, reducti
     elif ignore_index >= 0:
         raise ValueError(f"cross_entropy: ignore_index applies to class indices only, got {ignore_index} "
                          f"with probability targets")
-    # Move the class axis last and merge the rest into rows M: (N, C, d1, ...) -> (N * d1 * ..., C).
+    x, t = _rows(input, target, indices)
+    loss = CrossEntropy.apply(x, t, weight, indices=indices, ignore_index=ignore_index, reduction=reduction,
+                              label_smoothing=float(label_smoothing))
+    return reshape(loss, rows_shape) if reduction == "none" else loss
+
+
+def _rows(input, target, indices):
+    """Move the class axis last and merge the rest into rows M: (N, C, d1, ...) -> (M, C), M = N * d1 * ..."""
+    shape = tuple(input.shape)
+    C = shape[0] if len(shape) == 1 else shape[1]
     x = input if isinstance(input, Tensor) else Tensor(input)
     t = target if isinstance(target, Tensor) else Tensor(target)
     if len(shape) > 2:
         classes_last = (0,) + tuple(range(2, len(shape))) + (1,)
         x = permute(x, classes_last)
         t = t if indices else permute(t, classes_last)
-    x = reshape(x, (-1, C))
-    t = reshape(t, (-1,) if indices else (-1, C))
-    loss = CrossEntropy.apply(x, t, weight, indices=indices, ignore_index=ignore_index, reduction=reduction,
-                              label_smoothing=float(label_smoothing))
+    return reshape(x, (-1, C)), reshape(t, (-1,) if indices else (-1, C))
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities ``x`` (M, C) at class indices ``t`` (M,)::
+
+        l_m = -w_{t_m} x[m, t_m]         (0 where t_m == ignore_index)
+        L   = l (none) | sum_m l_m (sum) | sum_m l_m / sum_m w_{t_m} (mean, kept rows)
+
+    The gradient is the one-hot picked out: ``dL/dx_mc = -g_m w_c [c == t_m]``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, target, weight, *, ignore_index, reduction):
+        xp = array_namespace(x)
+        M, C = x.shape
+        w = xp.ones((1, C), dtype=x.dtype, device=getattr(x, "device", None)) if weight is None \
+            else xp.reshape(xp.astype(weight, x.dtype), (1, C))
+        # The one-hot of t, as in CrossEntropy: class numbers (1, C) == targets (M, 1).
+        classes = xp.arange(C, dtype=target.dtype, device=getattr(target, "device", None))
+        y = xp.astype(xp.reshape(classes, (1, C)) == xp.reshape(target, (M, 1)), x.dtype)
+        kept = xp.reshape(xp.astype(target != ignore_index, x.dtype), (M, 1))
+        a = w * y * kept
+        # where, not a * x: a masked-out entry of x may be -inf (log 0), and 0 * -inf is nan.
+        loss = -xp.sum(xp.where(a != 0, a * x, xp.zeros_like(x)), axis=1)
+        count = xp.sum(a)
+        ctx.save_for_backward(a, count)
+        ctx.reduction = reduction
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        return total if reduction == "sum" else total / count
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, count = ctx.saved_tensors
+        xp = array_namespace(a)
+        if ctx.reduction == "none":
+            g = xp.reshape(grad, (a.shape[0], 1))
+        else:
+            g = grad if ctx.reduction == "sum" else grad / count
+        return xp.where(a != 0, -g * a, xp.zeros_like(a)), None, None
+
+
+def nll_loss(input, target, weight=None, ignore_index=IGNORE_INDEX, reduction="mean"):
+    """Negative log-likelihood loss, PyTorch's ``F.nll_loss``: ``L = -(1/N) sum_n x[n, t_n]`` for
+    log-probabilities ``x`` (the output of ``log_softmax``). ``nll_loss(log_softmax(x, 1), t)`` is
+    ``cross_entropy(x, t)``; the formula with ``weight`` and ``ignore_index`` is :class:`NLLLoss`.
+
+    Args:
+        input: log-probabilities ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``, floating point.
+        target: integer class indices ``(N,)`` / ``(N, d1, ...)`` / ``()`` in ``[0, C)`` or equal to
+            ``ignore_index``.
+        weight, ignore_index, reduction: as in :func:`cross_entropy`.
+    Returns a 0-d Tensor, or the per-row losses (shape of the input without the class axis) for ``"none"``.
+    """
+    check_floating(input, "nll_loss", "log-probabilities")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"nll_loss: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
+    shape = tuple(input.shape)
+    if not shape:
+        raise ValueError("nll_loss: expected log-probabilities (N, C), (N, C, d1, ...) or (C,), got a 0-d input")
+    C = shape[0] if len(shape) == 1 else shape[1]
+    rows_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    kind = dtype_name(target.dtype)
+    if "int" not in kind or tuple(target.shape) != rows_shape:
+        raise ValueError(f"nll_loss: expected integer class indices of shape {rows_shape} for input of shape "
+                         f"{shape}, got {kind} target of shape {tuple(target.shape)}")
+    if weight is not None and tuple(weight.shape) != (C,):
+        raise ValueError(f"nll_loss: expected weight of shape ({C},), one per class, got {tuple(weight.shape)}")
+    _check_indices(target, C, ignore_index, "nll_loss")
+    x, t = _rows(input, target, indices=True)
+    loss = NLLLoss.apply(x, t, weight, ignore_index=ignore_index, reduction=reduction)
     return reshape(loss, rows_shape) if reduction == "none" else loss
 
 
-def _check_indices(target, C, ignore_index):
+def _check_indices(target, C, ignore_index, op="cross_entropy"):
     raw = target.array if isinstance(target, Tensor) else target
     xp = array_namespace(raw)
     counted = raw[raw != ignore_index]
@@ -164,4 +243,4 @@ def _check_indices(target, C, ignore_index):
         return
     low, high = int(xp.min(counted)), int(xp.max(counted))
     if low < 0 or high >= C:
-        raise ValueError(f"cross_entropy: expected class targets in [0, {C}), got min {low} max {high}")
+        raise ValueError(f"{op}: expected class targets in [0, {C}), got min {low} max {high}")
