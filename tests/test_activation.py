@@ -1,5 +1,5 @@
 """Activations: relu, leaky_relu, relu6, hardtanh, elu, gelu, softplus, hardswish, mish, tanh, sigmoid,
-silu, softmax, log_softmax."""
+silu, softmax, log_softmax, hardsigmoid, selu, celu, softsign, logsigmoid."""
 
 import math
 import warnings
@@ -211,6 +211,22 @@ def test_softmax_and_log_softmax_methods_take_dim():
     check_torch(lambda x: x.log_softmax(0), lambda x: x.log_softmax(0), np.random.default_rng(0).standard_normal((3, 4)))
 
 
+@pytest.mark.parametrize("name, kwargs", [("hardsigmoid", {}), ("selu", {}), ("celu", {}), ("celu", {"alpha": 0.5}),
+                                          ("softsign", {}), ("logsigmoid", {})])
+def test_more_activations_match_torch_and_gradcheck(name, kwargs, xp):
+    torch = torch_or_skip()
+    # -3 and 3 are hardsigmoid's kinks, 0 is the ELU family's; 40 checks logsigmoid stays finite.
+    x = np.array([-40.0, -3.0, -2.5, -1.0, 0.0, 0.7, 3.0, 3.5, 40.0])
+    check_torch(lambda t: getattr(F, name)(t, **kwargs), lambda t: getattr(torch.nn.functional, name)(t, **kwargs), x)
+    check_grad(lambda t: getattr(F, name)(t, **kwargs), xp, np.array([-2.5, -1.0, -0.3, 0.7, 2.0]))
+
+
+def test_hardsigmoid_layer():
+    torch = torch_or_skip()
+    x = np.linspace(-4, 4, 9)
+    check_torch(lambda t: mt.nn.Hardsigmoid()(t), lambda t: torch.nn.Hardsigmoid()(t), x)
+
+
 def test_softmax_of_huge_logits_is_finite(xp):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -268,7 +284,8 @@ def test_softmax_axis_out_of_range():
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "tanh", "sigmoid", "silu", "softmax", "log_softmax",
-                                  "hardtanh", "relu6", "elu", "gelu", "softplus", "hardswish", "mish"])
+                                  "hardtanh", "relu6", "elu", "gelu", "softplus", "hardswish", "mish",
+                                  "hardsigmoid", "selu", "celu", "softsign", "logsigmoid"])
 def test_integer_input_is_a_type_error(name):
     with pytest.raises(TypeError, match=rf"{name}: expected floating-point input, got dtype int64"):
         getattr(F, name)(mt.tensor([1, 2, 3]))

@@ -11,6 +11,7 @@ from .sizes import conv_output_size, conv2d_output_shape
 from .conv import conv2d, im2col, col2im
 from .activation import relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax
 from .activation import hardtanh, relu6, elu, gelu, softplus, hardswish, mish
+from .activation import hardsigmoid, selu, celu, softsign, logsigmoid
 from .loss import cross_entropy, nll_loss
 from .linear import linear, dropout
 from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d

@@ -209,6 +209,22 @@ class Hardswish(Function):
         return _times_slope(grad, slope)
 
 
+class Hardsigmoid(Function):
+    """``y = relu6(x + 3) / 6``: ``0`` for ``x <= -3``, ``1`` for ``x >= 3``, ``x / 6 + 1/2`` between;
+    ``dy/dx = 1/6`` strictly between the kinks and 0 outside and at them (as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = array_namespace(x)
+        ctx.save_for_backward(xp.where((x > -3) & (x < 3), xp.full_like(x, 1 / 6), xp.zeros_like(x)))
+        return xp.clip(x + 3, 0.0, 6.0) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return _times_slope(grad, slope)
+
+
 class Mish(Function):
     """``y = x t`` with ``t = tanh(softplus(x))``;  ``dy/dx = t + x (1 - t^2) sigmoid(x)``
     (``softplus' = sigmoid``, ``tanh' = 1 - tanh^2``)."""
@@ -501,6 +517,55 @@ def hardswish(x):
     """
     check_floating(x, "hardswish")
     return Hardswish.apply(x)
+
+
+def hardsigmoid(x):
+    """Hard sigmoid ``y = relu6(x + 3) / 6``, element-wise: the piecewise-linear sigmoid of
+    MobileNetV3's squeeze-and-excitation gates (Howard et al., ICCV 2019).
+
+    Convention: the derivative at the kinks ``x = -3`` and ``x = 3`` is 0 (as in PyTorch).
+
+    Args:
+        x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
+    """
+    check_floating(x, "hardsigmoid")
+    return Hardsigmoid.apply(x)
+
+
+#: SELU's constants, chosen so activations keep mean 0 and variance 1 (Klambauer et al.,
+#: "Self-Normalizing Neural Networks", NeurIPS 2017, eq. 14), as PyTorch's.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """Scaled ELU ``y = scale * elu(x, alpha)`` with :data:`SELU_ALPHA` and :data:`SELU_SCALE`
+    (Klambauer et al., 2017). Built from :func:`elu`, so its gradient is elu's times ``scale``."""
+    check_floating(x, "selu")
+    return ELU.apply(x, SELU_ALPHA) * SELU_SCALE
+
+
+def celu(x, alpha=1.0):
+    """Continuously differentiable ELU ``y = max(0, x) + min(0, alpha (e^(x/alpha) - 1))``
+    (Barron, "Continuously Differentiable Exponential Linear Units", 2017), i.e.
+    ``alpha * elu(x / alpha)``; built from :func:`elu`, whose convention it shares at 0."""
+    check_floating(x, "celu")
+    alpha = _check_number(alpha, "alpha", "celu")
+    return ELU.apply(x * (1.0 / alpha), 1.0) * alpha
+
+
+def softsign(x):
+    """``y = x / (1 + |x|)``, element-wise; built from abs, add and div, which carry its gradient
+    ``1 / (1 + |x|)^2``."""
+    check_floating(x, "softsign")
+    return x / (abs(x) + 1.0)
+
+
+def logsigmoid(x):
+    """``y = log sigmoid(x) = -softplus(-x)``, element-wise, finite for large ``|x|`` (softplus
+    never exponentiates a large positive number). Gradient ``sigmoid(-x)``."""
+    check_floating(x, "logsigmoid")
+    return -softplus(-x)
 
 
 def mish(x):

@@ -149,6 +149,13 @@ class Hardswish(Module):
         return F.hardswish(x)
 
 
+class Hardsigmoid(Module):
+    """``relu6(x + 3) / 6`` (MobileNetV3's squeeze-and-excitation gate)."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
 class Mish(Module):
     """``x tanh(softplus(x))``."""
 
