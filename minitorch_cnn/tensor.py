@@ -511,6 +511,9 @@ class Tensor:
     def sqrt(self):
         return F.sqrt(self)
 
+    def rsqrt(self):
+        return F.rsqrt(self)
+
     def abs(self):
         return F.abs(self)
 

@@ -380,6 +380,22 @@ def test_arithmetic_methods_neg_add_sub_mul_div():
                 lambda a, b: a.neg().add(b).sub(a).mul(b).div(b.mul(b).add(1.0)), host(3, 4), host(4))
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"correction": 0, "keepdim": True}, {"dim": (1, 2)}, {"dim": 0, "correction": 2}])
+def test_std_mean_and_var_mean_match_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    for name in ("std_mean", "var_mean"):
+        check_torch(lambda x: mt.stack(getattr(mt, name)(x, **kwargs)),
+                    lambda x: torch.stack(getattr(torch, name)(x, **kwargs)), host(4, 3, 5))
+
+
+def test_rsqrt_matches_torch_and_gradcheck(xp):
+    torch = pytest.importorskip("torch")
+    x = np.abs(host(3, 4)) + 0.1
+    check_torch(lambda x: x.rsqrt(), lambda x: x.rsqrt(), x)
+    check_torch(lambda x: mt.rsqrt(x), lambda x: torch.rsqrt(x), np.array(2.0))
+    check_grad(F.rsqrt, xp, x)
+
+
 def test_t_transposes_a_matrix_and_leaves_a_vector():
     check_torch(lambda x: x.t(), lambda x: x.t(), host(2, 3))
     assert mt.ones(3).t().shape == (3,)

@@ -395,6 +395,11 @@ def sqrt(a):
     return Sqrt.apply(*promote(a, to_float=True))
 
 
+def rsqrt(a):
+    """Reciprocal square root ``1 / sqrt(a)``, as ``torch.rsqrt`` (batch norm's ``1 / sqrt(var + eps)``)."""
+    return 1.0 / sqrt(a)
+
+
 def abs(a):
     """Absolute value ``|a|``; its gradient at 0 is 0."""
     return Abs.apply(a)

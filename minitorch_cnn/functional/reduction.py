@@ -209,6 +209,18 @@ def std(x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, k
     return sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims))
 
 
+def std_mean(x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+    """``(std(x, dim), mean(x, dim))`` with the same options, as ``torch.std_mean``."""
+    return (std(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims),
+            mean(x, dim, keepdim, axis=axis, keepdims=keepdims))
+
+
+def var_mean(x, dim=None, *, correction=1, keepdim=False, unbiased=None, axis=None, keepdims=None):
+    """``(var(x, dim), mean(x, dim))`` with the same options, as ``torch.var_mean``."""
+    return (var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased, axis=axis, keepdims=keepdims),
+            mean(x, dim, keepdim, axis=axis, keepdims=keepdims))
+
+
 def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Maximum over ``dim`` (an int, a tuple or ``None``); ties share the gradient equally."""
     dim, keepdim = _options("amax", dim, keepdim, axis, keepdims)
