@@ -1,5 +1,6 @@
 """Padding: ``F.pad`` with PyTorch's per-side widths (last axis first) and negative widths that
-crop, against NumPy, float64 gradient checks, PyTorch, and bad input."""
+crop, in the modes constant, reflect, replicate and circular, against NumPy, float64 gradient
+checks, PyTorch, and bad input."""
 
 import re
 
@@ -76,8 +77,16 @@ BAD_INPUTS = {
         "pad: expected pad to be a tuple of ints (left, right, top, bottom, ...), got 1",
     ),
     "other_mode": (
-        (1, 1, 3, 4), dict(pad=(1, 1), mode="reflect"), ValueError,
-        "pad: expected mode 'constant' (the only mode implemented here), got 'reflect'",
+        (1, 1, 3, 4), dict(pad=(1, 1), mode="symmetric"), ValueError,
+        "pad: expected mode 'constant', 'reflect', 'replicate' or 'circular', got 'symmetric'",
+    ),
+    "reflect_as_wide_as_the_axis": (
+        (1, 1, 3, 4), dict(pad=(4, 0), mode="reflect"), ValueError,
+        "pad: reflect padding of axis 3 (size 4) must be at most 3, got (4, 0)",
+    ),
+    "circular_wraps_more_than_once": (
+        (1, 1, 3, 4), dict(pad=(0, 0, 4, 0), mode="circular"), ValueError,
+        "pad: circular padding of axis 2 (size 3) must be at most 3, got (4, 0)",
     ),
 }
 
@@ -86,3 +95,24 @@ BAD_INPUTS = {
 def test_bad_input_names_op_expected_and_got(shape, kwargs, error, message):
     with pytest.raises(error, match=re.escape(message)):
         F.pad(on(np, np.zeros(shape)), **kwargs)
+
+
+# Negative widths crop from the original edges (reflect, replicate) or before wrapping (circular),
+# as PyTorch does; tinygrad's test_pad_*_mode checks these same kinds of widths.
+MODE_PADS = [(0, 2, 3, 2), (1, 1, 1, 1), (-1, 2, 2, -1), (1, -2, 2, -1), (0, 0, 2, 0)]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("pad", MODE_PADS)
+def test_pad_modes_match_torch(mode, pad):
+    check_torch(lambda x: F.pad(x, pad, mode=mode), lambda x: torch_or_skip().nn.functional.pad(x, pad, mode=mode),
+                np.random.default_rng(2).standard_normal((2, 1, 4, 5)))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_gradcheck(mode, xp):
+    check_grad(lambda x: F.pad(x, (2, 1, -1, 2), mode=mode), xp, np.random.default_rng(3).standard_normal((1, 2, 3, 4)))
+
+
+def test_reflect_mirrors_without_repeating_the_edge():
+    check_forward(F.pad(on(np, np.array([[1.0, 2.0, 3.0]])), (2, 1), mode="reflect"), [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]])

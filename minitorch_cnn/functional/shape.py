@@ -225,16 +225,19 @@ def pad(x, pad, mode="constant", value=0.0):
 
     Args:
         x: Tensor of any shape. pad: a tuple of ``2k`` ints, ``k <= x.ndim``.
-        mode: ``"constant"`` only (PyTorch's ``"reflect"``, ``"replicate"`` and ``"circular"``
-            are not implemented here).
-        value: the fill value (PyTorch's default 0).
+        mode: ``"constant"`` (fill with ``value``), or, as PyTorch's, ``"reflect"`` (mirror
+            without repeating the edge: ``[1, 2, 3]`` padded by 2 on the left is ``[3, 2, 1, 2, 3]``),
+            ``"replicate"`` (repeat the edge) or ``"circular"`` (wrap around). Those three are
+            built from slices and ``cat`` (:func:`_pad_by_copies`), so the gradient of a copied
+            entry flows back to its source.
+        value: the fill value of ``"constant"`` (PyTorch's default 0).
 
     Returns:
         Tensor whose last ``k`` axes are resized. Its gradient is ``grad`` at ``x``'s positions,
         zero where ``x`` was cropped away.
     """
-    if mode != "constant":
-        raise ValueError(f"pad: expected mode 'constant' (the only mode implemented here), got {mode!r}")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"pad: expected mode 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     if not isinstance(pad, (tuple, list)) or any(isinstance(p, bool) or not isinstance(p, int) for p in pad):
         raise TypeError(f"pad: expected pad to be a tuple of ints (left, right, top, bottom, ...), got {pad!r}")
     ndim = len(x.shape)
@@ -251,7 +254,43 @@ def pad(x, pad, mode="constant", value=0.0):
                 f"pad: expected negative padding to crop at most the {n} entries of axis {d} "
                 f"(shape {tuple(x.shape)}), got ({before}, {after})"
             )
+    if mode != "constant":
+        return _pad_by_copies(x, widths, mode)
     return Pad.apply(x, tuple(widths), value=value)
+
+
+def _pad_by_copies(x, widths, mode):
+    """``reflect``/``replicate``/``circular`` padding: for each axis, copies of edge slices joined
+    by :func:`cat`. Negative widths crop, as in PyTorch: after reflect/replicate padding (measured
+    from the original edges), before circular padding (which wraps the cropped tensor)."""
+    ndim = len(x.shape)
+    crop = [(min(b, 0), min(a, 0)) for b, a in widths]
+    cropping = any(b or a for b, a in crop)
+    if mode == "circular" and cropping:
+        x, cropping = Pad.apply(x, tuple(crop), value=0.0), False
+    for d, (before, after) in enumerate(widths):
+        before, after, n = max(before, 0), max(after, 0), x.shape[d]
+        if not before and not after:
+            continue
+        limit = n - 1 if mode == "reflect" else n if mode == "circular" else None
+        if limit is not None and max(before, after) > limit:
+            raise ValueError(f"pad: {mode} padding of axis {d} (size {n}) must be at most {limit}, got ({before}, {after})")
+
+        def part(start, stop, step=1):
+            index = [slice(None)] * ndim
+            index[d] = slice(start, stop, step)
+            return getitem(x, tuple(index))
+
+        if mode == "reflect":  # entries before..1 and n-2..n-1-after, mirrored
+            left, right = part(before, 0, -1), part(n - 2, n - 2 - after, -1)
+        elif mode == "replicate":
+            left, right = [part(0, 1)] * before, [part(n - 1, n)] * after
+        else:
+            left, right = part(n - before, n), part(0, after)
+        if mode != "replicate":
+            left, right = [left] if before else [], [right] if after else []
+        x = cat([*left, x, *right], dim=d)
+    return Pad.apply(x, tuple(crop), value=0.0) if cropping else x
 
 
 def flatten(x, start_dim=0, end_dim=-1):
