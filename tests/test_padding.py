@@ -99,7 +99,7 @@ def test_bad_input_names_op_expected_and_got(shape, kwargs, error, message):
 
 # Negative widths crop from the original edges (reflect, replicate) or before wrapping (circular),
 # as PyTorch does; tinygrad's test_pad_*_mode checks these same kinds of widths.
-MODE_PADS = [(0, 2, 3, 2), (1, 1, 1, 1), (-1, 2, 2, -1), (1, -2, 2, -1), (0, 0, 2, 0)]
+MODE_PADS = [(0, 2, 3, 2), (1, 1, 1, 1), (-1, 2, 2, -1), (1, -2, 2, -1), (0, 0, 2, 0), (4, 4, 0, 3)]
 
 
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])

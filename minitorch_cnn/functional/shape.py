@@ -282,7 +282,8 @@ def _pad_by_copies(x, widths, mode):
             return getitem(x, tuple(index))
 
         if mode == "reflect":  # entries before..1 and n-2..n-1-after, mirrored
-            left, right = part(before, 0, -1), part(n - 2, n - 2 - after, -1)
+            # a stop of -1 would wrap around to the end, so slicing down to index 0 takes stop None
+            left, right = part(before, 0, -1), part(n - 2, n - 2 - after if after < n - 1 else None, -1)
         elif mode == "replicate":
             left, right = [part(0, 1)] * before, [part(n - 1, n)] * after
         else:
