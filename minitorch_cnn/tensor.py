@@ -555,6 +555,9 @@ class Tensor:
     def long(self):
         return self.to(dtype="int64")
 
+    def int(self):
+        return self.to(dtype="int32")
+
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
     """Make a :class:`Tensor`.

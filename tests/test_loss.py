@@ -1,5 +1,6 @@
 """cross_entropy: fused log-softmax + negative log-likelihood over class indices or probabilities,
-with weight, ignore_index, reduction and label_smoothing as PyTorch's; nn.CrossEntropyLoss."""
+with weight, ignore_index, reduction and label_smoothing as PyTorch's; nn.CrossEntropyLoss;
+nll_loss, binary_cross_entropy (with logits) and one_hot."""
 
 import warnings
 
@@ -328,3 +329,59 @@ def test_nll_loss_errors_name_the_op():
         F.nll_loss(mt.zeros(2, 4), mt.tensor([0, 4]))
     with pytest.raises(ValueError, match=r"nll_loss: expected integer class indices of shape \(2,\)"):
         F.nll_loss(mt.zeros(2, 4), mt.zeros(2, 4))
+
+
+# ---------------------------------------------------------------- binary cross-entropy, one_hot
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_cross_entropy_matches_torch(reduction, weighted):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(6)
+    p, y, w = rng.uniform(0.05, 0.95, (4, 3)), rng.uniform(0, 1, (4, 3)), rng.uniform(0.5, 2, (3,))
+    extra = {"weight": True} if weighted else {}
+
+    def ours(p, y, *w):
+        return F.binary_cross_entropy(p, y, *w, reduction=reduction)
+
+    def theirs(p, y, *w):
+        return torch.nn.functional.binary_cross_entropy(p, y, *w, reduction=reduction)
+
+    check_torch(ours, theirs, p, y, *([w] if extra else []), grad_mask=[True, True, False])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("pos_weight", [False, True])
+def test_binary_cross_entropy_with_logits_matches_torch_and_is_finite_for_large_logits(reduction, pos_weight):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(7)
+    x, y, pw = rng.standard_normal((4, 3)) * 3, rng.uniform(0, 1, (4, 3)), rng.uniform(0.25, 4, (3,))
+    x[0, 0], x[1, 1] = 200.0, -200.0  # sigmoid saturates; the logits form stays finite
+    if pos_weight:
+        check_torch(lambda x, y, pw: F.binary_cross_entropy_with_logits(x, y, reduction=reduction, pos_weight=pw),
+                    lambda x, y, pw: torch.nn.functional.binary_cross_entropy_with_logits(
+                        x, y, reduction=reduction, pos_weight=pw), x, y, pw, grad_mask=[True, True, False])
+    else:
+        check_torch(lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction=reduction),
+                    lambda x, y: torch.nn.functional.binary_cross_entropy_with_logits(x, y, reduction=reduction), x, y)
+
+
+def test_binary_cross_entropy_clamps_its_logs_at_minus_100_and_gradchecks(xp):
+    loss = F.binary_cross_entropy(mt.tensor([0.0, 1.0]), mt.tensor([1.0, 0.0]), reduction="none")
+    check_forward(loss, [100.0, 100.0])
+    rng = np.random.default_rng(8)
+    check_grad(F.binary_cross_entropy, xp, rng.uniform(0.1, 0.9, (3, 2)), rng.uniform(0, 1, (3, 2)))
+    check_grad(F.binary_cross_entropy_with_logits, xp, rng.standard_normal((3, 2)), rng.uniform(0, 1, (3, 2)))
+
+
+def test_one_hot_matches_torch():
+    torch = torch_or_skip()
+    data = [[1, 2, 3], [0, 3, 5]]
+    for C in (-1, 8):
+        got = F.one_hot(mt.tensor(data), C)
+        want = torch.nn.functional.one_hot(torch.tensor(data), C)
+        assert got.dtype == mt.int64 and got.shape == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(ValueError, match=r"one_hot: expected class targets in \[0, 3\), got min 1 max 4"):
+        F.one_hot(mt.tensor([1, 4]), 3)

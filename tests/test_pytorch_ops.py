@@ -409,6 +409,7 @@ def test_type_float_double_long_convert():
     assert x.type() == "float32"
     assert backend.dtype_name(x.double().float().dtype) == "float32"
     assert x.long().tolist() == [1, 2]
+    assert x.int().tolist() == [1, 2] and backend.dtype_name(x.int().dtype) == "int32"
 
 
 # ---------------------------------------------------------------- dtype promotion

@@ -1,5 +1,5 @@
-"""Loss functions: cross_entropy over class indices or class probabilities, and nll_loss over
-log-probabilities, as PyTorch's."""
+"""Loss functions, as PyTorch's: cross_entropy over class indices or class probabilities, nll_loss
+over log-probabilities, binary_cross_entropy (with logits) for yes/no targets; one_hot."""
 
 from __future__ import annotations
 
@@ -244,3 +244,67 @@ def _check_indices(target, C, ignore_index, op="cross_entropy"):
     low, high = int(xp.min(counted)), int(xp.max(counted))
     if low < 0 or high >= C:
         raise ValueError(f"{op}: expected class targets in [0, {C}), got min {low} max {high}")
+
+
+#: PyTorch clamps BCE's logarithms at -100, so a probability of exactly 0 or 1 gives a finite loss.
+BCE_LOG_FLOOR = -100.0
+
+
+def _reduce(loss, reduction, op):
+    from .reduction import mean, sum
+
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    raise ValueError(f"{op}: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _check_same_shape(input, target, op):
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{op}: expected target of the input's shape {tuple(input.shape)}, got {tuple(target.shape)}")
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``l = -w (y log p + (1 - y) log(1 - p))`` element-wise, for probabilities ``p`` (e.g. the
+    output of ``sigmoid``) and targets ``y`` in ``[0, 1]`` of the same shape, as PyTorch's
+    ``F.binary_cross_entropy``; each log is clamped at :data:`BCE_LOG_FLOOR`. Built from log and
+    clamp, so ``p`` and ``y`` both get their gradients. ``weight`` broadcasts against ``p``.
+    Prefer :func:`binary_cross_entropy_with_logits`, which is stable for large logits."""
+    from .arithmetic import clamp, log
+
+    check_floating(input, "binary_cross_entropy", "probabilities")
+    _check_same_shape(input, target, "binary_cross_entropy")
+    loss = -(target * clamp(log(input), min=BCE_LOG_FLOOR) + (1.0 - target) * clamp(log(1.0 - input), min=BCE_LOG_FLOOR))
+    return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """``binary_cross_entropy(sigmoid(x), y)`` computed from the logits ``x`` without forming
+    ``sigmoid(x)``: ``l = w ((1 - y) x + (1 + (pw - 1) y) softplus(-x))``, since
+    ``-log sigmoid(x) = softplus(-x)`` and ``-log(1 - sigmoid(x)) = x + softplus(-x)``. As PyTorch's;
+    ``pos_weight`` (one per class, the last axis) weighs the positive term."""
+    from .activation import softplus
+
+    check_floating(input, "binary_cross_entropy_with_logits", "logits")
+    _check_same_shape(input, target, "binary_cross_entropy_with_logits")
+    positive = softplus(-input)
+    if pos_weight is not None:
+        positive = (1.0 + (pos_weight - 1.0) * target) * positive
+    loss = (1.0 - target) * input + positive
+    return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy_with_logits")
+
+
+def one_hot(tensor, num_classes=-1):
+    """``out[..., c] = 1`` where ``c == tensor[...]``, else 0 (int64, shape ``tensor.shape + (C,)``),
+    as PyTorch's ``F.one_hot``; ``num_classes=-1`` takes ``C = max + 1``. No gradient."""
+    raw = tensor.array if isinstance(tensor, Tensor) else tensor
+    xp = array_namespace(raw)
+    if "int" not in dtype_name(raw.dtype):
+        raise TypeError(f"one_hot: expected integer class indices, got dtype {dtype_name(raw.dtype)}")
+    C = int(xp.max(raw)) + 1 if num_classes == -1 else num_classes
+    _check_indices(raw, C, IGNORE_INDEX, "one_hot")
+    classes = xp.arange(C, dtype=raw.dtype, device=getattr(raw, "device", None))
+    return Tensor(xp.astype(xp.reshape(raw, tuple(raw.shape) + (1,)) == classes, xp.int64))
