@@ -114,16 +114,10 @@ def cross_entropy(input, target, weight=None, ignore_index=IGNORE_INDEX, reducti
         TypeError: non-floating logits, or a target that is neither integer nor floating.
     """
     check_floating(input, "cross_entropy", "logits")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"cross_entropy: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
+    shape, C, rows_shape = _class_layout(input, reduction, "cross_entropy", "logits")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
             or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: expected label_smoothing in [0, 1], got {label_smoothing!r}")
-    shape = tuple(input.shape)
-    if not shape:
-        raise ValueError("cross_entropy: expected logits (N, C), (N, C, d1, ...) or (C,), got a 0-d input")
-    C = shape[0] if len(shape) == 1 else shape[1]
-    rows_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
     kind = dtype_name(target.dtype)
     indices = "int" in kind
     if not indices and not kind.startswith("float"):
@@ -216,13 +210,7 @@ def nll_loss(input, target, weight=None, ignore_index=IGNORE_INDEX, reduction="m
     Returns a 0-d Tensor, or the per-row losses (shape of the input without the class axis) for ``"none"``.
     """
     check_floating(input, "nll_loss", "log-probabilities")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"nll_loss: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
-    shape = tuple(input.shape)
-    if not shape:
-        raise ValueError("nll_loss: expected log-probabilities (N, C), (N, C, d1, ...) or (C,), got a 0-d input")
-    C = shape[0] if len(shape) == 1 else shape[1]
-    rows_shape = () if len(shape) == 1 else shape[:1] + shape[2:]
+    shape, C, rows_shape = _class_layout(input, reduction, "nll_loss", "log-probabilities")
     kind = dtype_name(target.dtype)
     if "int" not in kind or tuple(target.shape) != rows_shape:
         raise ValueError(f"nll_loss: expected integer class indices of shape {rows_shape} for input of shape "
@@ -233,6 +221,18 @@ def nll_loss(input, target, weight=None, ignore_index=IGNORE_INDEX, reduction="m
     x, t = _rows(input, target, indices=True)
     loss = NLLLoss.apply(x, t, weight, ignore_index=ignore_index, reduction=reduction)
     return reshape(loss, rows_shape) if reduction == "none" else loss
+
+
+def _class_layout(input, reduction, op, what):
+    """Check ``reduction`` and return ``(shape, C, rows_shape)`` for an input laid out as PyTorch's
+    class losses take it: ``(N, C)``, ``(N, C, d1, ...)`` (class axis 1) or ``(C,)`` (one row)."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: expected reduction 'none', 'mean' or 'sum', got {reduction!r}")
+    shape = tuple(input.shape)
+    if not shape:
+        raise ValueError(f"{op}: expected {what} (N, C), (N, C, d1, ...) or (C,), got a 0-d input")
+    C = shape[0] if len(shape) == 1 else shape[1]
+    return shape, C, (() if len(shape) == 1 else shape[:1] + shape[2:])
 
 
 def _check_indices(target, C, ignore_index, op="cross_entropy"):
