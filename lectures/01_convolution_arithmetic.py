@@ -45,9 +45,9 @@ by_hand = [
 print("input:\n", x_small, "\nkernel:\n", k_small)
 print("by hand, top-left window: 0*0 + 1*1 + 3*2 + 4*3 =", 0 * 0 + 1 * 1 + 3 * 2 + 4 * 3)
 y_small = F.conv2d(mt.tensor(x_small[None, None]), mt.tensor(k_small[None, None]))
-print("F.conv2d output:\n", y_small.numpy()[0, 0])
+print("F.conv2d output:\n", y_small.detach().numpy()[0, 0])
 check("cross-correlation by hand", [int(v) for row in by_hand for v in row], [19, 25, 37, 43])
-check("cross-correlation with F.conv2d", [int(v) for v in y_small.numpy().ravel()], [19, 25, 37, 43])
+check("cross-correlation with F.conv2d", [int(v) for v in y_small.detach().numpy().ravel()], [19, 25, 37, 43])
 
 # %% [markdown]
 # ## 2. Output size: (N - F + 2P) / S + 1
@@ -141,15 +141,15 @@ response = F.conv2d(mt.tensor(grey[None, None]), mt.tensor(edges[:, None]), padd
 print("photo", photo.shape, "-> grey input", (1, 1, H, W), "-> responses", response.shape)
 check("same padding keeps the photo's size", response.shape, (1, 3, H, W))
 flat = F.conv2d(mt.tensor(np.full((1, 1, 5, 5), 0.7, dtype=np.float32)), mt.tensor(edges[:, None]))
-check("largest response of the three filters on a flat patch", float(np.abs(flat.numpy()).max()), lambda v: v < 1e-6)
-strength = np.abs(response.numpy()[0]).mean(axis=(1, 2))
+check("largest response of the three filters on a flat patch", float(np.abs(flat.detach().numpy()).max()), lambda v: v < 1e-6)
+strength = np.abs(response.detach().numpy()[0]).mean(axis=(1, 2))
 for name, s in zip(names, strength):
     print(f"mean |response| of {name}: {s:.4f}")
 
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.5))
 axes[0].imshow(photo)
 axes[0].set_title("china.jpg")
-for ax, name, r in zip(axes[1:], names, response.numpy()[0]):
+for ax, name, r in zip(axes[1:], names, response.detach().numpy()[0]):
     ax.imshow(np.abs(r), cmap="gray", vmax=np.percentile(np.abs(r), 99))
     ax.set_title(name)
 for ax in axes:
@@ -171,7 +171,7 @@ conv1x1 = nn.Conv2d(C, F_out, 1)
 by_conv = conv1x1(x_pix)
 per_pixel = F.linear(x_pix.permute(0, 2, 3, 1), conv1x1.weight.reshape(F_out, C), conv1x1.bias)
 by_linear = per_pixel.permute(0, 3, 1, 2)
-difference = float(np.abs(by_conv.numpy() - by_linear.numpy()).max())
+difference = float(np.abs(by_conv.detach().numpy() - by_linear.detach().numpy()).max())
 check("1x1 conv vs linear on every pixel: largest difference", difference, lambda v: v < 1e-5)
 check("parameters of a 1x1 conv from 64 to 32 channels: 64*32 + 32", conv1x1.weight.numel() + conv1x1.bias.numel(),
       64 * 32 + 32)
@@ -188,23 +188,23 @@ check("parameters of a 1x1 conv from 64 to 32 channels: 64*32 + 32", conv1x1.wei
 # %%
 x16 = mt.tensor(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
 cols = F.im2col(x16, 3)
-print("input:\n", x16.numpy()[0, 0])
-print("im2col columns (one per window), shape", cols.shape, ":\n", cols.numpy()[0])
+print("input:\n", x16.detach().numpy()[0, 0])
+print("im2col columns (one per window), shape", cols.shape, ":\n", cols.detach().numpy()[0])
 check("im2col shape for a 4x4 input and 3x3 kernel", cols.shape, (1, 9, 4))
-check("column 0 is the top-left window", cols.numpy()[0, :, 0].tolist(), [0, 1, 2, 4, 5, 6, 8, 9, 10])
+check("column 0 is the top-left window", cols.detach().numpy()[0, :, 0].tolist(), [0, 1, 2, 4, 5, 6, 8, 9, 10])
 
 w3 = mt.tensor(np.random.default_rng(1).standard_normal((5, 1, 3, 3)).astype(np.float32))
 as_matmul = (w3.reshape(5, 9) @ cols).reshape(1, 5, 2, 2)
-gap = float(np.abs(as_matmul.numpy() - F.conv2d(x16, w3).numpy()).max())
+gap = float(np.abs(as_matmul.detach().numpy() - F.conv2d(x16, w3).detach().numpy()).max())
 check("filters (5, 9) @ columns (9, 4) vs F.conv2d: largest difference", gap, lambda v: v < 1e-5)
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), gridspec_kw={"width_ratios": [1, 1.2]})
-axes[0].imshow(x16.numpy()[0, 0], cmap="viridis")
-for (i, j), v in np.ndenumerate(x16.numpy()[0, 0]):
+axes[0].imshow(x16.detach().numpy()[0, 0], cmap="viridis")
+for (i, j), v in np.ndenumerate(x16.detach().numpy()[0, 0]):
     axes[0].text(j, i, int(v), ha="center", va="center", color="w")
 axes[0].set_title("input 4x4")
-axes[1].imshow(cols.numpy()[0], cmap="viridis", aspect="auto")
-for (i, j), v in np.ndenumerate(cols.numpy()[0]):
+axes[1].imshow(cols.detach().numpy()[0], cmap="viridis", aspect="auto")
+for (i, j), v in np.ndenumerate(cols.detach().numpy()[0]):
     axes[1].text(j, i, int(v), ha="center", va="center", color="w")
 axes[1].set(title="im2col: one column per 3x3 window", xlabel="window (ho*Wo + wo)", ylabel="tap (c*kh + i)*kw + j")
 savefig(fig, "01_im2col")

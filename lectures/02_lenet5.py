@@ -66,7 +66,7 @@ check("C1 MACs: 28*28 outputs x 6 maps x 5*5 taps", main_layers[0]["macs"], 28 *
 
 # %%
 paper = models.create("lenet5", c3_table="paper")
-c3_mask = paper.features[3].mask.numpy()
+c3_mask = paper.features[3].mask.detach().numpy()
 pairs = int(c3_mask.sum())
 print(f"C3 map-to-map connections in Table I: {pairs} of {6 * 16}")
 check("trainable C3 parameters with the paper's table", pairs * 5 * 5 + 16, 1516)
@@ -86,7 +86,7 @@ print(f"{len(train_set) + len(test_set):,} digits: {len(train_set):,} to train o
 epochs = 3 if QUICK else 20
 mt.manual_seed(0)
 lenet = models.create("lenet5")
-c1_before = lenet.features[0].weight.numpy()
+c1_before = lenet.features[0].weight.detach().numpy()
 start = time.perf_counter()
 history = fit(lenet, data.DataLoader(train_set, 32, shuffle=True), optim.Adam(lenet.parameters(), lr=2e-3), epochs,
               test_loader=data.DataLoader(test_set, 256), progress=False)
@@ -114,14 +114,14 @@ print(f"figure: {FIGURES / '02_training.png'}")
 # Sobel filters of lecture 1.
 
 # %%
-c1 = lenet.features[0].weight.numpy()[:, 0]
+c1 = lenet.features[0].weight.detach().numpy()[:, 0]
 change = float(np.abs(c1 - c1_before[:, 0]).mean() / np.abs(c1_before).mean())
 check("mean change of the C1 weights relative to their initial size", round(change, 3), lambda v: v > 0.1)
 
 digit, label = test_set[0]
 lenet.eval()
 with mt.no_grad():
-    maps = lenet.features[:2](mt.tensor(digit[None])).numpy()[0]
+    maps = lenet.features[:2](mt.tensor(digit[None])).detach().numpy()[0]
 check("C1 feature maps of one digit", maps.shape, (6, 28, 28))
 
 fig, axes = plt.subplots(2, 7, figsize=(14, 4.2))

@@ -167,7 +167,7 @@ def conv_stack_stds(activation, std, seed=0):
             conv = nn.Conv2d(C, C, K, padding=1, bias=False)
             init.normal_(conv.weight, 0.0, std)
             x = activation(conv(x))
-            stds.append(float(x.numpy().std()))
+            stds.append(float(x.detach().numpy().std()))
     return stds
 
 

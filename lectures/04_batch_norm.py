@@ -106,7 +106,7 @@ def largest_gap(a, b):
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
-check("forward: ours vs F.batch_norm", largest_gap(y_ours, y_t.numpy()), lambda v: v < 1e-12)
+check("forward: ours vs F.batch_norm", largest_gap(y_ours, y_t.detach().numpy()), lambda v: v < 1e-12)
 check("dx: step by step vs F.batch_norm", largest_gap(dx_ours, x_t.grad), lambda v: v < 1e-12)
 check("dx: step by step vs compact formula", largest_gap(dx_ours, dx_compact), lambda v: v < 1e-12)
 check("dgamma: ours vs F.batch_norm", largest_gap(dgamma_ours, gamma_t.grad), lambda v: v < 1e-12)
@@ -139,7 +139,7 @@ as_rows = maps.transpose(0, 2, 3, 1).reshape(N * H * W, C)
 y_rows, _ = batchnorm_forward(as_rows, gamma_c, beta_c)
 y_maps = F.batch_norm(mt.tensor(maps), None, None, mt.tensor(gamma_c), mt.tensor(beta_c), training=True)
 check("(N, C, H, W) batch norm = (N*H*W, C) batch norm",
-      largest_gap(y_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2), y_maps.numpy()), lambda v: v < 1e-12)
+      largest_gap(y_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2), y_maps.detach().numpy()), lambda v: v < 1e-12)
 
 # %% [markdown]
 # ## 4. Activation statistics with and without BN
@@ -166,7 +166,7 @@ def layer_statistics(batch_norm):
         a = F.tanh(nn.BatchNorm1d(UNITS)(z) if batch_norm else z).retain_grad()
         acts.append(a)
     (a * mt.tensor(rng.standard_normal(a.shape).astype(np.float32))).sum().backward()
-    return [float(t.numpy().std()) for t in acts], [float(t.grad.numpy().std()) for t in acts]
+    return [float(t.detach().numpy().std()) for t in acts], [float(t.grad.numpy().std()) for t in acts]
 
 
 plain_std, plain_grad = layer_statistics(False)
@@ -252,9 +252,9 @@ image_batch_b = mt.tensor(np.concatenate([images[:1], images[32:63]]))
 saved_state = bn_model.state_dict()  # train-mode forwards update the running statistics: restore them after
 with mt.no_grad():
     bn_model.train()
-    train_gap = largest_gap(bn_model(image_batch_a).numpy()[0], bn_model(image_batch_b).numpy()[0])
+    train_gap = largest_gap(bn_model(image_batch_a).detach().numpy()[0], bn_model(image_batch_b).detach().numpy()[0])
     bn_model.eval()
-    eval_gap = largest_gap(bn_model(image_batch_a).numpy()[0], bn_model(image_batch_b).numpy()[0])
+    eval_gap = largest_gap(bn_model(image_batch_a).detach().numpy()[0], bn_model(image_batch_b).detach().numpy()[0])
 bn_model.load_state_dict(saved_state)
 check("train mode: one image's logits in two different batches, largest difference", round(train_gap, 4),
       lambda v: v > 1e-3)
@@ -268,9 +268,9 @@ check("eval mode: the same comparison", eval_gap, 0.0)
 # %%
 first_bn = bn_model[1]
 with mt.no_grad():
-    conv1_out = bn_model[0](mt.tensor(standardise(digits_train.images))).numpy()
+    conv1_out = bn_model[0](mt.tensor(standardise(digits_train.images))).detach().numpy()
 channel_mean = conv1_out.mean(axis=(0, 2, 3))
-running = first_bn.running_mean.numpy()
+running = first_bn.running_mean.detach().numpy()
 print("channels 0-3, running_mean:", np.round(running[:4], 4), " training-set mean:", np.round(channel_mean[:4], 4))
 check("largest |running_mean - training-set mean| / channel std", round(float(
     (np.abs(running - channel_mean) / conv1_out.std(axis=(0, 2, 3))).max()), 4), lambda v: v < 0.1)
@@ -290,7 +290,7 @@ for mode in ("eval", "train"):
     with mt.no_grad():
         for digit in range(10):
             members = images[labels == digit][:16]
-            predicted = bn_model(mt.tensor(members)).numpy().argmax(axis=1)
+            predicted = bn_model(mt.tensor(members)).detach().numpy().argmax(axis=1)
             correct += int((predicted == digit).sum())
             total += len(members)
     accuracy[mode] = correct / total

@@ -108,10 +108,10 @@ print(f"paper constants: n={LRN_SIZE}, alpha={LRN_ALPHA}, beta={LRN_BETA}, k={LR
 strong = np.array([0.0, 30.0, 100.0, 300.0, 1000.0], dtype=np.float32)
 a = np.full((len(strong), 5, 1, 1), 10.0, dtype=np.float32)
 a[:, 2, 0, 0] = strong
-b = F.local_response_norm(mt.tensor(a)).numpy()
+b = F.local_response_norm(mt.tensor(a)).detach().numpy()
 for s, row in zip(strong, b[:, :, 0, 0]):
     print(f"middle channel {s:>6g}: neighbour 10 -> {row[1]:.3f}, middle -> {row[2]:.3f}")
-weak = F.local_response_norm(mt.tensor(np.full((1, 5, 1, 1), 1e-3, dtype=np.float32))).numpy()
+weak = F.local_response_norm(mt.tensor(np.full((1, 5, 1, 1), 1e-3, dtype=np.float32))).detach().numpy()
 check("weak activations: b/a = k**(-beta)", round(float(weak[0, 2, 0, 0] / 1e-3), 5), round(LRN_K**-LRN_BETA, 5))
 neighbour = b[:, 1, 0, 0]
 check("the neighbour's output falls as the middle channel grows", bool(np.all(np.diff(neighbour) < 0)), True)
@@ -135,20 +135,20 @@ x_photo = mt.tensor((photo - photo.mean()).transpose(2, 0, 1)[None])
 with mt.no_grad():
     relu1 = alexnet.features[:2](x_photo)
     lrn1 = F.local_response_norm(relu1)
-active = relu1.numpy() > 0
-factor = lrn1.numpy()[active] / relu1.numpy()[active]
+active = relu1.detach().numpy() > 0
+factor = lrn1.detach().numpy()[active] / relu1.detach().numpy()[active]
 print(f"conv1 + ReLU on the photo: {relu1.shape}, {active.mean():.1%} of units active, "
-      f"largest activation {relu1.numpy().max():.1f}")
+      f"largest activation {relu1.detach().numpy().max():.1f}")
 print("b/a over the active units: quantiles 0, 1%, 50%, 100% =", np.round(np.quantile(factor, [0, 0.01, 0.5, 1]), 4))
 check("LRN never amplifies: largest b/a", round(float(factor.max()), 5), lambda v: v <= LRN_K**-LRN_BETA + 1e-6)
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-channel = int(relu1.numpy()[0].sum(axis=(1, 2)).argmax())
+channel = int(relu1.detach().numpy()[0].sum(axis=(1, 2)).argmax())
 axes[0].imshow(photo.astype(np.uint8))
 axes[0].set_title("input crop 227x227")
-axes[1].imshow(relu1.numpy()[0, channel], cmap="gray")
+axes[1].imshow(relu1.detach().numpy()[0, channel], cmap="gray")
 axes[1].set_title(f"conv1 + ReLU, channel {channel}")
-axes[2].imshow(lrn1.numpy()[0, channel], cmap="gray")
+axes[2].imshow(lrn1.detach().numpy()[0, channel], cmap="gray")
 axes[2].set_title("after LRN")
 for ax in axes:
     ax.axis("off")
@@ -164,7 +164,7 @@ savefig(fig, "05_lrn_feature_map")
 
 # %%
 ones = mt.tensor(np.ones((1, 100_000), dtype=np.float32))
-dropped = F.dropout(ones, p=0.5, training=True).numpy()
+dropped = F.dropout(ones, p=0.5, training=True).detach().numpy()
 check("fraction of values dropped", round(float((dropped == 0).mean()), 3), lambda v: abs(v - 0.5) < 0.01)
 check("value of the survivors: 1/(1 - p)", float(dropped[dropped > 0].max()), 2.0)
 check("mean after dropout (before: 1)", round(float(dropped.mean()), 3), lambda v: abs(v - 1) < 0.02)
@@ -174,9 +174,9 @@ features = mt.tensor(np.abs(np.random.default_rng(0).standard_normal((1, 256 * 6
 head = alexnet.classifier
 with mt.no_grad():
     head.train()
-    train_outputs = [head(features).numpy() for _ in range(2)]
+    train_outputs = [head(features).detach().numpy() for _ in range(2)]
     head.eval()
-    eval_outputs = [head(features).numpy() for _ in range(2)]
+    eval_outputs = [head(features).detach().numpy() for _ in range(2)]
 check("train mode: two passes of the same input differ", bool(np.abs(train_outputs[0] - train_outputs[1]).max() > 0),
       True)
 check("eval mode: two passes agree", float(np.abs(eval_outputs[0] - eval_outputs[1]).max()), 0.0)
@@ -282,7 +282,7 @@ def train_until(activation, lr):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            errors.append(float((logits.numpy().argmax(axis=1) != labels.numpy()).mean()))
+            errors.append(float((logits.detach().numpy().argmax(axis=1) != labels.detach().numpy()).mean()))
             if len(errors) >= WINDOW and np.mean(errors[-WINDOW:]) < TARGET:
                 return errors, len(errors)
     return errors, None

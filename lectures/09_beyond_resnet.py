@@ -102,8 +102,8 @@ groups, width = 32, 4
 grouped = nn.Conv2d(groups * width, groups * width, 3, padding=1, groups=groups, bias=False)
 x = mt.tensor(rng.standard_normal((2, groups * width, 8, 8)).astype(np.float32))
 with mt.no_grad():
-    together = grouped(x).numpy()
-    paths = [F.conv2d(x[:, g * width:(g + 1) * width], grouped.weight[g * width:(g + 1) * width], padding=1).numpy()
+    together = grouped(x).detach().numpy()
+    paths = [F.conv2d(x[:, g * width:(g + 1) * width], grouped.weight[g * width:(g + 1) * width], padding=1).detach().numpy()
              for g in range(groups)]
 difference = float(np.max(np.abs(together - np.concatenate(paths, axis=1))))
 check("grouped conv vs 32 separate convs, max difference", difference, lambda d: d < 1e-4)
@@ -168,10 +168,10 @@ C = 256
 se = SEBlock(C)
 feature_map = mt.tensor(np.abs(rng.standard_normal((1, C, 14, 14))).astype(np.float32))
 with mt.no_grad():
-    recalibrated = se(feature_map).numpy()
+    recalibrated = se(feature_map).detach().numpy()
     pooled = F.flatten(se.pool(feature_map), 1)
-    gates = F.sigmoid(se.fc2(F.relu(se.fc1(pooled)))).numpy()[0]
-per_channel_scale = recalibrated[0].reshape(C, -1).sum(axis=1) / feature_map.numpy()[0].reshape(C, -1).sum(axis=1)
+    gates = F.sigmoid(se.fc2(F.relu(se.fc1(pooled)))).detach().numpy()[0]
+per_channel_scale = recalibrated[0].reshape(C, -1).sum(axis=1) / feature_map.detach().numpy()[0].reshape(C, -1).sum(axis=1)
 check("SE block parameters: 2 * 256 * 16 + 16 + 256", count(se), 2 * C * (C // 16) + C // 16 + C)
 check("every gate lies in (0, 1)", bool(np.all((gates > 0) & (gates < 1))), True)
 check("the output is each channel times its gate (max deviation)", float(np.max(np.abs(per_channel_scale - gates))),

@@ -106,7 +106,7 @@ model, _ = transfer.load_pretrained(checkpoint)
 transfer.replace_head(model, 5)
 check("new output layer shape (out, in)", tuple(model.classifier[-1].weight.shape), (5, 84))
 check("the base is the pretrained one",
-      bool(np.array_equal(model.features[0].weight.numpy(), pretrained.features[0].weight.numpy())), True)
+      bool(np.array_equal(model.features[0].weight.detach().numpy(), pretrained.features[0].weight.detach().numpy())), True)
 frozen = transfer.freeze(model)
 base, head = transfer.split_stages(model)
 head_ids = {id(p) for _, stage in head for p in stage.parameters()}
@@ -115,11 +115,11 @@ total = sum(p.numel() for p in model.parameters())
 print(f"frozen stages: {frozen}; trainable parameters {trainable:,} of {total:,}")
 check("trainable parameters = the head's", trainable, sum(p.numel() for p in model.parameters() if id(p) in head_ids))
 
-before = {name: p.numpy().copy() for name, p in model.named_parameters()}
+before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
 in_head = {name: id(p) in head_ids for name, p in model.named_parameters()}
 fit(model, train_loader, optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR),
     settings["epochs"]["little"], progress=False)
-moved = {name: not np.array_equal(before[name], p.numpy()) for name, p in model.named_parameters()}
+moved = {name: not np.array_equal(before[name], p.detach().numpy()) for name, p in model.named_parameters()}
 check("no base weight moved during feature extraction", not any(moved[n] for n in moved if not in_head[n]), True)
 check("the head trained", all(moved[n] for n in moved if in_head[n]), True)
 feature_extraction_accuracy = evaluate(model, test_loader)["accuracy"]
@@ -145,12 +145,12 @@ rates = [group["lr"] for group in groups]
 check("learning rates rise by the factor 3 from input to head", [b / a for a, b in zip(rates, rates[1:])],
       lambda ratios: all(abs(r - 3.0) < 1e-9 for r in ratios))
 
-before = {name: p.numpy().copy() for name, p in model.named_parameters()}
+before = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
 fit(model, train_loader, optim.Adam(groups, lr=fine_lr), settings["epochs"]["little"], progress=False)
 relative_change = {}
 for name, p in model.named_parameters():
     if name.endswith("weight"):
-        relative_change[name] = float(np.linalg.norm(p.numpy() - before[name]) / np.linalg.norm(before[name]))
+        relative_change[name] = float(np.linalg.norm(p.detach().numpy() - before[name]) / np.linalg.norm(before[name]))
 for name, change in relative_change.items():
     print(f"    {name:<22} relative change {change:.2e}")
 check("every stage moved during fine-tuning", all(c > 0 for c in relative_change.values()), True)
@@ -294,7 +294,7 @@ for stage in stages:
         loss.backward()
         optimizer.step()
     with mt.no_grad():
-        probe_accuracy[stage] = float(np.mean(np.argmax(probe(x_test).numpy(), axis=1) == shapes_test.labels))
+        probe_accuracy[stage] = float(np.mean(np.argmax(probe(x_test).detach().numpy(), axis=1) == shapes_test.labels))
     print(f"linear probe on {stage} ({x_train.shape[1]} features): test accuracy {probe_accuracy[stage]:.3f}")
 best_stage = max(probe_accuracy, key=probe_accuracy.get)
 check("every probe accuracy is in [0, 1]", all(0 <= a <= 1 for a in probe_accuracy.values()), True)

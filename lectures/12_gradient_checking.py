@@ -129,18 +129,18 @@ check("gradcheck(conv2d), directional mode (3 directions per tensor)",
 
 # %%
 R = rng.standard_normal((2, 4, 3, 3))
-x64 = mt.tensor(x.numpy(), requires_grad=True)
-w64 = mt.tensor(w.numpy(), requires_grad=True)
+x64 = mt.tensor(x.detach().numpy(), requires_grad=True)
+w64 = mt.tensor(w.detach().numpy(), requires_grad=True)
 (F.conv2d(x64, w64, stride=2, padding=1) * mt.tensor(R)).sum().backward()
 index, eps = (1, 2, 0, 1), 1e-6
 
 
 def loss_at(weights):
     with mt.no_grad():
-        return float(np.sum(F.conv2d(mt.tensor(x.numpy()), mt.tensor(weights), stride=2, padding=1).numpy() * R))
+        return float(np.sum(F.conv2d(mt.tensor(x.detach().numpy()), mt.tensor(weights), stride=2, padding=1).detach().numpy() * R))
 
 
-plus, minus = w.numpy().copy(), w.numpy().copy()
+plus, minus = w.detach().numpy().copy(), w.detach().numpy().copy()
 plus[index] += eps
 minus[index] -= eps
 analytic = float(w64.grad[index])

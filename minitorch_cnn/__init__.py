@@ -2,7 +2,7 @@
 
 from .backend import cuda_is_available, manual_seed
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled
-from .tensor import Tensor, tensor
+from .tensor import Tensor, tensor, as_tensor, from_numpy
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
 from .serialization import save, load
 from .methods import reference_mode
@@ -14,6 +14,6 @@ __version__ = "0.1.0"
 from .creation import zeros, ones, full, rand, randn, normal, arange, eye
 from .creation import zeros_like, ones_like, full_like, rand_like, randn_like
 from .creation import float16, half, float32, float64, double, int32, int64, long, uint8
-from .functional.arithmetic import add, sub, mul, div, pow, exp, log, sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum, matmul
+from .functional.arithmetic import add, sub, mul, div, pow, exp, log, sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum, matmul, clone
 from .functional.reduction import sum, mean, var, std, std_mean, var_mean, max, min, amax, amin, argmax, argmin
 from .functional.shape import cat, concat, stack, flatten, reshape, permute, squeeze, unsqueeze

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .backend import array_namespace
+from .backend import array_namespace, quiet_float_errors
 
 _grad_state = {"enabled": True}
 
@@ -103,7 +103,8 @@ class Function:
         needs = tuple(enabled and isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs)
         raw = [a.array if isinstance(a, Tensor) else a for a in args]
-        out = cls.forward(ctx, *raw, **kwargs)
+        with quiet_float_errors():
+            out = cls.forward(ctx, *raw, **kwargs)
         requires_grad = any(needs)
         result = Tensor(out, requires_grad=requires_grad)
         if requires_grad:
@@ -116,34 +117,36 @@ def backward(root, grad):
 
     The order is found iteratively (no recursion), so a 152-layer ResNet cannot hit Python's
     recursion limit. Gradients of tensors used more than once are summed; leaves that require a
-    gradient accumulate into ``.grad`` as in PyTorch.
+    gradient accumulate into ``.grad`` as in PyTorch. NumPy's warnings about inf and nan are
+    silenced, as PyTorch has none (:func:`backend.quiet_float_errors`).
     """
     order = _topological_order(root)
     grads = {id(root): grad}
-    for tensor in reversed(order):
-        g = grads.pop(id(tensor), None)
-        if g is None:
-            continue
-        node = tensor._node
-        if node is None or tensor._retain_grad:
-            _accumulate(tensor, g)
-        if node is None:
-            continue
-        input_grads = node.function.backward(node.ctx, g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) < len(node.inputs):
-            input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
-        for parent, parent_grad in zip(_parents(node), input_grads):
-            if parent is None or parent_grad is None or not parent.requires_grad:
+    with quiet_float_errors():
+        for tensor in reversed(order):
+            g = grads.pop(id(tensor), None)
+            if g is None:
                 continue
-            if tuple(parent_grad.shape) != tuple(parent.shape):
-                raise RuntimeError(
-                    f"{node.function.__name__}.backward returned a gradient of shape "
-                    f"{tuple(parent_grad.shape)} for an input of shape {tuple(parent.shape)}"
-                )
-            key = id(parent)
-            grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+            node = tensor._node
+            if node is None or tensor._retain_grad:
+                _accumulate(tensor, g)
+            if node is None:
+                continue
+            input_grads = node.function.backward(node.ctx, g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) < len(node.inputs):
+                input_grads = input_grads + (None,) * (len(node.inputs) - len(input_grads))
+            for parent, parent_grad in zip(_parents(node), input_grads):
+                if parent is None or parent_grad is None or not parent.requires_grad:
+                    continue
+                if tuple(parent_grad.shape) != tuple(parent.shape):
+                    raise RuntimeError(
+                        f"{node.function.__name__}.backward returned a gradient of shape "
+                        f"{tuple(parent_grad.shape)} for an input of shape {tuple(parent.shape)}"
+                    )
+                key = id(parent)
+                grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
 
 
 def _topological_order(root):

@@ -37,6 +37,17 @@ def is_array(x) -> bool:
     return type(x) not in (bool, int, float) and array_api_compat.is_array_api_obj(x)
 
 
+def quiet_float_errors():
+    """A context in which NumPy computes ``log(0) = -inf``, ``0 / 0 = nan`` and overflows without
+    printing a RuntimeWarning, as PyTorch does (the training loop checks the loss for nan/inf)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+
+def is_numpy_array(x) -> bool:
+    """True for a NumPy ndarray (what ``from_numpy`` accepts)."""
+    return isinstance(x, np.ndarray)
+
+
 def as_array(x):
     """Turn a NumPy scalar into a 0-d array, so a full reduction keeps its dtype and namespace."""
     return np.asarray(x) if isinstance(x, np.generic) else x

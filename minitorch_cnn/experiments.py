@@ -101,7 +101,7 @@ def activation_statistics(dims, activation="tanh", init="xavier", batch=16, seed
 
     stats = []
     for l, a in enumerate(layers, start=1):
-        values = a.numpy()
+        values = a.detach().numpy()
         flat = abs(values) > TANH_SATURATION if activation == "tanh" else values == 0
         row = {
             "layer": l,

@@ -44,7 +44,7 @@ def _loss(fn, inputs, weights, seed):
     backend.manual_seed(seed)  # the same dropout mask on every evaluation
     with no_grad():
         outs = _outputs(fn(*inputs))
-    return sum(float(np.sum(o.numpy() * w)) for o, w in zip(outs, weights))
+    return sum(float(np.sum(o.detach().numpy() * w)) for o, w in zip(outs, weights))
 
 
 def _set(t, host):
@@ -88,7 +88,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, mode="full", direction
     analytic = [np.zeros(t.shape) if t.grad is None else backend.to_numpy(t.grad.array) for t in checked]
 
     for k, (t, grad) in enumerate(zip(checked, analytic)):
-        base = t.numpy()
+        base = t.detach().numpy()
         name = f"input {k}" if k < len(checked) - len(params) else f"parameter {k - (len(checked) - len(params))}"
         if mode == "full":
             numeric = np.zeros_like(base)

@@ -129,7 +129,7 @@ class Tensor:
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = str(self.numpy()).replace("\n", "\n       ")
+        body = str(backend.to_numpy(self.array)).replace("\n", "\n       ")
         return f"tensor({body}, dtype={backend.dtype_name(self.dtype)}, device={self.device}{grad})"
 
     # ------------------------------------------------------------ autograd
@@ -166,8 +166,14 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------ conversion
-    def numpy(self):
-        """A host NumPy copy."""
+    def numpy(self, *, force=False):
+        """A host NumPy copy. As in PyTorch, a tensor that requires grad refuses (the copy would
+        leave the graph silently): call ``t.detach().numpy()``, or pass ``force=True``."""
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                f"numpy: can't call numpy() on a tensor that requires grad (shape {self.shape}); "
+                "use tensor.detach().numpy() instead"
+            )
         return backend.to_numpy(self.array)
 
     def __array__(self, dtype=None, copy=None):
@@ -176,17 +182,17 @@ class Tensor:
         NumPy's protocol asks."""
         if copy is False:
             raise ValueError("Tensor.__array__: a Tensor is always copied to NumPy, but copy=False was asked")
-        host = self.numpy()
+        host = self.numpy(force=True)
         return host if dtype is None else host.astype(dtype)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
-            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+            raise RuntimeError(f"item: a Tensor with {self.numel()} elements cannot be converted to a scalar (shape {self.shape})")
+        return backend.to_numpy(self.array).reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def _scalar(self, kind):
         """The Python number behind ``float(t)``/``int(t)``: one element only (ValueError), as PyTorch."""
@@ -194,7 +200,7 @@ class Tensor:
             raise ValueError(
                 f"{kind}(): only one-element tensors can be converted to Python scalars, got shape {self.shape}"
             )
-        return self.item()
+        return backend.to_numpy(self.array).reshape(()).item()
 
     def __float__(self):
         return float(self._scalar("float"))
@@ -227,24 +233,64 @@ class Tensor:
             )
         return repr(self)
 
-    def to(self, device=None, dtype=None):
-        """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype`` (``"float64"``...)."""
-        data = self.array
-        if device is not None:
-            data = backend.to_device(data, device)
-        if dtype is not None:
-            xp = backend.array_namespace(data)
-            data = xp.astype(data, backend.dtype_of(xp, dtype))
-        if data is self.array:
-            return self
-        out = Tensor(data, requires_grad=self.requires_grad and self.is_leaf)
-        return out
+    def to(self, *args, device=None, dtype=None, copy=False, non_blocking=False):
+        """This tensor on another device and/or with another dtype, in PyTorch's forms:
+        ``x.to(mt.float64)``, ``x.to("cuda")``, ``x.to("cpu", mt.float32)``, ``x.to(other)``
+        (``other``'s device and dtype), ``x.to(device=..., dtype=...)``.
+
+        The conversion stays in the graph (the gradient comes back converted), and ``x`` itself is
+        returned when nothing changes, as in PyTorch. ``non_blocking`` is accepted and ignored.
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+                device = arg
+            else:
+                dtype = arg
+        return F.to(self, device, dtype, copy)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     def float(self):
         return self.to(dtype="float32")
 
     def double(self):
         return self.to(dtype="float64")
+
+    def half(self):
+        return self.to(dtype="float16")
+
+    def long(self):
+        return self.to(dtype="int64")
+
+    def int(self):
+        return self.to(dtype="int32")
+
+    def bool(self):
+        return self.to(dtype="bool")
+
+    def type(self, dtype=None):
+        """With ``dtype``: this tensor converted to it (``x.type(mt.float64)``); without: the dtype's name."""
+        if dtype is None:
+            return backend.dtype_name(self.dtype)
+        return self.to(dtype=dtype)
+
+    def clone(self):
+        """A copy in new memory that stays in the graph."""
+        return F.clone(self)
+
+    def contiguous(self):
+        """``self``: backend arrays here are always usable as they are (PyTorch needs this after
+        ``transpose`` before ``view``; our ``view`` copies when it must)."""
+        return self
+
+    def dim(self):
+        return self.ndim
 
     # ------------------------------------------------------------ operators
     def __add__(self, other):
@@ -546,37 +592,45 @@ class Tensor:
             raise ValueError(f"t: expected a tensor with at most 2 dims, got shape {self.shape}; use transpose(dim0, dim1)")
         return self if self.ndim < 2 else F.permute(self, (1, 0))
 
-    def type(self, dtype=None):
-        """With ``dtype``: a copy converted to it (``x.type(mt.float64)``); without: the dtype's name."""
-        if dtype is None:
-            return backend.dtype_name(self.dtype)
-        return self.to(dtype=dtype)
-
-    def long(self):
-        return self.to(dtype="int64")
-
-    def int(self):
-        return self.to(dtype="int32")
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):
-    """Make a :class:`Tensor`.
+    """A new :class:`Tensor` holding a copy of ``data``, as ``torch.tensor``: changing ``data``
+    afterwards does not change the tensor (:func:`as_tensor` and :func:`from_numpy` share instead).
 
-    * An array from any Array-API library stays in that library, with no copy to NumPy, and keeps
-      its dtype (float64 stays float64, integer targets stay integers).
+    * An array from any Array-API library stays in that library, with no trip through NumPy, and
+      keeps its dtype (float64 stays float64, integer targets stay integers).
     * Python lists and scalars of floats become float32; of ints, int64.
     * ``device="cuda"`` puts the data on the GPU through CuPy; ``dtype`` converts.
     """
+    source = data.array if isinstance(data, Tensor) else data
+    out = as_tensor(data, dtype=dtype, device=device)
+    if out.array is source:
+        out = Tensor(out.xp.asarray(source, copy=True))
+    return out.requires_grad_(requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """A Tensor sharing ``data``'s memory when it already is an array of the asked dtype and
+    device (a Tensor is returned as it is), else a converted copy, as ``torch.as_tensor``."""
     if isinstance(data, Tensor):
-        data = data.array
+        return data.to(device=device, dtype=dtype)
     if backend.is_array(data):
         array = backend.to_device(data, device) if device is not None else data
         if dtype is not None:
             xp = backend.array_namespace(array)
-            array = xp.astype(array, backend.dtype_of(xp, dtype))
+            target = backend.dtype_of(xp, dtype)
+            array = array if array.dtype == target else xp.astype(array, target)
     else:
         array = backend.asarray(data, dtype=dtype, device=device)
-    return Tensor(array, requires_grad=requires_grad)
+    return Tensor(array)
 
+
+def from_numpy(array):
+    """A Tensor sharing the memory of NumPy array ``array`` (writes to either show in both), with
+    its dtype, as ``torch.from_numpy``."""
+    if not backend.is_numpy_array(array):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
 
 from . import functional as F  # noqa: E402  (functional imports Tensor; methods need F)

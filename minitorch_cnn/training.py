@@ -66,7 +66,7 @@ def evaluate(model, loader, progress=False, desc="eval"):
                 logits = _main_output(model(images))
                 n = labels.shape[0]
                 loss_sum += F.cross_entropy(logits, labels).item() * n
-                for k, c in topk_correct(logits.numpy(), labels.numpy()).items():
+                for k, c in topk_correct(logits.detach().numpy(), labels.detach().numpy()).items():
                     correct[k] += c
                 total += n
     finally:
@@ -133,7 +133,7 @@ def fit(
             n = labels.shape[0]
             seen += n
             loss_sum += value * n
-            correct += topk_correct(_main_output(out).numpy(), labels.numpy(), ks=(1,))[1]
+            correct += topk_correct(_main_output(out).detach().numpy(), labels.detach().numpy(), ks=(1,))[1]
             rate = seen / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
         elapsed = time.perf_counter() - start

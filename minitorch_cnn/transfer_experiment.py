@@ -92,7 +92,7 @@ def _probe(checkpoint, labelled, test, normalize, steps, seed):
             loss.backward()
             optimizer.step()
         with no_grad():
-            predicted = np.argmax(probe(x_test).numpy(), axis=1)
+            predicted = np.argmax(probe(x_test).detach().numpy(), axis=1)
         accuracy[name] = float(np.mean(predicted == y_test))
     return accuracy
 

@@ -43,7 +43,7 @@ def assert_namespace(t, xp):
 
 def check_forward(out, expected, rtol=1e-5, atol=1e-6):
     """Compare a Tensor's values with a NumPy reference, printing the largest difference."""
-    got = out.numpy() if isinstance(out, mt.Tensor) else np.asarray(out)
+    got = out.detach().numpy() if isinstance(out, mt.Tensor) else np.asarray(out)
     expected = np.asarray(expected)
     assert got.shape == expected.shape, f"shape {got.shape} != reference {expected.shape}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
@@ -72,9 +72,9 @@ def lesson_conv2d(x, w, grad=None, stride=1, padding=0, dilation=1, groups=1, bi
     b = None if bias is None else mt.tensor(np.asarray(bias, dtype=np.float64))
     y = F.conv2d(x, w, b, stride, padding, dilation, groups, method="naive")
     if grad is None:
-        return y.numpy(), None, None
+        return y.detach().numpy(), None, None
     y.backward(mt.tensor(np.asarray(grad, dtype=np.float64)))
-    return y.numpy(), np.asarray(x.grad), np.asarray(w.grad)
+    return y.detach().numpy(), np.asarray(x.grad), np.asarray(w.grad)
 
 
 def lesson_max_pool2d(x, grad, kernel_size, stride=None, padding=0, ceil_mode=False):
@@ -86,7 +86,7 @@ def lesson_max_pool2d(x, grad, kernel_size, stride=None, padding=0, ceil_mode=Fa
     x = mt.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
     y = F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=ceil_mode, method="slices")
     y.backward(mt.tensor(np.asarray(grad, dtype=np.float64)))
-    return y.numpy(), np.asarray(x.grad)
+    return y.detach().numpy(), np.asarray(x.grad)
 
 
 def check_grad(fn, xp, *hosts, mode="full", atol=1e-5, rtol=1e-3, grad_mask=None):
@@ -132,7 +132,7 @@ def check_torch(ours, theirs, *hosts, rtol=1e-5, atol=1e-5, grad_mask=None):
         theirs_in.append(torch.tensor(h, requires_grad=grad))
     out = ours(*ours_in)
     ref = theirs(*theirs_in)
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg="forward")
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=rtol, atol=atol, err_msg="forward")
     weight = rng.standard_normal(out.shape).astype(np.float32)
     (out * mt.tensor(weight)).sum().backward()
     (ref * torch.tensor(weight)).sum().backward()

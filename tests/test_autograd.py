@@ -16,10 +16,22 @@ def test_python_floats_become_float32_and_ints_stay_integers():
 
 def test_array_keeps_its_library_and_dtype(xp):
     data = xp.asarray(np.ones((2, 3)), dtype=xp.float64)
-    t = mt.tensor(data)
-    assert t.array is data
-    assert backend.dtype_name(t.dtype) == "float64"
-    assert t.shape == (2, 3)
+    for t in (mt.tensor(data), mt.as_tensor(data)):
+        assert backend.array_namespace(t.array) is backend.array_namespace(data)
+        assert backend.dtype_name(t.dtype) == "float64"
+        assert t.shape == (2, 3)
+
+
+def test_tensor_copies_while_as_tensor_and_from_numpy_share_memory():
+    data = np.zeros(3, dtype=np.float32)
+    copied, shared, from_numpy = mt.tensor(data), mt.as_tensor(data), mt.from_numpy(data)
+    data[0] = 5.0
+    assert copied.tolist() == [0.0, 0.0, 0.0]
+    assert shared.tolist() == from_numpy.tolist() == [5.0, 0.0, 0.0]
+    assert mt.as_tensor(data, dtype=mt.float64).tolist() == [5.0, 0.0, 0.0]
+    assert mt.as_tensor(shared) is shared
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        mt.from_numpy([1.0])
 
 
 def test_to_changes_dtype():
@@ -31,8 +43,13 @@ def test_to_changes_dtype():
 def test_numpy_item_detach():
     t = mt.tensor([[2.5]], requires_grad=True)
     assert t.item() == 2.5
-    assert isinstance(t.numpy(), np.ndarray)
+    assert isinstance(t.detach().numpy(), np.ndarray)
     assert not t.detach().requires_grad
+    with pytest.raises(RuntimeError, match=r"numpy: can't call numpy\(\) on a tensor that requires grad .*detach"):
+        t.numpy()
+    assert t.numpy(force=True).tolist() == [[2.5]]
+    with pytest.raises(RuntimeError, match=r"item: a Tensor with 2 elements cannot be converted"):
+        mt.tensor([1.0, 2.0]).item()
 
 
 def test_broadcast_gradient_is_reduced_to_input_shape(xp):
@@ -77,7 +94,7 @@ def test_comparisons_carry_no_gradient():
     x = mt.tensor([1.0, 3.0], requires_grad=True)
     mask = x > 2.0
     assert not mask.requires_grad
-    assert mask.numpy().tolist() == [False, True]
+    assert mask.detach().numpy().tolist() == [False, True]
 
 
 def test_backward_without_grad_needs_a_scalar():

@@ -161,7 +161,7 @@ def _same_padding_reference(x, w, dilation, groups):
     total_h, total_w = dil_h * (w.shape[2] - 1), dil_w * (w.shape[3] - 1)
     widths = ((0, 0), (0, 0), (total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2))
     x_padded = mt.tensor(np.pad(x, widths))
-    return F.conv2d(x_padded, mt.tensor(w), None, 1, 0, dilation, groups, method="naive").numpy()
+    return F.conv2d(x_padded, mt.tensor(w), None, 1, 0, dilation, groups, method="naive").detach().numpy()
 
 
 @pytest.mark.parametrize("method", LESSON_METHODS)
@@ -210,7 +210,7 @@ def test_im2col_layout_matches_torch_unfold(case):
     x, _, _ = random_inputs(x_shape, w_shape)
     kernel = w_shape[2:]
     cols = F.im2col(mt.tensor(x), kernel, stride, padding, dilation)
-    expected = torch.nn.functional.unfold(torch.tensor(x), kernel, dilation, padding, stride).numpy()
+    expected = torch.nn.functional.unfold(torch.tensor(x), kernel, dilation, padding, stride).detach().numpy()
     check_forward(cols, expected, rtol=0, atol=0)
 
 
@@ -233,7 +233,7 @@ def test_col2im_is_the_adjoint_of_im2col(geometry, xp):
     back = F.col2im(on(xp, y), x_shape, w_shape[2:], stride, padding, dilation)
     assert_namespace(cols, xp)
     assert_namespace(back, xp)
-    np.testing.assert_allclose(np.sum(cols.numpy() * y), np.sum(x * back.numpy()), rtol=1e-10)
+    np.testing.assert_allclose(np.sum(cols.detach().numpy() * y), np.sum(x * back.detach().numpy()), rtol=1e-10)
 
 
 def test_gradcheck_im2col_and_col2im(xp):

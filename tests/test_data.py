@@ -258,7 +258,7 @@ def numbered_dataset(n, cls=TensorDataset):
 
 
 def sample_ids(loader):
-    return [labels.numpy().tolist() for _, labels in loader]
+    return [labels.detach().numpy().tolist() for _, labels in loader]
 
 
 def test_loader_batches_are_tensors_in_dataset_order():
@@ -269,7 +269,7 @@ def test_loader_batches_are_tensors_in_dataset_order():
     assert isinstance(images, mt.Tensor) and images.shape == (4, 1, 2, 2)
     assert backend.dtype_name(images.dtype) == "float32" and backend.dtype_name(labels.dtype) == "int64"
     assert sample_ids(loader) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    np.testing.assert_array_equal(batches[2][0].numpy()[:, 0, 0, 0], [8, 9])
+    np.testing.assert_array_equal(batches[2][0].detach().numpy()[:, 0, 0, 0], [8, 9])
 
 
 def test_loader_drop_last():
@@ -314,8 +314,8 @@ def test_loader_item_path_matches_array_path():
     fast = DataLoader(numbered_dataset(11), batch_size=3, shuffle=True, seed=1)
     slow = DataLoader(numbered_dataset(11, ListDataset), batch_size=3, shuffle=True, seed=1)
     for (xa, ya), (xb, yb) in zip(fast, slow):
-        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
-        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        np.testing.assert_array_equal(xa.detach().numpy(), xb.detach().numpy())
+        np.testing.assert_array_equal(ya.detach().numpy(), yb.detach().numpy())
 
 
 def test_loader_slices_array_datasets_a_batch_at_a_time():
@@ -336,7 +336,7 @@ def test_loader_applies_transform_without_touching_the_dataset():
         return images
 
     (images, _), *_ = DataLoader(ds, batch_size=6, transform=negate_in_place)
-    np.testing.assert_array_equal(images.numpy()[:, 0, 0, 0], -np.arange(6))
+    np.testing.assert_array_equal(images.detach().numpy()[:, 0, 0, 0], -np.arange(6))
     np.testing.assert_array_equal(ds.images[:, 0, 0, 0], np.arange(6))
 
 
@@ -374,7 +374,7 @@ def test_resize_matches_torch_bilinear():
     x = rand_batch((2, 3, 8, 6))
     for size in [(32, 32), (5, 13), (8, 6)]:
         ref = torch.nn.functional.interpolate(torch.tensor(x), size=size, mode="bilinear", align_corners=False)
-        np.testing.assert_allclose(T.resize(x, size), ref.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(T.resize(x, size), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_resize_keeps_a_constant_image_constant():
@@ -461,7 +461,7 @@ def test_compose_applies_in_order_through_the_loader():
     mt.manual_seed(2)
     (images, _), = DataLoader(ds, batch_size=8, transform=pipeline)
     mt.manual_seed(2)
-    np.testing.assert_array_equal(images.numpy(), pipeline(x))
+    np.testing.assert_array_equal(images.detach().numpy(), pipeline(x))
     assert images.shape == (8, 3, 4, 4)
 
 
@@ -477,5 +477,5 @@ def test_tensor_dataset_accepts_tensors_under_pytorchs_path():
     X = mt.tensor(np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2))
     ds = TorchPathDataset(X, mt.tensor([1, 0]))
     images, labels = next(iter(TorchPathLoader(ds, batch_size=2)))
-    np.testing.assert_array_equal(images.numpy(), X.numpy())
-    np.testing.assert_array_equal(labels.numpy(), [1, 0])
+    np.testing.assert_array_equal(images.detach().numpy(), X.detach().numpy())
+    np.testing.assert_array_equal(labels.detach().numpy(), [1, 0])

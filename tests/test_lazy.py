@@ -60,7 +60,7 @@ def test_a_lazy_layer_draws_exactly_what_the_eager_layer_draws(lazy, eager, x):
     assert type(layer) is type(expected) and repr(layer) == repr(expected)
     for (name, got), (_, saved) in zip(layer.state_dict().items(), expected.state_dict().items()):
         np.testing.assert_array_equal(got, saved, err_msg=name)
-    np.testing.assert_array_equal(out.numpy(), want.numpy())
+    np.testing.assert_array_equal(out.detach().numpy(), want.detach().numpy())
 
 
 def test_an_optimiser_built_before_the_first_call_trains_the_parameters():
@@ -110,8 +110,8 @@ def test_to_before_the_first_call_sets_the_dtype_of_the_parameters():
 def test_lazy_layers_run_on_any_array_backend(xp):
     net = nn.Sequential(nn.LazyConv2d(2, 3), nn.LazyBatchNorm2d(), nn.Flatten(), nn.LazyLinear(3))
     for t in list(net.parameters()) + list(net.buffers()):
-        t.array = xp.asarray(t.numpy())
-    out = net(mt.Tensor(xp.asarray(images().numpy())))
+        t.array = xp.asarray(t.detach().numpy())
+    out = net(mt.Tensor(xp.asarray(images().detach().numpy())))
     out.sum().backward()
     assert_namespace(out, xp)
     for p in net.parameters():
@@ -149,7 +149,7 @@ def test_loading_a_full_state_dict_initialises_the_layers_with_its_shapes():
     fresh.load_state_dict(trained.state_dict())
     assert repr(fresh) == repr(trained) and fresh[0].in_channels == 3 and fresh[7].in_features == 64
     assert all(a is b for a, b in zip(fresh.parameters(), placeholders))
-    np.testing.assert_array_equal(fresh(x).numpy(), trained(x).numpy())
+    np.testing.assert_array_equal(fresh(x).detach().numpy(), trained(x).detach().numpy())
 
 
 def test_state_dict_round_trip_through_a_file(tmp_path):
@@ -159,17 +159,17 @@ def test_state_dict_round_trip_through_a_file(tmp_path):
     loaded = lenet(nn)
     loaded.load_state_dict(mt.load(tmp_path / "lenet.npz"))
     net.eval(), loaded.eval()
-    np.testing.assert_array_equal(loaded(images(seed=6)).numpy(), net(images(seed=6)).numpy())
+    np.testing.assert_array_equal(loaded(images(seed=6)).detach().numpy(), net(images(seed=6)).detach().numpy())
 
 
 def test_pytorch_weights_initialise_a_lazy_model_and_give_pytorchs_outputs():
     torch = torch_or_skip()
     theirs = lenet(torch.nn).eval()
     x = images(seed=7)
-    expected = theirs(torch.tensor(x.numpy())).detach().numpy()
+    expected = theirs(torch.tensor(x.detach().numpy())).detach().numpy()
     ours = lenet(nn).eval()
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    np.testing.assert_allclose(ours(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    np.testing.assert_allclose(ours(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_an_uninitialised_state_dict_leaves_a_lazy_model_lazy_and_does_not_fit_an_eager_one():

@@ -93,8 +93,8 @@ def test_alexnet_initialisation_follows_the_paper():
     ones = {"features.conv2", "features.conv4", "features.conv5", "classifier.fc6", "classifier.fc7"}
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            np.testing.assert_array_equal(m.bias.numpy(), 1.0 if name in ones else 0.0, err_msg=name)
-    assert abs(float(np.std(model.classifier.fc6.weight.numpy())) - 0.01) < 0.001
+            np.testing.assert_array_equal(m.bias.detach().numpy(), 1.0 if name in ones else 0.0, err_msg=name)
+    assert abs(float(np.std(model.classifier.fc6.weight.detach().numpy())) - 0.01) < 0.001
 
 
 def test_zfnet_layer_sizes_on_224x224_match_the_paper_figure():
@@ -196,10 +196,10 @@ def test_googlenet_follows_table_1():
 
 def test_googlenet_initialisation_is_the_caffe_reproductions():
     model, _ = small("googlenet")
-    np.testing.assert_allclose(model.features.conv1.bias.numpy(), 0.2, rtol=1e-6)
-    np.testing.assert_allclose(model.aux1.fc.bias.numpy(), 0.2, rtol=1e-6)
+    np.testing.assert_allclose(model.features.conv1.bias.detach().numpy(), 0.2, rtol=1e-6)
+    np.testing.assert_allclose(model.aux1.fc.bias.detach().numpy(), 0.2, rtol=1e-6)
     for head in (model.classifier[1], model.aux1.classifier, model.aux2.classifier):
-        np.testing.assert_array_equal(head.bias.numpy(), 0.0)
+        np.testing.assert_array_equal(head.bias.detach().numpy(), 0.0)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -66,8 +66,8 @@ def test_dense_block_output_starts_with_its_input_and_grows_by_k_per_layer():
         out = block(x)
         first = block.layers[0](x)
     assert out.shape == (2, 4 + 3 * 2, 5, 5)
-    np.testing.assert_array_equal(out.numpy()[:, :4], x.numpy())
-    np.testing.assert_allclose(out.numpy()[:, 4:6], first.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(out.detach().numpy()[:, :4], x.detach().numpy())
+    np.testing.assert_allclose(out.detach().numpy()[:, 4:6], first.detach().numpy(), rtol=1e-6)
 
 
 def test_cifar_densenet_bc_layout():
@@ -102,17 +102,17 @@ def test_torchvision_initialisation():
     mt.manual_seed(0)
     model = densenet.densenet121(growth_rate=16)
     conv = model.features[4].layers[0].conv1  # 1x1, fan_in = 64
-    std = float(np.std(conv.weight.numpy()))
+    std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - np.sqrt(2.0 / 64)) < 0.1 * std
-    np.testing.assert_array_equal(model.classifier.bias.numpy(), 0)
-    np.testing.assert_array_equal(model.features[1].weight.numpy(), 1)
+    np.testing.assert_array_equal(model.classifier.bias.detach().numpy(), 0)
+    np.testing.assert_array_equal(model.features[1].weight.detach().numpy(), 1)
 
 
 def test_runs_on_any_array_backend(xp):
     model = densenet.densenet_bc(10, 2, num_classes=3)
     for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.numpy())
-    out = model(mt.Tensor(xp.asarray(images(2, 3, 8).numpy())))
+        t.data = xp.asarray(t.detach().numpy())
+    out = model(mt.Tensor(xp.asarray(images(2, 3, 8).detach().numpy())))
     out.sum().backward()
     assert_namespace(out, xp)
     for p in model.parameters():

@@ -127,8 +127,8 @@ def test_runs_and_backpropagates_on_any_array_backend(name, xp):
     options, side = SMALL[name]
     model = models.create(name, num_classes=3, **options)
     for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.numpy())
-    out = model(mt.Tensor(xp.asarray(images(2, 3, side).numpy())))
+        t.data = xp.asarray(t.detach().numpy())
+    out = model(mt.Tensor(xp.asarray(images(2, 3, side).detach().numpy())))
     out.sum().backward()
     assert out.shape == (2, 3)
     assert_namespace(out, xp)
@@ -150,10 +150,10 @@ def test_fire_module_concatenates_the_1x1_and_3x3_expansions():
     fire = squeezenet.Fire(6, 2, 3, 5)
     x = images(2, 6, 7)
     with mt.no_grad():
-        out = fire(x).numpy()
+        out = fire(x).detach().numpy()
         s = mt.functional.relu(fire.squeeze(x))
-        e1 = mt.functional.relu(fire.expand1x1(s)).numpy()
-        e3 = mt.functional.relu(fire.expand3x3(s)).numpy()
+        e1 = mt.functional.relu(fire.expand1x1(s)).detach().numpy()
+        e3 = mt.functional.relu(fire.expand3x3(s)).detach().numpy()
     assert out.shape == (2, 8, 7, 7)
     np.testing.assert_array_equal(out[:, :3], e1)
     np.testing.assert_array_equal(out[:, 3:], e3)
@@ -180,10 +180,10 @@ def test_squeezenet_initialisation_and_torchvision_keys():
     mt.manual_seed(0)
     model = squeezenet.squeezenet1_1()
     final = model.classifier[1]
-    assert abs(float(np.std(final.weight.numpy())) - 0.01) < 0.001
+    assert abs(float(np.std(final.weight.detach().numpy())) - 0.01) < 0.001
     conv = model.features[0]  # kaiming_uniform_, ReLU gain: bound sqrt(6 / fan_in)
-    assert float(np.max(np.abs(conv.weight.numpy()))) <= math.sqrt(6 / 27)
-    assert all(np.all(m.bias.numpy() == 0) for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert float(np.max(np.abs(conv.weight.detach().numpy()))) <= math.sqrt(6 / 27)
+    assert all(np.all(m.bias.detach().numpy() == 0) for m in model.modules() if isinstance(m, nn.Conv2d))
     keys = model.state_dict()
     assert {"features.3.squeeze.weight", "features.12.expand3x3.bias", "classifier.1.weight"} <= set(keys)
 
@@ -242,7 +242,7 @@ def test_inverted_residual_adds_the_input_only_when_the_shape_is_kept():
     assert not mobilenet.InvertedResidual(8, 16, 1, 6).use_res_connect
     x = images(2, 8, 5)
     with mt.no_grad():
-        np.testing.assert_allclose(keep(x).numpy(), x.numpy() + keep.conv(x).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(keep(x).detach().numpy(), x.detach().numpy() + keep.conv(x).detach().numpy(), rtol=1e-6)
 
 
 def test_mobilenet_v2_width_multiplier_rounding_and_keys():
@@ -259,9 +259,9 @@ def test_mobilenet_v2_width_multiplier_rounding_and_keys():
 def test_mobilenet_initialisation():
     mt.manual_seed(0)
     model = mobilenet.mobilenet_v2(width_mult=0.5)
-    assert abs(float(np.std(model.classifier[1].weight.numpy())) - 0.01) < 0.001
+    assert abs(float(np.std(model.classifier[1].weight.detach().numpy())) - 0.01) < 0.001
     conv = model.features[-1][0]  # 1x1, He normal with fan_out = out_channels
-    std = float(np.std(conv.weight.numpy()))
+    std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - math.sqrt(2 / conv.out_channels)) < 0.05 * std
 
 
@@ -367,7 +367,7 @@ def test_stochastic_depth_drops_whole_samples_in_training_only():
     mt.manual_seed(0)
     drop = efficientnet.StochasticDepth(0.5)
     x = mt.tensor(np.ones((400, 2, 3, 3), dtype=np.float32))
-    out = drop(x).numpy()
+    out = drop(x).detach().numpy()
     per_sample = out.reshape(400, -1)
     assert set(np.unique(per_sample)) == {0.0, 2.0}
     assert np.all(per_sample.min(axis=1) == per_sample.max(axis=1))
@@ -391,8 +391,8 @@ def test_efficientnet_stochastic_depth_schedule_and_batch_norm_settings():
 def test_efficientnet_initialisation():
     mt.manual_seed(0)
     model = efficientnet.efficientnet_b0(num_classes=100, width_mult=0.5)
-    weight = model.classifier[1].weight.numpy()
-    assert float(np.max(np.abs(weight))) <= 1 / math.sqrt(100) and np.all(model.classifier[1].bias.numpy() == 0)
+    weight = model.classifier[1].weight.detach().numpy()
+    assert float(np.max(np.abs(weight))) <= 1 / math.sqrt(100) and np.all(model.classifier[1].bias.detach().numpy() == 0)
 
 
 def test_efficientnet_rejects_a_stage_table_that_does_not_chain():

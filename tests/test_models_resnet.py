@@ -88,7 +88,7 @@ def test_full_size_resnet18_runs_a_forward_pass_with_the_imagenet_head():
     with mt.no_grad():
         out = model(images(1, 3, 64))
     assert out.shape == (1, 1000)
-    assert np.all(np.isfinite(out.numpy()))
+    assert np.all(np.isfinite(out.detach().numpy()))
 
 
 @pytest.mark.parametrize("name", FAMILY)
@@ -165,16 +165,16 @@ def test_plain_blocks_add_nothing_and_residual_blocks_add_the_input():
     plain = resnet.BasicBlock(4, 4, residual=False).eval()
     with mt.no_grad():
         branch = res.branch(x)
-        np.testing.assert_allclose(res(x).numpy(), np.maximum(branch.numpy() + x.numpy(), 0), rtol=1e-6)
-        np.testing.assert_allclose(plain(x).numpy(), np.maximum(branch.numpy(), 0), rtol=1e-6)
+        np.testing.assert_allclose(res(x).detach().numpy(), np.maximum(branch.detach().numpy() + x.detach().numpy(), 0), rtol=1e-6)
+        np.testing.assert_allclose(plain(x).detach().numpy(), np.maximum(branch.detach().numpy(), 0), rtol=1e-6)
 
 
 def test_option_a_shortcut_subsamples_and_pads_with_zero_channels():
     x = images(2, 4, 7)
     out = resnet.ZeroPadShortcut(4, 8, 2)(x)
     assert out.shape == (2, 8, 4, 4)
-    np.testing.assert_array_equal(out.numpy()[:, :4], x.numpy()[:, :, ::2, ::2])
-    np.testing.assert_array_equal(out.numpy()[:, 4:], 0)
+    np.testing.assert_array_equal(out.detach().numpy()[:, :4], x.detach().numpy()[:, :, ::2, ::2])
+    np.testing.assert_array_equal(out.detach().numpy()[:, 4:], 0)
     assert count_params(resnet.ZeroPadShortcut(4, 8, 2)) == 0
 
 
@@ -184,21 +184,21 @@ def test_preact_projection_reads_the_preactivated_input():
     with mt.no_grad():
         pre = mt.functional.relu(block.bn1(x))
         branch = block.conv2(mt.functional.relu(block.bn2(block.conv1(pre))))
-        expected = branch.numpy() + block.shortcut(pre).numpy()
-        np.testing.assert_allclose(block(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+        expected = branch.detach().numpy() + block.shortcut(pre).detach().numpy()
+        np.testing.assert_allclose(block(x).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_torchvision_initialisation_and_zero_init_residual():
     mt.manual_seed(0)
     model = resnet.resnet50(width=16, zero_init_residual=True)
     conv = model.features[6][0].conv2  # 3x3, fan_out = 9 * out_channels
-    std = float(np.std(conv.weight.numpy()))
+    std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - np.sqrt(2.0 / (9 * conv.out_channels))) < 0.1 * std
     for block in model.modules():
         if isinstance(block, resnet.Bottleneck):
-            np.testing.assert_array_equal(block.bn3.weight.numpy(), 0)
-            np.testing.assert_array_equal(block.bn1.weight.numpy(), 1)
-    assert not np.all(resnet.resnet18(width=8).features[4][0].bn2.weight.numpy() == 0)
+            np.testing.assert_array_equal(block.bn3.weight.detach().numpy(), 0)
+            np.testing.assert_array_equal(block.bn1.weight.detach().numpy(), 1)
+    assert not np.all(resnet.resnet18(width=8).features[4][0].bn2.weight.detach().numpy() == 0)
 
 
 def test_zero_init_residual_blocks_start_as_the_identity():
@@ -206,7 +206,7 @@ def test_zero_init_residual_blocks_start_as_the_identity():
     resnet.init_resnet(block, zero_init_residual=True)
     x = images(2, 4, 6)
     with mt.no_grad():
-        np.testing.assert_allclose(block(x).numpy(), np.maximum(x.numpy(), 0), atol=1e-6)
+        np.testing.assert_allclose(block(x).detach().numpy(), np.maximum(x.detach().numpy(), 0), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet20", "wrn"])
@@ -219,8 +219,8 @@ def test_inputs_below_32_still_run_because_every_stride_two_layer_pads(name):
 def test_runs_on_any_array_backend(xp):
     model = models.create("resnet20", num_classes=3, width=4, layers=(1, 1, 1))
     for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.numpy())
-    x = mt.Tensor(xp.asarray(images(2, 3, 8).numpy()))
+        t.data = xp.asarray(t.detach().numpy())
+    x = mt.Tensor(xp.asarray(images(2, 3, 8).detach().numpy()))
     out = model(x)
     out.sum().backward()
     assert_namespace(out, xp)

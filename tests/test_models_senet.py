@@ -42,11 +42,11 @@ def test_se_block_parameters_are_two_fcs_with_bias():
 def test_se_block_rescales_each_channel_by_its_gate():
     block = senet.SEBlock(8, reduction=4)
     x = images(2, 8, 5)
-    w1, b1 = block.fc1.weight.numpy(), block.fc1.bias.numpy()
-    w2, b2 = block.fc2.weight.numpy(), block.fc2.bias.numpy()
-    s = x.numpy().mean(axis=(2, 3))
+    w1, b1 = block.fc1.weight.detach().numpy(), block.fc1.bias.detach().numpy()
+    w2, b2 = block.fc2.weight.detach().numpy(), block.fc2.bias.detach().numpy()
+    s = x.detach().numpy().mean(axis=(2, 3))
     gate = 1 / (1 + np.exp(-(np.maximum(s @ w1.T + b1, 0) @ w2.T + b2)))
-    check_forward(block(x), x.numpy() * gate[:, :, None, None])
+    check_forward(block(x), x.detach().numpy() * gate[:, :, None, None])
 
 
 def test_se_block_gradcheck():
@@ -67,4 +67,4 @@ def test_output_shape_and_options():
         assert model(images(2, 1, 32)).shape == (2, 5)
     block = model.features[4][0]
     assert block.se.fc1.out_features == 16 // 8
-    np.testing.assert_array_equal(block.bn3.weight.numpy(), 0)
+    np.testing.assert_array_equal(block.bn3.weight.detach().numpy(), 0)

@@ -82,7 +82,7 @@ def test_apply_reinitialises_like_d2l_init_cnn():
             nn.init.constant_(module.weight, 0.5)
 
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2, 1)).apply(init_cnn)
-    assert np.all(net[0].weight.numpy() == 0.5) and np.all(net[3].weight.numpy() == 0.5)
+    assert np.all(net[0].weight.detach().numpy() == 0.5) and np.all(net[3].weight.detach().numpy() == 0.5)
 
 
 def test_nn_functional_is_the_functional_module_under_pytorchs_path():
@@ -188,14 +188,14 @@ def test_state_dict_round_trip_reproduces_outputs():
     weight = target.fc.weight
     target.load_state_dict(sd)
     assert target.fc.weight is weight
-    np.testing.assert_array_equal(target(images(seed=1)).numpy(), source(images(seed=1)).numpy())
+    np.testing.assert_array_equal(target(images(seed=1)).detach().numpy(), source(images(seed=1)).detach().numpy())
     sd["fc.weight"][...] = 0.0  # the model holds copies, not views of the dict
-    assert np.abs(target.fc.weight.numpy()).sum() > 0
+    assert np.abs(target.fc.weight.detach().numpy()).sum() > 0
 
 
 def test_load_state_dict_strict_lists_every_problem_and_copies_nothing():
     net = Net()
-    before = net.fc.weight.numpy()
+    before = net.fc.weight.detach().numpy()
     sd = Net().state_dict()
     del sd["fc.bias"], sd["features.1.running_var"]
     sd["fc.weights"] = np.zeros((5, 16), np.float32)
@@ -206,7 +206,7 @@ def test_load_state_dict_strict_lists_every_problem_and_copies_nothing():
     for key in ("fc.bias", "features.1.running_var", "fc.weights", "features.0.weight"):
         assert key in message
     assert "(4, 3, 5, 5)" in message and "(4, 3, 3, 3)" in message
-    np.testing.assert_array_equal(net.fc.weight.numpy(), before)
+    np.testing.assert_array_equal(net.fc.weight.detach().numpy(), before)
 
 
 def test_load_state_dict_non_strict_reports_missing_and_unexpected():
@@ -217,7 +217,7 @@ def test_load_state_dict_non_strict_reports_missing_and_unexpected():
     result = net.load_state_dict(sd, strict=False)
     assert result.missing_keys == ["fc.bias"]
     assert result.unexpected_keys == ["head.weight"]
-    np.testing.assert_array_equal(net.fc.weight.numpy(), sd["fc.weight"])
+    np.testing.assert_array_equal(net.fc.weight.detach().numpy(), sd["fc.weight"])
 
 
 def test_load_state_dict_refuses_a_shape_mismatch_even_when_not_strict():
@@ -234,10 +234,10 @@ def test_pytorch_weights_give_pytorch_outputs():
         theirs.features[1].running_var.uniform_(0.5, 2)
     theirs.eval()
     ours = Net().eval()
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = images()
-    expected = theirs(torch.tensor(x.numpy())).detach().numpy()
-    np.testing.assert_allclose(ours(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+    expected = theirs(torch.tensor(x.detach().numpy())).detach().numpy()
+    np.testing.assert_allclose(ours(x).detach().numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- train / eval
@@ -254,30 +254,30 @@ def test_train_and_eval_reach_every_submodule():
 def test_dropout_is_active_in_training_and_the_identity_in_eval():
     drop = nn.Dropout(0.5)
     x = mt.tensor(np.ones((200, 50), np.float32))
-    y = drop(x).numpy()
+    y = drop(x).detach().numpy()
     assert set(np.unique(y)) == {0.0, 2.0}
     assert 0.4 < (y == 0).mean() < 0.6
     drop.eval()
-    np.testing.assert_array_equal(drop(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(drop(x).detach().numpy(), x.detach().numpy())
 
 
 def test_batchnorm_uses_batch_statistics_in_training_and_running_ones_in_eval():
     bn = nn.BatchNorm2d(3)
     x = mt.tensor(np.random.default_rng(0).normal(5.0, 3.0, (8, 3, 4, 4)).astype(np.float32))
-    y = bn(x).numpy()
+    y = bn(x).detach().numpy()
     np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0.0, atol=1e-5)
     np.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1.0, atol=1e-3)
     assert bn.num_batches_tracked.item() == 1
-    host = x.numpy()
+    host = x.detach().numpy()
     m = host.size // 3
-    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * host.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_mean.detach().numpy(), 0.1 * host.mean(axis=(0, 2, 3)), rtol=1e-5)
     expected_var = 0.9 + 0.1 * host.var(axis=(0, 2, 3)) * m / (m - 1)
-    np.testing.assert_allclose(bn.running_var.numpy(), expected_var, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.detach().numpy(), expected_var, rtol=1e-5)
 
     bn.eval()
-    y_eval = bn(x).numpy()
-    mean = bn.running_mean.numpy().reshape(1, 3, 1, 1)
-    var = bn.running_var.numpy().reshape(1, 3, 1, 1)
+    y_eval = bn(x).detach().numpy()
+    mean = bn.running_mean.detach().numpy().reshape(1, 3, 1, 1)
+    var = bn.running_var.detach().numpy().reshape(1, 3, 1, 1)
     np.testing.assert_allclose(y_eval, (host - mean) / np.sqrt(var + 1e-5), rtol=1e-5, atol=1e-5)
     assert bn.num_batches_tracked.item() == 1
 
@@ -288,17 +288,17 @@ def test_batchnorm_freeze_stats_normalises_with_running_stats_and_keeps_them_in_
     bn.running_mean, bn.running_var = mt.tensor(mean0), mt.tensor(var0)
     host = np.random.default_rng(0).normal(5.0, 3.0, (8, 3, 4, 4)).astype(np.float32)
     assert bn.training and "freeze_stats=True" in repr(bn)
-    y = bn(mt.tensor(host)).numpy()
+    y = bn(mt.tensor(host)).detach().numpy()
     np.testing.assert_allclose(y, (host - mean0.reshape(1, 3, 1, 1)) / np.sqrt(var0.reshape(1, 3, 1, 1) + 1e-5),
                                rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(bn.running_mean.numpy(), mean0)
-    np.testing.assert_array_equal(bn.running_var.numpy(), var0)
+    np.testing.assert_array_equal(bn.running_mean.detach().numpy(), mean0)
+    np.testing.assert_array_equal(bn.running_var.detach().numpy(), var0)
     assert bn.num_batches_tracked.item() == 0
 
     bn.freeze_stats = False
     bn(mt.tensor(host))
     assert bn.num_batches_tracked.item() == 1
-    np.testing.assert_allclose(bn.running_mean.numpy(), 0.9 * mean0 + 0.1 * host.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_mean.detach().numpy(), 0.9 * mean0 + 0.1 * host.mean(axis=(0, 2, 3)), rtol=1e-5)
 
 
 def test_batchnorm_running_statistics_match_pytorch():
@@ -307,10 +307,10 @@ def test_batchnorm_running_statistics_match_pytorch():
     rng = np.random.default_rng(0)
     for _ in range(3):
         x = rng.normal(2.0, 1.5, (4, 3, 5, 5)).astype(np.float32)
-        np.testing.assert_allclose(ours(mt.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(),
+        np.testing.assert_allclose(ours(mt.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(),
                                    rtol=1e-4, atol=1e-5)
     for key, value in theirs.state_dict().items():
-        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(ours.state_dict()[key], value.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def test_batchnorm1d_takes_features_and_sequences_like_pytorch():
@@ -319,15 +319,15 @@ def test_batchnorm1d_takes_features_and_sequences_like_pytorch():
     for shape in [(6, 4), (6, 4, 3)]:
         ours, theirs = nn.BatchNorm1d(4), torch.nn.BatchNorm1d(4)
         x = rng.standard_normal(shape).astype(np.float32)
-        np.testing.assert_allclose(ours(mt.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(),
+        np.testing.assert_allclose(ours(mt.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(),
                                    rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(ours.running_var.detach().numpy(), theirs.running_var.detach().numpy(), rtol=1e-5)
 
 
 def test_batchnorm_without_running_stats_normalises_with_the_batch_in_eval_too():
     bn = nn.BatchNorm1d(2, affine=False, track_running_stats=False).eval()
     assert list(bn.state_dict()) == []
-    y = bn(mt.tensor(np.array([[1.0, 10.0], [3.0, 30.0]], np.float32))).numpy()
+    y = bn(mt.tensor(np.array([[1.0, 10.0], [3.0, 30.0]], np.float32))).detach().numpy()
     np.testing.assert_allclose(y, [[-1.0, -1.0], [1.0, 1.0]], atol=1e-3)
 
 
@@ -410,9 +410,9 @@ def test_to_dtype_casts_in_place_and_keeps_parameter_identity():
     assert backend.dtype_name(weight.grad.dtype) == "float64"
     assert backend.dtype_name(net.features[1].running_mean.dtype) == "float64"
     assert backend.dtype_name(net.features[1].num_batches_tracked.dtype) == "int64"
-    before = weight.numpy()
+    before = weight.detach().numpy()
     optimizer.step()
-    assert not np.array_equal(weight.numpy(), before)
+    assert not np.array_equal(weight.detach().numpy(), before)
 
 
 def test_to_cpu_keeps_numpy_arrays():
@@ -434,8 +434,8 @@ def test_zero_grad_and_requires_grad_():
 def test_layers_run_on_any_array_backend(xp):
     net = Net()
     for t in list(net.parameters()) + list(net.buffers()):
-        t.data = xp.asarray(t.numpy())
-    x = mt.Tensor(xp.asarray(images().numpy()))
+        t.data = xp.asarray(t.detach().numpy())
+    x = mt.Tensor(xp.asarray(images().detach().numpy()))
     out = net(x)
     out.sum().backward()
     assert_namespace(out, xp)
@@ -531,13 +531,13 @@ def test_bad_layer_arguments_raise_value_error(bad):
 def test_default_init_is_uniform_within_one_over_sqrt_fan_in(layer, fan_in):
     module = layer()
     bound = 1 / math.sqrt(fan_in)
-    weight = np.abs(module.weight.numpy())
+    weight = np.abs(module.weight.detach().numpy())
     assert weight.max() <= bound and weight.max() > 0.9 * bound
-    assert np.abs(module.bias.numpy()).max() <= bound
+    assert np.abs(module.bias.detach().numpy()).max() <= bound
 
 
 def _same_weights(ours, theirs):
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     return ours
 
 
@@ -576,7 +576,7 @@ def test_layer_matches_pytorch(name, build_ours, build_theirs, shape):
     xt = torch.tensor(x, requires_grad=True)
     xo = mt.tensor(x, requires_grad=True)
     expected, got = theirs(xt), ours(xo)
-    np.testing.assert_allclose(got.numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(got.detach().numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
     weight = np.random.default_rng(1).standard_normal(expected.shape).astype(np.float32)
     (expected * torch.tensor(weight)).sum().backward()
     (got * mt.tensor(weight)).sum().backward()
@@ -592,7 +592,7 @@ def test_max_pool_indices_feed_max_unpool_as_in_pytorch():
     for library, tensor in ((nn, mt.tensor), (torch.nn, torch.tensor)):
         pool, unpool = library.MaxPool2d(2, return_indices=True), library.MaxUnpool2d(2)
         y, indices = pool(tensor(x))
-        outputs.append((indices.numpy(), unpool(y, indices, output_size=x.shape).numpy()))
+        outputs.append((indices.detach().numpy(), unpool(y, indices, output_size=x.shape).detach().numpy()))
     (ours_indices, ours), (their_indices, theirs) = outputs
     np.testing.assert_array_equal(ours_indices, their_indices)
     np.testing.assert_array_equal(ours, theirs)

@@ -142,8 +142,8 @@ def test_batch_norm_matches_torch(shape, training):
         lambda x, w, b: torch.nn.functional.batch_norm(x, torch_mean, torch_var, w, b, training=training, momentum=0.2),
         host, weight, bias,
     )
-    np.testing.assert_allclose(ours_mean.numpy(), torch_mean.numpy(), rtol=1e-5, atol=1e-6, err_msg="running_mean")
-    np.testing.assert_allclose(ours_var.numpy(), torch_var.numpy(), rtol=1e-5, atol=1e-6, err_msg="running_var")
+    np.testing.assert_allclose(ours_mean.detach().numpy(), torch_mean.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg="running_mean")
+    np.testing.assert_allclose(ours_var.detach().numpy(), torch_var.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg="running_var")
 
 
 def test_batch_norm_without_running_stats_matches_torch():

@@ -26,7 +26,7 @@ def run(optimizer, p, grads):
     for g in grads:
         p.grad = g if isinstance(g, mt.Tensor) else mt.Tensor(np.asarray(g))
         optimizer.step()
-        values.append(p.numpy())
+        values.append(p.detach().numpy())
     return values
 
 
@@ -78,8 +78,8 @@ def test_param_groups_have_their_own_lr_and_weight_decay():
     backbone.grad = mt.Tensor(np.array(GRADS[0]))
     head.grad = mt.Tensor(np.array(GRADS[1]))
     optimizer.step()
-    np.testing.assert_allclose(backbone.numpy(), P0 - 0.01 * GRADS[0])
-    np.testing.assert_allclose(head.numpy(), 0.5 - 0.1 * (GRADS[1] + 0.1 * 0.5))
+    np.testing.assert_allclose(backbone.detach().numpy(), P0 - 0.01 * GRADS[0])
+    np.testing.assert_allclose(head.detach().numpy(), 0.5 - 0.1 * (GRADS[1] + 0.1 * 0.5))
 
 
 def test_add_param_group_fills_in_defaults():
@@ -95,9 +95,9 @@ def test_frozen_parameters_and_parameters_without_gradient_are_skipped():
     optimizer = SGD([frozen, unused, trained], lr=0.1, momentum=0.9, weight_decay=0.1)
     trained.grad = mt.Tensor(np.ones(3))
     optimizer.step()
-    np.testing.assert_array_equal(frozen.numpy(), P0)
-    np.testing.assert_array_equal(unused.numpy(), P0)
-    assert not np.array_equal(trained.numpy(), P0)
+    np.testing.assert_array_equal(frozen.detach().numpy(), P0)
+    np.testing.assert_array_equal(unused.detach().numpy(), P0)
+    assert not np.array_equal(trained.detach().numpy(), P0)
     assert list(optimizer.state) == [trained]
 
 

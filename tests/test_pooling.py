@@ -335,7 +335,7 @@ def test_max_pool2d_method_registry(monkeypatch):
     host = np.random.default_rng(0).standard_normal((1, 1, 5, 5))
     out = F.max_pool2d(on(np, host), 3, 2, 1, method="spy")
     assert calls == [(3, 3, 2, 2, 1, 1)]
-    check_forward(out, F.max_pool2d(on(np, host), 3, 2, 1, method="slices").numpy())
+    check_forward(out, F.max_pool2d(on(np, host), 3, 2, 1, method="slices").detach().numpy())
 
 
 # ---------------------------------------------------------------- bad input
@@ -441,7 +441,7 @@ def test_dilated_max_pool2d_on_drawn_geometries(xp, geometry):
     out = F.max_pool2d(on(xp, host), g["kernel"], g["stride"], g["padding"], g["dilation"])
     check_forward(out, naive_pool(host, g["kernel"], g["stride"], g["padding"], np.max, -np.inf, g["dilation"]))
     # Spaced taps can all land in the padding: that window is -inf (as in PyTorch) and has no gradient.
-    assume(bool(np.isfinite(out.numpy()).all()))
+    assume(bool(np.isfinite(out.detach().numpy()).all()))
     check_grad(lambda x: F.max_pool2d(x, g["kernel"], g["stride"], g["padding"], g["dilation"]), xp, host)
 
 
@@ -485,7 +485,7 @@ def test_return_indices_point_at_the_maxima(xp, method, case):
     assert got.dtype == np.int64 and got.shape == tuple(y.shape)
     N, C = host.shape[:2]
     at_indices = np.take_along_axis(host.reshape(N, C, -1), got.reshape(N, C, -1), axis=2)
-    check_forward(at_indices.reshape(got.shape), y.numpy())
+    check_forward(at_indices.reshape(got.shape), y.detach().numpy())
 
 
 @pytest.mark.parametrize("method", ["slices", "numba"])
@@ -498,8 +498,8 @@ def test_return_indices_match_torch(method, case):
     host[0, 0, :2, :2] = 1.0  # a tie: both pick the first maximum
     y, indices = _pool_with_indices(np, host, method, case)
     expected_y, expected_indices = torch.nn.functional.max_pool2d(torch.tensor(host), *case[1:], return_indices=True)
-    check_forward(y, expected_y.numpy())
-    np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
+    check_forward(y, expected_y.detach().numpy())
+    np.testing.assert_array_equal(indices.detach().numpy(), expected_indices.detach().numpy())
 
 
 def test_indices_carry_no_gradient_and_y_still_trains():
@@ -525,7 +525,7 @@ def _pooled(xp, case, seed=0):
     shape, kernel, stride, padding, output_size = case
     host = distinct_values(shape, seed)
     y, indices = F.max_pool2d(on(np, host), kernel, stride, padding, return_indices=True)
-    return host, on(xp, y.numpy()), on(xp, indices.numpy()), output_size
+    return host, on(xp, y.detach().numpy()), on(xp, indices.detach().numpy()), output_size
 
 
 @pytest.mark.parametrize("case", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
@@ -533,7 +533,7 @@ def test_max_unpool2d_matches_the_scatter_loop(xp, case):
     _, y, indices, output_size = _pooled(xp, case)
     out = F.max_unpool2d(y, indices, *case[1:4], output_size=output_size)
     Ho, Wo = out.shape[2], out.shape[3]
-    check_forward(out, naive_unpool(y.numpy(), backend.to_numpy(indices.array), Ho, Wo))
+    check_forward(out, naive_unpool(y.detach().numpy(), backend.to_numpy(indices.array), Ho, Wo))
     assert_namespace(out, xp)
 
 
@@ -541,10 +541,10 @@ def test_max_unpool2d_matches_the_scatter_loop(xp, case):
 def test_max_unpool2d_round_trips_the_maxima(case):
     # ZFNet's deconvnet: every maximum goes back to its pixel, everything else is zero.
     host, y, indices, _ = _pooled(np, case)
-    out = F.max_unpool2d(y, indices, *case[1:4], output_size=host.shape).numpy()
+    out = F.max_unpool2d(y, indices, *case[1:4], output_size=host.shape).detach().numpy()
     N, C = host.shape[:2]
     maxima = np.zeros((N, C, host.shape[2] * host.shape[3]), dtype=bool)
-    np.put_along_axis(maxima, indices.numpy().reshape(N, C, -1), True, axis=2)
+    np.put_along_axis(maxima, indices.detach().numpy().reshape(N, C, -1), True, axis=2)
     np.testing.assert_array_equal(out, np.where(maxima.reshape(host.shape), host, 0.0))
 
 
@@ -553,20 +553,20 @@ def test_max_unpool2d_round_trips_the_maxima(case):
 def test_max_unpool2d_gradcheck(xp, case):
     # Windows that do not overlap: no two values share a target, so the gather is the exact gradient.
     _, y, indices, output_size = _pooled(np, case)
-    check_grad(lambda t, i: F.max_unpool2d(t, i, *case[1:4], output_size=output_size), xp, y.numpy(),
-               indices.numpy())
+    check_grad(lambda t, i: F.max_unpool2d(t, i, *case[1:4], output_size=output_size), xp, y.detach().numpy(),
+               indices.detach().numpy())
 
 
 @pytest.mark.parametrize("case", UNPOOL_CASES.values(), ids=UNPOOL_CASES.keys())
 def test_max_unpool2d_matches_torch(case):
     torch = torch_or_skip()
     _, y, indices, output_size = _pooled(np, case)
-    host_indices = indices.numpy()
+    host_indices = indices.detach().numpy()
     check_torch(
         lambda t: F.max_unpool2d(t, mt.tensor(host_indices), *case[1:4], output_size=output_size),
         lambda t: torch.nn.functional.max_unpool2d(t, torch.tensor(host_indices), *case[1:4],
                                                    output_size=output_size),
-        y.numpy(),
+        y.detach().numpy(),
     )
 
 
@@ -574,9 +574,9 @@ def test_max_unpool2d_shared_target_keeps_the_later_value_as_torch():
     torch = torch_or_skip()
     x = np.array([[[[1.0, 2.0, 3.0]]]], dtype=np.float32)
     indices = np.array([[[[4, 4, 0]]]])
-    got = F.max_unpool2d(mt.tensor(x), mt.tensor(indices), (1, 2), output_size=(1, 6)).numpy()
+    got = F.max_unpool2d(mt.tensor(x), mt.tensor(indices), (1, 2), output_size=(1, 6)).detach().numpy()
     expected = torch.nn.functional.max_unpool2d(torch.tensor(x), torch.tensor(indices), (1, 2), output_size=(1, 6))
-    np.testing.assert_array_equal(got, expected.numpy())
+    np.testing.assert_array_equal(got, expected.detach().numpy())
     np.testing.assert_array_equal(got, [[[[3.0, 0.0, 0.0, 0.0, 2.0, 0.0]]]])
 
 

@@ -3,6 +3,8 @@ reductions with ``dim``/``keepdim``, element-wise ops, 1-D ``matmul``, ``flatten
 promotion. Each op: its forward against PyTorch (and its gradient), a float64 gradient check on
 every backend, and the errors a student can act on."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_arange_of_ints_is_int64_of_floats_float32():
     torch = pytest.importorskip("torch")
     for args in [(5,), (2, 7), (1, 10, 3), (0.0, 1.0, 0.25), (5, 0, -2)]:
         ours, theirs = mt.arange(*args), torch.arange(*args)
-        check_forward(ours, theirs.numpy())
+        check_forward(ours, theirs.detach().numpy())
         assert backend.dtype_name(ours.dtype) == str(theirs.dtype).replace("torch.", "")
 
 
@@ -60,18 +62,18 @@ def test_rand_randn_follow_manual_seed():
     mt.manual_seed(3)
     a, b = mt.rand(3, 4), mt.randn(5)
     mt.manual_seed(3)
-    check_forward(mt.rand(3, 4), a.numpy())
-    check_forward(mt.randn(5), b.numpy())
+    check_forward(mt.rand(3, 4), a.detach().numpy())
+    check_forward(mt.randn(5), b.detach().numpy())
     assert backend.dtype_name(a.dtype) == "float32"
-    assert 0.0 <= a.numpy().min() and a.numpy().max() < 1.0
+    assert 0.0 <= a.detach().numpy().min() and a.detach().numpy().max() < 1.0
 
 
 def test_normal_with_numbers_and_with_tensors():
     x = mt.normal(2.0, 0.5, (2000,))
     assert x.shape == (2000,) and backend.dtype_name(x.dtype) == "float32"
-    assert abs(float(x.numpy().mean()) - 2.0) < 0.05 and abs(float(x.numpy().std()) - 0.5) < 0.05
+    assert abs(float(x.detach().numpy().mean()) - 2.0) < 0.05 and abs(float(x.detach().numpy().std()) - 0.5) < 0.05
     y = mt.normal(mt.zeros(3, 1), mt.ones(1, 4) * 1e-6)
-    assert y.shape == (3, 4) and np.abs(y.numpy()).max() < 1e-4
+    assert y.shape == (3, 4) and np.abs(y.detach().numpy()).max() < 1e-4
 
 
 def test_like_functions_keep_library_shape_and_dtype(xp):
@@ -161,10 +163,10 @@ def test_max_dim_returns_values_and_indices_as_torch():
     h = host(3, 5).astype(np.float32)
     for dim, keepdim in [(0, False), (1, True), (-1, False)]:
         ours, theirs = mt.tensor(h).max(dim, keepdim), torch.tensor(h).max(dim, keepdim)
-        check_forward(ours.values, theirs.values.numpy())
-        np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+        check_forward(ours.values, theirs.values.detach().numpy())
+        np.testing.assert_array_equal(ours.indices.detach().numpy(), theirs.indices.detach().numpy())
         _, indices = mt.tensor(h).min(dim=dim, keepdim=keepdim)
-        np.testing.assert_array_equal(indices.numpy(), torch.tensor(h).min(dim, keepdim).indices.numpy())
+        np.testing.assert_array_equal(indices.detach().numpy(), torch.tensor(h).min(dim, keepdim).indices.detach().numpy())
 
 
 def test_max_dim_sends_the_gradient_to_its_index_amax_splits_ties():
@@ -183,7 +185,7 @@ def test_argmax_argmin_with_dim_and_keepdim():
         for op in ("argmax", "argmin"):
             ours = getattr(mt.tensor(h), op)(dim, keepdim)
             theirs = getattr(torch.tensor(h), op)(dim, keepdim)
-            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+            np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
     assert not mt.tensor(h, requires_grad=True).argmax().requires_grad
 
 
@@ -203,9 +205,9 @@ def test_mean_var_std_of_integers_raise_as_torch():
 
 def test_reductions_keep_axis_and_keepdims():
     x = mt.tensor(host(2, 3))
-    check_forward(x.sum(axis=1, keepdims=True), x.numpy().sum(axis=1, keepdims=True))
-    check_forward(F.mean(x, axis=0), x.numpy().mean(axis=0))
-    check_forward(x.amax(axis=0), x.numpy().max(axis=0))
+    check_forward(x.sum(axis=1, keepdims=True), x.detach().numpy().sum(axis=1, keepdims=True))
+    check_forward(F.mean(x, axis=0), x.detach().numpy().mean(axis=0))
+    check_forward(x.amax(axis=0), x.detach().numpy().max(axis=0))
 
 
 def test_bad_dim_raises_index_error_naming_the_op():
@@ -246,6 +248,11 @@ ELEMENTWISE = [
     ("clamp", lambda a: mt.clamp(a, -0.5, 0.5), lambda a: a.clamp(-0.5, 0.5), [host(3, 4)]),
     ("clamp_min", lambda a: a.clamp(min=0.0), lambda a: a.clamp(min=0.0), [host(3, 4)]),
     ("clip_max", lambda a: mt.clip(a, max=0.2), lambda a: a.clip(max=0.2), [host(3, 4)]),
+    ("clamp_tensors", lambda a, lo, hi: mt.clamp(a, lo, hi), lambda a, lo, hi: a.clamp(lo, hi),
+     [host(3, 4), host(4) - 0.5, host(3, 1) + 0.5]),
+    ("clamp_tensor_max", lambda a, hi: a.clamp(max=hi), lambda a, hi: a.clamp(max=hi), [host(3, 4), host(1, 4)]),
+    ("double", lambda a: a.double() * 2, lambda a: a.double() * 2, [host(2, 3)]),
+    ("clone", lambda a: a.clone() * a, lambda a: a.clone() * a, [host(2, 3)]),
     ("maximum", lambda a, b: mt.maximum(a, b), lambda a, b: __import__("torch").maximum(a, b), [host(3, 4), host(4)]),
     ("minimum", lambda a, b: a.minimum(b), lambda a, b: a.minimum(b), [host(3, 1), host(3, 4)]),
     ("pow_tensor", lambda a, b: a**b, lambda a, b: a**b, [positive, host(2, 3)]),
@@ -273,6 +280,47 @@ def test_maximum_and_minimum_split_ties_as_torch():
 def test_clamp_bounds_pass_the_gradient_as_torch():
     at_bounds = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
     check_torch(lambda x: x.clamp(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5), at_bounds)
+
+
+def test_clamp_with_crossed_and_tied_tensor_bounds_routes_the_gradient_as_torch():
+    # low > high gives high whatever x is; x on a bound gets the gradient itself.
+    x = np.array([0.0, 1.0, 2.0, 3.0, 0.0, 5.0])
+    low = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 6.0])
+    high = np.array([2.0, 2.0, 2.0, 2.0, 1.0, 4.0])
+    check_torch(lambda x, lo, hi: x.clamp(lo, hi), lambda x, lo, hi: x.clamp(lo, hi), x, low, high)
+
+
+def test_clamp_refuses_bounds_that_are_not_numbers_or_tensors():
+    with pytest.raises(TypeError, match="clamp: max must be a number, a Tensor or None, got str"):
+        mt.ones(2).clamp(0.0, "1")
+    with pytest.raises(ValueError, match="clamp: expected at least one of min and max, got neither"):
+        mt.ones(2).clamp()
+
+
+def test_conversions_keep_the_graph_and_integer_results_need_no_grad():
+    x = mt.tensor([1.5, -2.5], requires_grad=True)
+    y = x.double()
+    assert y.dtype == mt.float64 and y.requires_grad
+    (y * y).sum().backward()
+    assert x.grad.dtype == mt.float32
+    check_forward(x.grad, [3.0, -5.0])
+    assert x.to(mt.float32) is x and x.float() is x and x.cpu() is x
+    assert x.to("cpu", mt.float64).dtype == mt.float64
+    assert x.to(mt.zeros(1, dtype=mt.float64)).dtype == mt.float64
+    assert x.type(mt.float64).dtype == mt.float64 and x.type() == "float32"
+    for integer in (x.long(), x.int(), x.bool()):
+        assert not integer.requires_grad
+    assert x.long().tolist() == [1, -2] and x.bool().tolist() == [True, True]
+    copy = x.to(mt.float32, copy=True)
+    assert copy is not x and copy.requires_grad
+
+
+def test_clone_is_a_copy_in_new_memory():
+    x = mt.tensor([1.0, 2.0])
+    y = x.clone()
+    y[0] = 5.0
+    assert x.tolist() == [1.0, 2.0] and y.tolist() == [5.0, 2.0]
+    assert mt.clone(x).tolist() == [1.0, 2.0] and x.contiguous() is x and x.dim() == 1
 
 
 def test_where_matches_torch_and_gradchecks(xp):
@@ -430,9 +478,22 @@ def test_int_tensor_with_floats_gives_the_default_float_as_torch():
     for op, what in cases:
         ours, theirs = op(mt.tensor(ints)), op(torch.tensor(ints))
         assert backend.dtype_name(ours.dtype) == "float32", what
-        check_forward(ours, theirs.numpy())
+        check_forward(ours, theirs.detach().numpy())
     assert backend.dtype_name((mt.tensor(ints) + 1).dtype) == "int64"
     mixed = mt.tensor(ints) + mt.tensor([0.5, 0.5, 0.5])
     assert backend.dtype_name(mixed.dtype) == "float32"
     double = mt.tensor(np.array([0.5, 0.5, 0.5])) * mt.tensor(ints)
     assert backend.dtype_name(double.dtype) == "float64"
+
+
+def test_inf_and_nan_results_come_without_numpy_warnings_as_in_torch():
+    x = mt.tensor([0.0, 1.0], requires_grad=True)
+    logits = mt.zeros(2, 3, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = x.log() + 0**x + x**-1.0 + x / x
+        y.sum().backward()
+        loss = F.cross_entropy(logits, mt.tensor([-100, -100]))
+        loss.backward()
+    assert y.tolist()[0] != y.tolist()[0]  # 0 / 0 is nan
+    assert loss.item() != loss.item()  # every target ignored: 0 / 0, as torch

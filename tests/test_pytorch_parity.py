@@ -152,7 +152,7 @@ def section_conv_layers(torch, nn, F):
         conv2d.weight.data[:] -= 3e-2 * conv2d.weight.grad
         losses.append(float(loss.sum().detach()))
     assert losses[-1] < 0.1 * losses[0], losses
-    return {"hand": hand.detach().numpy(), "edges": detected.numpy(), "module": module_shape,
+    return {"hand": hand.detach().numpy(), "edges": detected.detach().numpy(), "module": module_shape,
             "learned": tuple(conv2d.weight.reshape((1, 2)).shape)}
 
 
@@ -168,7 +168,7 @@ def test_corr2d_trains_its_kernel_through_item_assignment():
     K = torch.randn(2, 3, requires_grad=True)
     corr2d(torch, X, K).sum().backward()
     expected = F.conv2d(X.reshape((1, 1, 5, 6)), torch.ones((1, 1, 4, 4)))
-    np.testing.assert_allclose(np.asarray(K.grad), expected.numpy().reshape(2, 3), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(K.grad), expected.detach().numpy().reshape(2, 3), rtol=1e-5)
 
 
 # ---------------------------------------------------------------- 7.3 padding and stride
@@ -221,7 +221,7 @@ def section_channels(torch, nn, F):
     K2 = torch.normal(0, 1, (2, 3, 1, 1))
     Y1, Y2 = corr2d_multi_in_out_1x1(X2, K2), corr2d_multi_in_out(X2, K2)
     assert float(torch.abs(Y1 - Y2).sum()) < 1e-5
-    return {"multi_in": corr2d_multi_in(X, K).numpy(), "multi_out": corr2d_multi_in_out(X, K3).numpy(),
+    return {"multi_in": corr2d_multi_in(X, K).detach().numpy(), "multi_out": corr2d_multi_in_out(X, K3).detach().numpy(),
             "K3": tuple(K3.shape)}
 
 
@@ -248,10 +248,10 @@ def section_pooling(torch, nn, F):
     X4 = torch.arange(16, dtype=torch.float32).reshape((1, 1, 4, 4))
     X8 = torch.cat((X4, X4 + 1), 1)
     return {
-        "max": pool2d(X, (2, 2)).numpy(), "avg": pool2d(X, (2, 2), "avg").numpy(),
-        "3x3": nn.MaxPool2d(3)(X4).numpy(), "padded": nn.MaxPool2d(3, padding=1, stride=2)(X4).numpy(),
-        "rect": nn.MaxPool2d((2, 3), stride=(2, 3), padding=(0, 1))(X4).numpy(),
-        "channels": nn.MaxPool2d(3, padding=1, stride=2)(X8).numpy(),
+        "max": pool2d(X, (2, 2)).detach().numpy(), "avg": pool2d(X, (2, 2), "avg").detach().numpy(),
+        "3x3": nn.MaxPool2d(3)(X4).detach().numpy(), "padded": nn.MaxPool2d(3, padding=1, stride=2)(X4).detach().numpy(),
+        "rect": nn.MaxPool2d((2, 3), stride=(2, 3), padding=(0, 1))(X4).detach().numpy(),
+        "channels": nn.MaxPool2d(3, padding=1, stride=2)(X8).detach().numpy(),
     }
 
 
@@ -332,7 +332,7 @@ def test_a_network_of_lazy_layers_trains_with_an_optimiser_built_first(build):
     before = [p.detach().numpy().copy() for p in net.parameters()]
     loss.backward()
     optimizer.step()
-    assert all(not np.array_equal(b, p.numpy()) for b, p in zip(before, net.parameters()))
+    assert all(not np.array_equal(b, p.detach().numpy()) for b, p in zip(before, net.parameters()))
     losses = train_a_few_steps(torch, F, net, steps=12, lr=0.05, size=28)
     assert all(np.isfinite(losses)), losses
     if build == "vgg":  # LeNet's sigmoids learn too slowly to show in twelve steps; ReLUs do not
@@ -399,7 +399,7 @@ def section_googlenet_and_batch_norm(torch, nn, F):
     net = nn.Sequential(nn.LazyConv2d(6, kernel_size=5), nn.LazyBatchNorm2d(), nn.Sigmoid(), nn.Flatten(),
                         nn.LazyLinear(10))
     return {"inception": tuple(inception(X).shape), "bn": normalised.detach().numpy(),
-            "moving": bn.moving_mean.numpy(), "eval": evaluated.numpy(), "train": trained.detach().numpy(),
+            "moving": bn.moving_mean.detach().numpy(), "eval": evaluated.detach().numpy(), "train": trained.detach().numpy(),
             "lazy_bn": layer_summary(torch, net, (2, 1, 12, 12))}
 
 

@@ -45,7 +45,7 @@ def _forward_backward(model, images):
                for o in outputs)
     loss.backward()
     grads = {name: np.array(p.grad) for name, p in model.named_parameters() if p.grad is not None}
-    return [o.numpy() for o in outputs], grads
+    return [o.detach().numpy() for o in outputs], grads
 
 
 def _assert_close(ours, default, tolerance, what):

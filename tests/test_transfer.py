@@ -154,7 +154,7 @@ def test_optimizer_applies_each_groups_learning_rate():
     model = models.create("lenet5")
     groups = transfer.differential_param_groups(model, 0.9, factor=3)
     x, y = _batch(4, 1, 32, 10)
-    before = {id(p): p.numpy() for p in model.parameters()}
+    before = {id(p): p.detach().numpy() for p in model.parameters()}
     F.cross_entropy(model(x), y).backward()
     grads = {id(p): p.grad for p in model.parameters()}
     optimizer = optim.SGD(groups, lr=0.9)
@@ -162,7 +162,7 @@ def test_optimizer_applies_each_groups_learning_rate():
     optimizer.step()
     for group in groups:
         for p in group["params"]:
-            np.testing.assert_allclose(p.numpy(), before[id(p)] - group["lr"] * np.asarray(grads[id(p)]),
+            np.testing.assert_allclose(p.detach().numpy(), before[id(p)] - group["lr"] * np.asarray(grads[id(p)]),
                                        rtol=1e-6, atol=1e-7)
 
 
@@ -208,7 +208,7 @@ def test_feature_extractor_returns_the_named_stage_outputs_in_order():
         outputs = extract(x)
         assert list(outputs) == ["features.5", "features.2"]
         assert outputs["features.2"].shape == (2, 6, 14, 14) and outputs["features.5"].shape == (2, 16, 5, 5)
-        np.testing.assert_array_equal(outputs["features.2"].numpy(), model.features[:3](x).numpy())
+        np.testing.assert_array_equal(outputs["features.2"].detach().numpy(), model.features[:3](x).detach().numpy())
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -252,7 +252,7 @@ def test_pretrain_checkpoint_round_trips_with_metadata(pretrained):
         np.testing.assert_array_equal(value, saved["model"][key], err_msg=key)
     loaded, loaded_meta = transfer.load_pretrained(pretrained, num_classes=7)
     assert loaded_meta == meta and loaded.classifier[3].out_features == 7
-    np.testing.assert_array_equal(loaded.features[0].weight.numpy(), saved["model"]["features.0.weight"])
+    np.testing.assert_array_equal(loaded.features[0].weight.detach().numpy(), saved["model"]["features.0.weight"])
 
 
 def test_load_pretrained_rebuilds_the_saved_options(tmp_path):
@@ -261,7 +261,7 @@ def test_load_pretrained_rebuilds_the_saved_options(tmp_path):
     transfer.save_pretrained(model, meta, tmp_path / "modern.npz")
     loaded, _ = transfer.load_pretrained(tmp_path / "modern.npz")
     assert isinstance(loaded.features[1], nn.ReLU)
-    np.testing.assert_array_equal(loaded.classifier[3].weight.numpy(), model.classifier[3].weight.numpy())
+    np.testing.assert_array_equal(loaded.classifier[3].weight.detach().numpy(), model.classifier[3].weight.detach().numpy())
 
 
 def test_load_pretrained_refuses_a_checkpoint_without_metadata(tmp_path):

@@ -85,4 +85,4 @@ class TensorDataset(Dataset):
 
 
 def _host(value):
-    return value.numpy() if isinstance(value, Tensor) else value
+    return value.detach().numpy() if isinstance(value, Tensor) else value

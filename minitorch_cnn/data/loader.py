@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..tensor import tensor
+from ..tensor import as_tensor, tensor
 from .dataset import Dataset
 
 
@@ -75,7 +75,7 @@ class DataLoader:
             if self.transform is not None:
                 images = np.asarray(self.transform(images), dtype=np.float32)
             labels = np.asarray(labels, dtype=np.int64)
-            yield tensor(images, device=self.device), tensor(labels, device=self.device)
+            yield as_tensor(images, device=self.device), tensor(labels, device=self.device)
 
     def _fetch(self, index):
         get_batch = getattr(self.dataset, "get_batch", None)

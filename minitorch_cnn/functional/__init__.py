@@ -17,6 +17,6 @@ from .linear import linear, dropout
 from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d
 from .pooling import max_unpool2d
 from .normalization import batch_norm, local_response_norm
-from .arithmetic import sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum
+from .arithmetic import sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum, to, clone
 from .reduction import min, amax, amin, argmax, argmin, var, std, std_mean, var_mean
 from .shape import cat, stack, squeeze, unsqueeze, expand

@@ -237,26 +237,48 @@ class Abs(Function):
 
 
 class Clamp(Function):
-    """``z = min(max(a, low), high)``;  ``dz/da = 1`` where ``low <= a <= high``, else 0.
+    """``z = min(max(a, low), high)``, as ``torch.clamp``; ``low`` and ``high`` are numbers,
+    ``None`` or arrays broadcast with ``a``.
 
-    The bounds themselves pass the gradient (``<=``, not ``<``), as in PyTorch's ``clamp``.
+    * ``dz/da = 1`` where ``low <= a <= high``, else 0: the bounds themselves pass the gradient
+      to ``a`` (``<=``, not ``<``), as in PyTorch.
+    * ``dz/dlow = 1`` where ``a < low <= high``; ``dz/dhigh = 1`` where ``a > high`` or
+      ``low > high`` (then ``z = high`` whatever ``a`` is). Only array bounds get a gradient.
     """
 
     @staticmethod
     def forward(ctx, a, low, high):
         xp = array_namespace(a)
-        inside = xp.ones_like(a, dtype=xp.bool)
+        above_low = None if low is None else a >= low
+        below_high = None if high is None else a <= high
+        ctx.save_for_backward(a, low, high, _shape(a), _shape(low), _shape(high))
+        if low is not None and high is not None and not (hasattr(low, "shape") or hasattr(high, "shape")):
+            return xp.clip(a, min=low, max=high)
+        z = a
+        if above_low is not None:
+            z = xp.where(above_low, z, low)
+        if below_high is not None:
+            z = xp.where(z <= high, z, high)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, low, high, sa, s_low, s_high = ctx.saved_tensors
+        xp = array_namespace(grad)
+        inside = xp.ones_like(grad, dtype=xp.bool)
         if low is not None:
             inside = inside & (a >= low)
         if high is not None:
             inside = inside & (a <= high)
-        ctx.save_for_backward(inside)
-        return xp.clip(a, min=low, max=high)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (inside,) = ctx.saved_tensors
-        return array_namespace(grad).where(inside, grad, 0.0), None, None
+        da = unbroadcast(xp.where(inside, grad, 0.0), sa)
+        d_low = d_high = None
+        if ctx.needs_input_grad[1]:
+            to_low = (a < low) if high is None else (a < low) & (low <= high)
+            d_low = unbroadcast(xp.where(to_low, grad, 0.0), s_low)
+        if ctx.needs_input_grad[2]:
+            to_high = (a > high) if low is None else (a > high) | (low > high)
+            d_high = unbroadcast(xp.where(to_high, grad, 0.0), s_high)
+        return da, d_low, d_high
 
 
 class Where(Function):
@@ -298,6 +320,35 @@ class Maximum(Function):
         da = unbroadcast(grad * share_a, _shape(a)) if ctx.needs_input_grad[0] else None
         db = unbroadcast(grad * (1.0 - share_a), _shape(b)) if ctx.needs_input_grad[1] else None
         return da, db
+
+
+class To(Function):
+    """``z = a`` in another dtype and/or on another device;  ``dz/da = 1``: the gradient goes back
+    converted to ``a``'s dtype and device (as ``x.double()`` in PyTorch keeps the graph)."""
+
+    @staticmethod
+    def forward(ctx, a, device, dtype):
+        ctx.save_for_backward(a.dtype, backend.device_name(a))
+        z = a if device is None else backend.to_device(a, device)
+        return z if dtype is None else array_namespace(z).astype(z, dtype_of(array_namespace(z), dtype))
+
+    @staticmethod
+    def backward(ctx, grad):
+        dtype, device = ctx.saved_tensors
+        grad = backend.to_device(grad, device)
+        return array_namespace(grad).astype(grad, dtype), None, None
+
+
+class Clone(Function):
+    """``z = a``, a copy in new memory;  ``dz/da = 1`` (``torch.clone``)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return array_namespace(a).asarray(a, copy=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
 
 
 class MatMul(Function):
@@ -345,6 +396,26 @@ def _tensor(x):
     from ..tensor import Tensor, tensor
 
     return x if isinstance(x, Tensor) else tensor(_operand(x))
+
+
+def to(a, device=None, dtype=None, copy=False):
+    """``a`` on ``device`` (``"cpu"``/``"cuda"``) with ``dtype``, as ``Tensor.to``: ``a`` itself if
+    nothing changes (a copy with ``copy=True``). Differentiable into floating dtypes; an integer or
+    bool result needs no gradient, as in PyTorch."""
+    xp = array_namespace(a.array)
+    target = None if dtype is None else dtype_of(xp, dtype)
+    same_device = device is None or backend.device_name(a.array) == str(device).split(":")[0]
+    if same_device and (target is None or target == a.dtype):
+        return Clone.apply(a) if copy else a
+    out = To.apply(a, device, target)
+    if not xp.isdtype(out.dtype, "real floating"):
+        out = out.detach()
+    return out
+
+
+def clone(a):
+    """A copy of ``a`` in new memory that stays in the graph, as ``torch.clone``."""
+    return Clone.apply(_tensor(a))
 
 
 def add(a, b):
@@ -406,14 +477,20 @@ def abs(a):
 
 
 def clamp(a, min=None, max=None):
-    """``a`` limited to ``[min, max]`` (numbers; either may be ``None``), as ``torch.clamp``."""
+    """``a`` limited to ``[min, max]``, as ``torch.clamp``: each bound a number, a Tensor (broadcast
+    with ``a``, and given a gradient where it is the output) or ``None``, but not both ``None``."""
+    from ..tensor import Tensor
+
     if min is None and max is None:
         raise ValueError("clamp: expected at least one of min and max, got neither")
     for name, bound in (("min", min), ("max", max)):
-        if bound is not None and (not isinstance(bound, (int, float)) or isinstance(bound, bool)):
-            raise TypeError(f"clamp: {name} must be a Python number or None, got {type(bound).__name__}")
-    (a,) = promote(a, *(b for b in (min, max) if b is not None))[:1]
-    return Clamp.apply(a, min, max)
+        if bound is not None and (not isinstance(bound, (int, float, Tensor)) or isinstance(bound, bool)):
+            raise TypeError(f"clamp: {name} must be a number, a Tensor or None, got {type(bound).__name__}")
+    a, low, high = promote(_tensor(a), min, max)
+    if isinstance(a, Tensor) and any(isinstance(b, Tensor) for b in (low, high)):
+        dtype = a.dtype
+        low, high = (b.to(dtype=dtype) if isinstance(b, Tensor) and b.dtype != dtype else b for b in (low, high))
+    return Clamp.apply(a, low, high)
 
 
 #: NumPy's and PyTorch's other name for :func:`clamp`.

@@ -253,7 +253,7 @@ class Module:
         ``"bn.num_batches_tracked"``. A lazy layer not yet called holds no array: its entries are
         the :class:`UninitializedParameter` objects themselves, as in PyTorch.
         """
-        return collections.OrderedDict((name, t if is_uninitialized(t) else t.numpy())
+        return collections.OrderedDict((name, t if is_uninitialized(t) else t.detach().numpy())
                                        for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state_dict, strict=True):
@@ -420,7 +420,7 @@ def new_array(shape, fill=0.0, dtype=backend.DEFAULT_DTYPE):
 
 def _to_host(value):
     if isinstance(value, Tensor):
-        return value.numpy()
+        return value.detach().numpy()
     if backend.is_array(value):
         return backend.to_numpy(value)
     return backend.to_numpy(backend.asarray(value))
