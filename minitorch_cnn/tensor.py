@@ -336,13 +336,14 @@ class Tensor:
     def __setitem__(self, index, value):
         """``t[index] = value``, recorded in the graph when ``value`` or ``t`` needs a gradient:
         gradients reach ``value`` and not the overwritten entries (see ``functional/setitem.py``)."""
-        from .functional.setitem import assign, raw_index
+        from .functional.setitem import assign
+        from .functional.shape import raw_index
 
         self._in_place(
             "__setitem__",
             value,
             recorded=lambda old: F.setitem(old, index, value),
-            written=lambda array, raw: assign(array, raw_index(index), raw),
+            written=lambda array, raw: assign(array, raw_index(index, self.ndim), raw),
         )
 
     def _in_place(self, op, other, recorded, written):
@@ -445,6 +446,59 @@ class Tensor:
         return self._compare(other, lambda a, b: a != b)
 
     __hash__ = object.__hash__
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    # logical ops, like comparisons, give bool tensors and carry no gradient
+    def _logical(self, op, other=None):
+        xp = self.xp
+        if not xp.isdtype(self.dtype, "bool"):
+            a = self.array != 0
+        else:
+            a = self.array
+        if other is None:
+            return Tensor(op(xp, a))
+        b = other.array if isinstance(other, Tensor) else xp.asarray(other)
+        return Tensor(op(xp, a, b if xp.isdtype(b.dtype, "bool") else b != 0))
+
+    def logical_not(self):
+        return self._logical(lambda xp, a: xp.logical_not(a))
+
+    def logical_and(self, other):
+        return self._logical(lambda xp, a, b: xp.logical_and(a, b), other)
+
+    def logical_or(self, other):
+        return self._logical(lambda xp, a, b: xp.logical_or(a, b), other)
+
+    def __invert__(self):
+        """``~mask``: logical not of a bool tensor, as in PyTorch."""
+        if not self.xp.isdtype(self.dtype, "bool"):
+            raise TypeError(f"~: expected a bool tensor, got {backend.dtype_name(self.dtype)}; use logical_not()")
+        return self.logical_not()
+
+    def any(self, dim=None, keepdim=False):
+        """Whether any entry (along ``dim``) is non-zero: a bool tensor, no gradient."""
+        return Tensor(self.xp.any(self.array != 0, axis=_reduced_dims("any", dim, self.ndim), keepdims=keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        """Whether every entry (along ``dim``) is non-zero: a bool tensor, no gradient."""
+        return Tensor(self.xp.all(self.array != 0, axis=_reduced_dims("all", dim, self.ndim), keepdims=keepdim))
 
     # ------------------------------------------------------------ methods
     def reshape(self, *shape):
@@ -634,3 +688,4 @@ def from_numpy(array):
     return Tensor(array)
 
 from . import functional as F  # noqa: E402  (functional imports Tensor; methods need F)
+from .functional.reduction import _dims as _reduced_dims  # noqa: E402

@@ -24,11 +24,12 @@ from minitorch_cnn.gradcheck import gradcheck_model
 
 
 def on(xp, host, requires_grad=False, dtype=None):
-    """A Tensor holding ``host`` (a NumPy array) in namespace ``xp``."""
+    """A Tensor holding a copy of ``host`` (a NumPy array) in namespace ``xp``: in-place updates
+    (running statistics, optimiser steps) must not change the host array the test compares with."""
     host = np.asarray(host)
     if dtype is not None:
         host = host.astype(dtype)
-    data = xp.asarray(host)
+    data = xp.asarray(host, copy=True)
     return mt.Tensor(data, requires_grad=requires_grad)
 
 

@@ -218,7 +218,7 @@ def test_state_dict_round_trip_continues_identically(make):
     assert list(saved["state"]) == [0] and saved["param_groups"][0]["params"] == [0]
     assert all(isinstance(v, (np.ndarray, int)) for v in saved["state"][0].values())
 
-    twin.data = p.data
+    twin.data = p.data.clone()
     restored = make([twin])
     restored.load_state_dict(saved)
     np.testing.assert_array_equal(run(optimizer, p, GRADS[2:]), run(restored, twin, GRADS[2:]))
@@ -368,3 +368,26 @@ def test_scheduler_matches_torch(name, options, metrics):
     got = lr_sequence(ours, 12, metrics)
     expected = lr_sequence(theirs, 12, metrics)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: Adam(ps, lr=0.01),
+], ids=["sgd", "adam"])
+def test_step_writes_into_the_parameters_memory_so_data_views_follow(make):
+    # PyTorch's optimisers update in place: a `p.data` taken before the step sees the new values.
+    p = param()
+    view, before = p.data, p.detach().numpy().copy()
+    run(make([p]), p, GRADS[:1])
+    assert not np.array_equal(p.detach().numpy(), before)
+    np.testing.assert_array_equal(view.numpy(), p.detach().numpy())
+
+
+def test_load_state_dict_copies_into_the_parameters_memory():
+    model = mt.nn.Linear(3, 2)
+    view = model.weight.data
+    source = {k: v + 1 for k, v in model.state_dict().items()}
+    model.load_state_dict(source)
+    np.testing.assert_array_equal(view.numpy(), source["weight"])
+    source["weight"][...] = 0  # the model holds a copy, not the caller's array
+    assert np.all(view.numpy() != 0)

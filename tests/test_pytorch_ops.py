@@ -497,3 +497,21 @@ def test_inf_and_nan_results_come_without_numpy_warnings_as_in_torch():
         loss.backward()
     assert y.tolist()[0] != y.tolist()[0]  # 0 / 0 is nan
     assert loss.item() != loss.item()  # every target ignored: 0 / 0, as torch
+
+
+def test_logical_ops_any_all_and_comparison_methods_match_torch(xp):
+    torch = pytest.importorskip("torch")
+    a, b = np.array([[0.0, 1.0, -2.0], [0.0, 0.0, 3.0]]), np.array([[1.0, 0.0, -2.0], [0.0, 2.0, 3.0]])
+    x, y, tx, ty = on(xp, a), on(xp, b), torch.tensor(a), torch.tensor(b)
+    for name in ("logical_and", "logical_or", "eq", "ne", "lt", "le", "gt", "ge"):
+        np.testing.assert_array_equal(getattr(x, name)(y).numpy(), getattr(tx, name)(ty).numpy(), err_msg=name)
+    np.testing.assert_array_equal(x.logical_not().numpy(), tx.logical_not().numpy())
+    np.testing.assert_array_equal((~(x > 0)).numpy(), (~(tx > 0)).numpy())
+    for dim, keepdim in ((None, False), (0, False), (1, True), (-1, False)):
+        kwargs = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+        np.testing.assert_array_equal(x.any(**kwargs).numpy(), tx.any(**kwargs).numpy())
+        np.testing.assert_array_equal(x.all(**kwargs).numpy(), tx.all(**kwargs).numpy())
+    with pytest.raises(IndexError, match=r"any: dim 2 is out of range for a 2-D tensor"):
+        x.any(dim=2)
+    with pytest.raises(TypeError, match="~: expected a bool tensor, got float64; use logical_not"):
+        ~x

@@ -68,10 +68,11 @@ class BatchNorm(Function):
                 # Running variance is unbiased (m/(m-1)), as in the paper's inference step and PyTorch.
                 new_mean = (1 - momentum) * running_mean.array + momentum * xp.reshape(mu, (C,))
                 new_var = (1 - momentum) * running_var.array + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
-                running_mean.array = xp.astype(new_mean, running_mean.dtype)
-                running_var.array = xp.astype(new_var, running_var.dtype)
+                # In place, as PyTorch: a `bn.running_mean.data` taken earlier follows the updates.
+                running_mean.array[...] = xp.astype(new_mean, running_mean.dtype)
+                running_var.array[...] = xp.astype(new_var, running_var.dtype)
                 if num_batches_tracked is not None:
-                    num_batches_tracked.array = num_batches_tracked.array + 1
+                    num_batches_tracked.array[...] = num_batches_tracked.array + 1
         else:
             mu = xp.reshape(running_mean.array, per_channel)
             var = xp.reshape(running_var.array, per_channel)

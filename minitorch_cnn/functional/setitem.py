@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import array_namespace
 from .arithmetic import unbroadcast
+from .shape import raw_index
 
 
 def assign(x, index, v):
@@ -51,13 +52,5 @@ class SetItem(Function):
 def setitem(x, index, v):
     """``x`` with ``x[index] = v``, as a new tensor recorded in the graph (``x`` is unchanged;
     ``Tensor.__setitem__`` is what rebinds ``x``). ``index`` may hold Tensors (masks, indices)."""
-    return SetItem.apply(x, v, index=raw_index(index))
+    return SetItem.apply(x, v, index=raw_index(index, x.ndim))
 
-
-def raw_index(index):
-    """``index`` with every Tensor in it replaced by its backend array (``Y[Y < 0] = 0``)."""
-    from ..tensor import Tensor
-
-    if isinstance(index, tuple):
-        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    return index.array if isinstance(index, Tensor) else index

@@ -161,9 +161,25 @@ def permute(x, axes):
     return Permute.apply(x, tuple(axes))
 
 
+def raw_index(index, ndim):
+    """``index`` ready for a backend array: Tensors in it (masks, indices) replaced by their arrays,
+    and ``...`` appended to ints and slices that name fewer than ``ndim`` axes, so ``w[0]`` and
+    ``w[:]`` mean ``w[0, ...]`` and ``w[:, ...]`` as in NumPy and PyTorch (strict Array-API
+    arrays refuse the short form)."""
+    from ..tensor import Tensor
+
+    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(i.array if isinstance(i, Tensor) else i for i in items)
+    basic = all(i is None or i is Ellipsis or isinstance(i, slice) or (hasattr(i, "__index__") and getattr(i, "ndim", 0) == 0)
+                for i in items)
+    if basic and not any(i is Ellipsis for i in items) and sum(i is not None for i in items) < ndim:
+        return items + (Ellipsis,)
+    return items if isinstance(index, tuple) else items[0]
+
+
 def getitem(x, index):
-    """Basic indexing ``x[index]`` with ints, slices and ``...``."""
-    return GetItem.apply(x, index)
+    """Indexing ``x[index]`` with ints, slices, ``...``, ``None`` and (through ``raw_index``) index arrays."""
+    return GetItem.apply(x, raw_index(index, x.ndim))
 
 
 def _dim(op, dim, ndim):

@@ -307,10 +307,16 @@ class Module:
                    if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()]
         for name, host in hosts.items():
             target = own[name]
-            if is_uninitialized(target):
+            fresh = is_uninitialized(target)
+            if fresh:
                 target.materialize(host.shape)
             xp = backend.array_namespace(target.array)
-            target.array = xp.astype(backend.from_numpy(host, target.array), target.dtype)
+            value = xp.astype(backend.from_numpy(host, target.array), target.dtype)
+            if fresh:
+                target.array = value
+            else:
+                # into the existing memory, as PyTorch's copy_: `p.data` views taken earlier follow
+                target.array[...] = value
         for module in waiting:
             if not module.has_uninitialized_params():
                 module._become_eager(fresh=False)

@@ -48,4 +48,4 @@ class Adam(Optimizer):
                 state["exp_avg"], state["exp_avg_sq"] = m, v
                 m_hat = m / (1 - beta1**t)
                 v_hat = v / (1 - beta2**t)
-                p.array = p.array - lr * m_hat / (xp.sqrt(v_hat) + eps)
+                self._update(p, lr * m_hat / (xp.sqrt(v_hat) + eps))

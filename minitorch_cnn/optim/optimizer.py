@@ -7,14 +7,15 @@ several learning rates, e.g. a pretrained backbone at ``lr/10`` and a new head a
     SGD([{"params": backbone.parameters(), "lr": 1e-3},
          {"params": head.parameters()}], lr=1e-2, momentum=0.9)
 
-Updates replace ``p.array`` with a new array computed with the parameter's own array namespace,
-so they run unchanged on NumPy and CuPy, and ``p`` itself (the object the model holds) never
-changes.
+Updates are computed with the parameter's own array namespace, so they run unchanged on NumPy
+and CuPy, and are written into ``p``'s memory under ``no_grad``, as PyTorch's are: ``p`` (the
+object the model holds) and any ``p.data`` taken earlier see the new values.
 """
 
 from __future__ import annotations
 
 from .. import backend
+from ..autograd import no_grad
 from ..tensor import Tensor
 
 
@@ -81,6 +82,12 @@ class Optimizer:
         """The parameters of ``group`` to update: frozen ones (``requires_grad=False``) and those
         that received no gradient keep their values, as in PyTorch."""
         return [p for p in group["params"] if p.requires_grad and p.grad is not None]
+
+    @staticmethod
+    def _update(p, delta):
+        """``p -= delta`` in ``p``'s memory (PyTorch's ``p.add_(delta, alpha=-1)`` under ``no_grad``)."""
+        with no_grad():
+            p.sub_(delta)
 
     # ------------------------------------------------------------ saving and loading
     def state_dict(self):

@@ -56,4 +56,4 @@ class SGD(Optimizer):
                         buf = p.xp.asarray(g, copy=True)
                     state["momentum_buffer"] = buf
                     g = g + mu * buf if group["nesterov"] else buf
-                p.array = p.array - lr * g
+                self._update(p, lr * g)
