@@ -319,7 +319,7 @@ def test_loader_state_dict_continues_the_epoch_with_the_next_batch(seed):
     state, rng = loader.state_dict(), mt.get_rng_state()
     rest = [labels.numpy().tolist() for _, labels in epoch]
     following = sample_ids(loader)
-    assert state["batches"] == 2 and sorted(sum(done + rest, [])) == list(range(20))
+    assert state["batches"] == 2 and sorted(i for batch in done + rest for i in batch) == list(range(20))
     mt.manual_seed(99)
     resumed = DataLoader(numbered_dataset(20), batch_size=3, shuffle=True, seed=seed)
     resumed.load_state_dict(state)
