@@ -218,3 +218,18 @@ def test_resume_needs_a_checkpoint_with_training_state(tmp_path):
     mt.save({"model": {}, "metadata": {}}, ckpt)
     with pytest.raises(ResumeError, match="holds no training state"):
         _fit_tiny(ckpt, epochs=2, resume=ckpt)
+
+
+def test_second_sigint_stops_at_once_and_leaves_the_last_checkpoint(tmp_path):
+    ckpt = tmp_path / "ckpt.npz"
+    run = _run_dropout_model(tmp_path, ckpt, "fresh", "never.npz", wait_at=11)
+    assert run.stdout.readline() == "waiting\n"
+    run.send_signal(signal.SIGINT)
+    assert "finishing this step" in run.stderr.readline() + run.stderr.readline()
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate("go\n", timeout=120)
+    assert run.returncode == -signal.SIGINT, err
+    assert "second SIGINT: stopped at once" in err and "holds the state" not in out
+    training = mt.load(ckpt)["training"]
+    assert (training["epochs_done"], training["epoch_so_far"]) == (1, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
