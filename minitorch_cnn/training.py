@@ -215,7 +215,6 @@ def fit(
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "training": {
                     "run": run,
-                    "epochs": epochs,
                     "epochs_done": epochs_done,
                     "epoch_so_far": epoch_so_far,
                     "rng": get_rng_state(),
@@ -306,15 +305,15 @@ def _resume(path, model, optimizer, scheduler, train_loader, metadata, run, epoc
         raise ResumeError(f"fit: cannot resume: {exc}") from exc
     if "training" not in state:
         raise ResumeError(f"fit: cannot resume from {path}: it holds no training state (it was not written by "
-                         "fit, or was rewritten without it, e.g. as the final file of 'pretrain')")
+                          "fit, or was rewritten without it, e.g. as the final file of 'pretrain')")
     saved = state["training"]
     differences = _differences(state.get("metadata", {}), metadata) + _differences(saved["run"], run)
     if differences:
         raise ResumeError(f"fit: cannot resume from {path}: {'; '.join(differences)} "
-                         "(only the number of epochs may change on resume)")
+                          "(only the number of epochs may change on resume)")
     if saved["epochs_done"] >= epochs:
         raise ResumeError(f"fit: nothing to resume: {path} has finished {saved['epochs_done']} epochs, "
-                         f"and this run asks for {epochs}; ask for more epochs to continue training")
+                          f"and this run asks for {epochs}; ask for more epochs to continue training")
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
