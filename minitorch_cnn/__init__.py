@@ -1,6 +1,6 @@
 """minitorch_cnn: a from-scratch teaching framework for convolutional networks."""
 
-from .backend import cuda_is_available, manual_seed
+from .backend import cuda_is_available, manual_seed, get_rng_state, set_rng_state
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled
 from .tensor import Tensor, tensor, as_tensor, from_numpy
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError

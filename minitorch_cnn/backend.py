@@ -186,6 +186,25 @@ def generator() -> np.random.Generator:
     return _seed_state["generator"]
 
 
+def get_rng_state() -> dict:
+    """The framework generator's state, a dict of numbers and strings (NumPy's
+    ``bit_generator.state``), which :func:`save` can store. Unlike PyTorch's byte tensor it is
+    plain JSON, so reading it back from an untrusted file runs no code."""
+    return {"seed": _seed_state["seed"], "bit_generator": generator().bit_generator.state}
+
+
+def set_rng_state(state: dict) -> None:
+    """Continue the framework generator from a state returned by :func:`get_rng_state`."""
+    fresh = np.random.default_rng()
+    try:
+        fresh.bit_generator.state = state["bit_generator"]
+    except (KeyError, TypeError, ValueError) as exc:
+        kind = type(fresh.bit_generator).__name__
+        raise ValueError(f"set_rng_state: expected a state from get_rng_state() ({kind}), got {state!r}") from exc
+    _seed_state["seed"] = int(state["seed"])
+    _seed_state["generator"] = fresh
+
+
 def random_uniform(shape, like, low=0.0, high=1.0):
     """Uniform draws in ``[low, high)`` with ``like``'s library, device and dtype.
 

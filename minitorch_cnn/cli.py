@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import signal
 import sys
 import time
 
@@ -60,6 +62,26 @@ def _optimizer(name, params, lr, momentum, weight_decay):
     raise SystemExit(f"unknown optimizer {name!r}; choose sgd or adam")
 
 
+#: Options that do not change what a run computes (a resumed run may give them other values), and
+#: those the metadata records in another form (the model as architecture, --classes as class
+#: names, --option as options).
+_NOT_RUN_OPTIONS = ("command", "func", "model", "classes", "option", "epochs", "data_dir", "out", "resume",
+                    "no_progress")
+
+
+def _run_options(args):
+    """The command's options that decide its result, as stored in a checkpoint's metadata and
+    compared on ``--resume`` (``--epochs`` may change, see README)."""
+    return {k: v for k, v in vars(args).items() if k not in _NOT_RUN_OPTIONS}
+
+
+def _resume_path(args, checkpoint):
+    """``--resume`` alone means the checkpoint this command writes; ``--resume PATH`` another."""
+    if args.resume is None:
+        return None
+    return args.resume or checkpoint
+
+
 def cmd_train(args):
     import minitorch_cnn as mt
     from . import data, models, optim
@@ -90,19 +112,22 @@ def cmd_train(args):
         "image_size": int(train_set.images.shape[-1]),
         "normalize_mean": mean,
         "normalize_std": std,
+        **_run_options(args),
     }
+    resume = _resume_path(args, checkpoint)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
-          f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, device {args.device}")
+          f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, device {args.device}"
+          + (f", resuming from {resume}" if resume else ""))
     start = time.perf_counter()
     history = fit(model, train_loader, optimizer, args.epochs, test_loader=test_loader, scheduler=scheduler,
-                  checkpoint=checkpoint, progress=not args.no_progress, metadata=metadata)
+                  checkpoint=checkpoint, progress=not args.no_progress, metadata=metadata, resume=resume)
     seconds = time.perf_counter() - start
     result = evaluate(model, test_loader)
-    metadata["test_accuracy"] = result["accuracy"]
-    mt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "metadata": metadata,
-             "history": history}, checkpoint)
+    state = mt.load(checkpoint)
+    state["metadata"]["test_accuracy"] = result["accuracy"]
+    mt.save(state, checkpoint)
     plot_history(history, os.path.join(args.out, "curves.png"), title=f"{args.model} on {args.dataset}")
     metrics = {
         "model": args.model,
@@ -242,13 +267,15 @@ def cmd_pretrain(args):
     if args.classes:
         train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
     out = args.out or os.path.join("zoo", f"{args.model}-{args.dataset}.npz")
+    resume = _resume_path(args, out)
     print(f"pretraining {args.model} on {args.dataset} (classes {', '.join(train_set.classes)}): "
-          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs")
+          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs"
+          + (f", resuming from {resume}" if resume else ""))
     model, metadata = transfer.pretrain(
         args.model, train_set, test_set, args.epochs, lr=args.lr, batch_size=args.batch_size,
         make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
         options=_options(args.option), shift=args.shift, dataset=args.dataset, progress=not args.no_progress,
-        device=args.device)
+        device=args.device, checkpoint=out, resume=resume, run_options=_run_options(args))
     transfer.save_pretrained(model, metadata, out)
     print(f"test accuracy {metadata['test_accuracy']:.4f}; wrote {out}")
     return 0
@@ -321,6 +348,8 @@ def build_parser():
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/train", help="output folder (default runs/train)")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="PATH",
+                   help="continue from OUT/checkpoint.npz (or PATH) with the same options; --epochs may change")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -370,7 +399,10 @@ def build_parser():
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. variant=modern")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="checkpoint path (default zoo/MODEL-DATASET.npz)")
+    p.add_argument("--out", default=None,
+                   help="checkpoint path (default zoo/MODEL-DATASET.npz), rewritten after every epoch")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="PATH",
+                   help="continue from the --out checkpoint (or PATH) with the same options; --epochs may change")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_pretrain)
 
@@ -409,12 +441,32 @@ def build_parser():
     return parser
 
 
+def _resume_command(argv):
+    """The command line that continues an interrupted run: the same one, with ``--resume``."""
+    if not any(a == "--resume" or a.startswith("--resume=") for a in argv):
+        argv = list(argv) + ["--resume"]
+    return shlex.join(["minitorch-cnn"] + list(argv))
+
+
 def main(argv=None):
     from .engine import keep_freed_memory
+    from .training import ResumeError, TrainingInterrupted
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command here trains or evaluates: keep the step's freed buffers
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ResumeError as exc:
+        raise SystemExit(f"minitorch-cnn {args.command} --resume: {exc}") from None
+    except TrainingInterrupted as exc:
+        print(f"minitorch-cnn {args.command}: stopped by {signal.Signals(exc.signal_number).name} {exc.where}; "
+              f"wrote {exc.checkpoint}\nto continue, run:\n  {_resume_command(argv)}", file=sys.stderr)
+        return 128 + exc.signal_number
+    except KeyboardInterrupt:
+        print(f"minitorch-cnn {args.command}: stopped at once; checkpoints already written are intact",
+              file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

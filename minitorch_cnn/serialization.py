@@ -5,15 +5,18 @@ values (numbers, strings, booleans, None). Arrays are stored as ``.npz`` members
 around them is stored as one JSON string member, ``__structure__``, where each array is replaced by
 ``{"__array__": "<member name>"}``. Nothing is pickled, so loading a checkpoint cannot run code.
 
-The write goes to a temporary file in the same folder, is flushed to disk, and only then renamed
-over the target: an interrupted save leaves the previous checkpoint intact.
+The write goes to a partial file in the same folder (``.NAME.partial-XXXX``), is flushed to disk,
+and only then renamed over the target: a save that is interrupted, even by SIGKILL, leaves the
+previous checkpoint intact, plus a partial file that :func:`partial_saves` finds. The file gets the
+usual mode of a new file (``0o666`` less the umask), like any file the user creates.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
-import tempfile
+import uuid
 import zipfile
 
 import numpy as np
@@ -71,7 +74,9 @@ def save(obj, path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    tmp = f"{_partial_prefix(path)}{uuid.uuid4().hex}"
+    # os.open applies the umask, as for any new file; tempfile.mkstemp would force mode 0600.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -84,6 +89,16 @@ def save(obj, path):
         raise
 
 
+def _partial_prefix(path):
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{name}.partial-")
+
+
+def partial_saves(path):
+    """Partial files left next to ``path`` by saves that were killed before they finished."""
+    return sorted(glob.glob(glob.escape(_partial_prefix(path)) + "*"))
+
+
 def load(path):
     """Read a checkpoint written by :func:`save`. Arrays come back as host NumPy arrays.
 
@@ -94,14 +109,19 @@ def load(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")
     if not zipfile.is_zipfile(path):
         raise ValueError(
-            f"load: {path} is not an .npz checkpoint written by minitorch_cnn.save "
-            "(pickled files are refused: they can run code when loaded)"
+            f"load: {path} is not an .npz checkpoint written by minitorch_cnn.save: a truncated or corrupt "
+            "file, or another format (pickled files are refused: they can run code when loaded)"
         )
+    corrupt = f"load: {path} is a truncated or corrupt checkpoint"
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except ValueError as exc:
-        raise ValueError(f"load: {path} contains pickled data, which is refused (allow_pickle=False): {exc}") from exc
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"load: {path} contains pickled data, which is refused (allow_pickle=False): {exc}") from exc
+        raise ValueError(f"{corrupt}: {exc}") from exc
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ValueError(f"{corrupt}: {exc}") from exc
     if _STRUCTURE not in arrays:
         raise ValueError(f"load: {path} is an .npz file but not a minitorch_cnn checkpoint (no {_STRUCTURE})")
     structure = json.loads(str(arrays.pop(_STRUCTURE)))

@@ -8,25 +8,91 @@ One epoch is the textbook loop::
 
 A NaN or infinite loss stops training at once with a clear message; the last checkpoint written
 before it (after the last good epoch) stays on disk untouched.
+
+Interruption and resuming: with a ``checkpoint``, the first SIGINT (Ctrl-C) or SIGTERM lets the
+step in progress finish, writes a mid-epoch checkpoint and raises :class:`TrainingInterrupted`;
+a second one stops at once (``KeyboardInterrupt``), leaving the last checkpoint as it was.
+``fit(..., resume=path)`` continues from any checkpoint ``fit`` wrote, mid-epoch ones included,
+and ends with the same parameters, bitwise, as a run that was never stopped.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import signal
+import threading
 import time
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import functional as F
 from .autograd import no_grad
+from .backend import get_rng_state, set_rng_state
 from .engine import keep_freed_memory
-from .serialization import save
+from .serialization import load, partial_saves, save
+
+#: Scheduler entries that say how far along the schedule is; the others are its settings, which
+#: on resume stay those of the scheduler passed to ``fit``.
+_SCHEDULER_PROGRESS = ("last_epoch", "_last_lr", "best", "num_bad_epochs", "cooldown_counter")
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
+
+
+class ResumeError(ValueError):
+    """``fit(..., resume=path)`` cannot continue from ``path``; the message says why."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped :func:`fit` after a step; ``checkpoint`` holds the state to resume.
+
+    Attributes: ``signal_number``, ``checkpoint`` and ``where``, e.g. ``"after batch 3 of 12 of
+    epoch 2/4"`` or ``"at the end of epoch 2/4"``.
+    """
+
+    def __init__(self, signal_number, checkpoint, where):
+        self.signal_number = signal_number
+        self.checkpoint = os.fspath(checkpoint)
+        self.where = where
+        name = signal.Signals(signal_number).name
+        super().__init__(f"fit: stopped by {name} {where}; {self.checkpoint} holds the state: "
+                         f"fit(..., resume={self.checkpoint!r}) continues from there")
+
+
+class _StopSignals:
+    """While active (in the main thread), the first SIGINT or SIGTERM only records its number in
+    ``signal_number`` for the loop to check after the step; a second one raises
+    ``KeyboardInterrupt`` at once. The previous handlers come back on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signal_number = None
+        self._previous = {}
+
+    def _handle(self, signal_number, frame):
+        name = signal.Signals(signal_number).name
+        if self.signal_number is not None:
+            raise KeyboardInterrupt(f"second {name}: stopped at once")
+        self.signal_number = signal_number
+        # os.write, not print: the handler may run in the middle of a print to stderr (tqdm's).
+        os.write(2, f"\n{name}: finishing this step, then writing a checkpoint (Ctrl-C again stops at once)\n"
+                 .encode())
+
+    def __enter__(self):
+        if self.enabled:
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
 
 def _main_output(out):
@@ -93,16 +159,29 @@ def fit(
     progress=True,
     aux_weight=0.3,
     metadata=None,
+    resume=None,
 ):
-    """Train ``model`` for ``epochs`` epochs and return the history (one dict per epoch).
+    """Train ``model`` until ``epochs`` epochs are done and return the history (one dict per epoch).
 
     Args:
         train_loader, test_loader: :class:`minitorch_cnn.data.DataLoader` s.
         optimizer: an ``optim`` optimiser over ``model``'s parameters.
         scheduler: stepped once per epoch; ``ReduceLROnPlateau`` is given the test (else train) loss.
-        checkpoint: path of an ``.npz`` rewritten (atomically) after every good epoch, holding
-            the model, the optimiser state, ``metadata`` and the history.
+        checkpoint: path of an ``.npz`` rewritten (atomically) after every good epoch, and after
+            the step in progress when SIGINT or SIGTERM arrives (then :class:`TrainingInterrupted`
+            is raised). It holds the model, the optimiser and scheduler states, ``metadata``,
+            the history, the epoch and batch reached, the framework's random state (which drives
+            initialisation, dropout, augmentation and shuffling) and the loader's epoch order.
         aux_weight: weight of auxiliary classifier losses (GoogLeNet used 0.3).
+        metadata: a dict of JSON values describing the run (architecture, dataset, options).
+        resume: path of a checkpoint written by ``fit`` to continue from. ``model``, ``optimizer``,
+            ``scheduler`` and the loaders must be built as for the run that wrote it;
+            :class:`ResumeError` names the difference when an entry of ``metadata``, the
+            model, optimiser or scheduler class or the training loader's size, batch size,
+            shuffling or ``drop_last`` differ. Only ``epochs`` may change: the scheduler's
+            progress comes from the checkpoint, its settings from ``scheduler``, so a schedule
+            planned over the epochs (cosine's ``T_max``) follows the new total from the next
+            epoch on. Partial files left by a killed save are reported (a warning) and removed.
 
     Each history entry has ``epoch``, ``train_loss``, ``train_accuracy``, ``images_per_s``,
     ``lr`` and, with a test loader, ``test_loss``, ``test_accuracy``, ``test_top1_error``,
@@ -112,63 +191,150 @@ def fit(
     the same buffers, which glibc would otherwise fault back in page by page.
     """
     keep_freed_memory()
-    history = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        seen, loss_sum, correct, start = 0, 0.0, 0, time.perf_counter()
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True)
-        for images, labels in bar:
-            out = model(images)
-            loss = _loss_of(out, labels, aux_weight)
-            value = loss.item()
-            if not math.isfinite(value):
-                where = f"; the last good checkpoint is {checkpoint}" if checkpoint and os.path.exists(checkpoint) else ""
-                raise NonFiniteLossError(
-                    f"fit: loss became {value} in epoch {epoch} after {seen} images "
-                    f"(try a lower learning rate){where}"
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            n = labels.shape[0]
-            seen += n
-            loss_sum += value * n
-            correct += topk_correct(_main_output(out).detach().numpy(), labels.detach().numpy(), ks=(1,))[1]
-            rate = seen / max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
-        elapsed = time.perf_counter() - start
-        entry = {
-            "epoch": epoch,
-            "train_loss": loss_sum / seen,
-            "train_accuracy": correct / seen,
-            "images_per_s": seen / elapsed,
-            "lr": optimizer.param_groups[0]["lr"],
-        }
-        if test_loader is not None:
-            result = evaluate(model, test_loader)
-            entry.update(
-                test_loss=result["loss"],
-                test_accuracy=result["accuracy"],
-                test_top1_error=result["top1_error"],
-                test_top5_error=result["top5_error"],
-            )
-        history.append(entry)
-        if scheduler is not None:
-            if type(scheduler).__name__ == "ReduceLROnPlateau":
-                scheduler.step(entry.get("test_loss", entry["train_loss"]))
-            else:
-                scheduler.step()
-        if checkpoint is not None:
-            save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "metadata": dict(metadata or {}),
-                    "history": history,
+    metadata = dict(metadata or {})
+    run = {
+        "model": type(model).__name__,
+        "optimizer": type(optimizer).__name__,
+        "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        "train_samples": len(train_loader.dataset),
+        "batch_size": train_loader.batch_size,
+        "shuffle": train_loader.shuffle,
+        "drop_last": train_loader.drop_last,
+    }
+    history, done, partial = [], 0, None
+    if resume is not None:
+        history, done, partial = _resume(resume, model, optimizer, scheduler, train_loader, metadata, run, epochs)
+
+    def write_checkpoint(epochs_done, epoch_so_far=None):
+        save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "metadata": metadata,
+                "history": history,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "training": {
+                    "run": run,
+                    "epochs_done": epochs_done,
+                    "epoch_so_far": epoch_so_far,
+                    "rng": get_rng_state(),
+                    "loader": train_loader.state_dict(),
                 },
-                checkpoint,
-            )
+            },
+            checkpoint,
+        )
+
+    with _StopSignals(enabled=checkpoint is not None) as stop:
+        for epoch in range(done + 1, epochs + 1):
+            model.train()
+            so_far = partial or {"batches": 0, "seen": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0}
+            partial = None
+            first, seen, loss_sum, correct = so_far["batches"], so_far["seen"], so_far["loss_sum"], so_far["correct"]
+            start = time.perf_counter() - so_far["seconds"]
+            # tqdm.auto's bar calls iter() on what it wraps twice (once in __init__): given the loader,
+            # it would start two epochs and draw two orders. Given the epoch's iterator, it starts one.
+            bar = tqdm(iter(train_loader), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True,
+                       initial=first, total=len(train_loader))
+            for batch, (images, labels) in enumerate(bar, start=first + 1):
+                out = model(images)
+                loss = _loss_of(out, labels, aux_weight)
+                value = loss.item()
+                if not math.isfinite(value):
+                    where = f"; the last good checkpoint is {checkpoint}" if checkpoint and os.path.exists(checkpoint) else ""
+                    raise NonFiniteLossError(
+                        f"fit: loss became {value} in epoch {epoch} after {seen} images "
+                        f"(try a lower learning rate){where}"
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                n = labels.shape[0]
+                seen += n
+                loss_sum += value * n
+                correct += topk_correct(_main_output(out).detach().numpy(), labels.detach().numpy(), ks=(1,))[1]
+                rate = seen / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+                # After the last batch the epoch is finished first, so a checkpoint is never
+                # mid-epoch with no batch left.
+                if stop.signal_number is not None and batch < len(train_loader):
+                    bar.close()
+                    write_checkpoint(epoch - 1, {"batches": batch, "seen": seen, "loss_sum": loss_sum,
+                                                 "correct": correct, "seconds": time.perf_counter() - start})
+                    raise TrainingInterrupted(stop.signal_number, checkpoint,
+                                              f"after batch {batch} of {len(train_loader)} of epoch {epoch}/{epochs}")
+            elapsed = time.perf_counter() - start
+            entry = {
+                "epoch": epoch,
+                "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen,
+                "images_per_s": seen / elapsed,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+            if test_loader is not None:
+                result = evaluate(model, test_loader)
+                entry.update(
+                    test_loss=result["loss"],
+                    test_accuracy=result["accuracy"],
+                    test_top1_error=result["top1_error"],
+                    test_top5_error=result["top5_error"],
+                )
+            history.append(entry)
+            if scheduler is not None:
+                if type(scheduler).__name__ == "ReduceLROnPlateau":
+                    scheduler.step(entry.get("test_loss", entry["train_loss"]))
+                else:
+                    scheduler.step()
+            if checkpoint is not None:
+                write_checkpoint(epoch)
+            if stop.signal_number is not None and epoch < epochs:
+                raise TrainingInterrupted(stop.signal_number, checkpoint, f"at the end of epoch {epoch}/{epochs}")
     return history
+
+
+def _resume(path, model, optimizer, scheduler, train_loader, metadata, run, epochs):
+    """Load the checkpoint at ``path`` into the training objects, after checking it was written by
+    the same run; returns ``(history, epochs_done, epoch_so_far)``."""
+    path = os.fspath(path)
+    for leftover in partial_saves(path):
+        warnings.warn(f"fit: removed {leftover}, a partial checkpoint left by a save that was killed "
+                      f"while writing; {path} is the last complete one", stacklevel=3)
+        os.remove(leftover)
+    try:
+        state = load(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ResumeError(f"fit: cannot resume: {exc}") from exc
+    if "training" not in state:
+        raise ResumeError(f"fit: cannot resume from {path}: it holds no training state (it was not written by "
+                          "fit, or was rewritten without it, e.g. as the final file of 'pretrain')")
+    saved = state["training"]
+    differences = _differences(state.get("metadata", {}), metadata) + _differences(saved["run"], run)
+    if differences:
+        raise ResumeError(f"fit: cannot resume from {path}: {'; '.join(differences)} "
+                          "(only the number of epochs may change on resume)")
+    if saved["epochs_done"] >= epochs:
+        raise ResumeError(f"fit: nothing to resume: {path} has finished {saved['epochs_done']} epochs, "
+                          f"and this run asks for {epochs}; ask for more epochs to continue training")
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as exc:
+        raise ResumeError(f"fit: cannot resume from {path}: {exc}") from exc
+    if scheduler is not None:
+        settings = scheduler.state_dict()
+        scheduler.load_state_dict(state["scheduler"])
+        scheduler.load_state_dict({k: v for k, v in settings.items() if k not in _SCHEDULER_PROGRESS})
+    set_rng_state(saved["rng"])
+    train_loader.load_state_dict(saved["loader"])
+    return list(state["history"]), saved["epochs_done"], saved["epoch_so_far"]
+
+
+def _differences(saved, now):
+    """One phrase for every entry of ``now`` that ``saved`` lacks or holds with another value,
+    compared as JSON (the form they take in a checkpoint)."""
+    saved, now = json.loads(json.dumps(saved)), json.loads(json.dumps(now))
+    return [f"it was written with {key}={saved[key]!r}, this run has {key}={value!r}" if key in saved
+            else f"it was written without {key}, this run has {key}={value!r}"
+            for key, value in now.items() if key not in saved or saved[key] != value]
 
 
 def plot_history(history, path, title=None):

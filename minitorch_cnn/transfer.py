@@ -384,7 +384,7 @@ def normalization(model_metadata):
 
 
 def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_optimizer=default_optimizer, options=None,
-             shift=0, dataset="", progress=False, device="cpu"):
+             shift=0, dataset="", progress=False, device="cpu", checkpoint=None, resume=None, run_options=None):
     """Train zoo model ``name`` from scratch; returns ``(model, metadata)`` for :func:`save_pretrained`.
 
     Images are standardised with ``train_set``'s per-channel mean and std, which go into the
@@ -392,6 +392,9 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
     augments with random shifts of up to that many pixels: features that must hold wherever the
     object sits are the ones that carry over to a new task.
+
+    ``checkpoint`` and ``resume`` are :func:`~minitorch_cnn.training.fit`'s; ``run_options``
+    (the command line's other options) join the metadata, so a resume with other ones is refused.
     """
     options = dict(options or {})
     images = train_set.images
@@ -401,7 +404,7 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     metadata = {
         "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
         "in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
-        "normalize_mean": mean, "normalize_std": std,
+        "normalize_mean": mean, "normalize_std": std, **(run_options or {}),
     }
     model = models.create(name, num_classes=len(classes), in_channels=images.shape[1], **options)
     if device != "cpu":
@@ -409,7 +412,8 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     augment = data.transforms.Compose([data.transforms.RandomShift(shift), normalize]) if shift else normalize
     train_loader = data.DataLoader(train_set, batch_size=batch_size, shuffle=True, transform=augment, device=device)
     test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=device)
-    fit(model, train_loader, make_optimizer(list(model.parameters()), lr), epochs, progress=progress)
+    fit(model, train_loader, make_optimizer(list(model.parameters()), lr), epochs, progress=progress,
+        checkpoint=checkpoint, metadata=metadata, resume=resume)
     metadata["test_accuracy"] = evaluate(model, test_loader)["accuracy"]
     return model, metadata
 

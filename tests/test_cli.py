@@ -1,9 +1,18 @@
-"""Smoke tests of the minitorch-cnn command line, run in-process."""
+"""Smoke tests of the minitorch-cnn command line, run in-process; interrupting runs in a subprocess."""
 
 import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 
+import minitorch_cnn as mt
 from minitorch_cnn import cli
 
 
@@ -76,3 +85,68 @@ def test_train_on_mnist_idx_files_resizes_28_to_32(tmp_path):
             "--no-progress"]
     assert cli.main(argv) == 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+
+
+# ---------------------------------------------------------------- interrupting and resuming
+
+
+def _interrupt_when(argv, pattern, signal_number, timeout=120):
+    """Run ``minitorch-cnn argv`` in a subprocess, send it ``signal_number`` once its progress bars
+    (every step shown) match ``pattern``; return ``(exit status, stderr)``."""
+    env = dict(os.environ, TQDM_MININTERVAL="0")
+    run = subprocess.Popen([sys.executable, "-m", "minitorch_cnn.cli", *argv], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env)
+    seen, deadline = "", time.monotonic() + timeout
+    while not re.search(pattern, seen):
+        assert time.monotonic() < deadline and run.poll() is None, f"never matched {pattern!r}:\n{seen[-2000:]}"
+        if select.select([run.stderr], [], [], 1.0)[0]:
+            seen += os.read(run.stderr.fileno(), 65536).decode(errors="replace")
+    run.send_signal(signal_number)
+    _, rest = run.communicate(timeout=timeout)
+    return run.returncode, seen + rest.decode(errors="replace")
+
+
+def _parameters(checkpoint):
+    return mt.load(checkpoint)["model"]
+
+
+def _same_parameters(a, b):
+    assert sorted(a) == sorted(b)
+    assert not [k for k in a if not np.array_equal(a[k], b[k])], "the resumed run ended with other parameters"
+
+
+def test_train_resnet20_interrupted_mid_epoch_then_resumed_equals_an_uninterrupted_run(tmp_path):
+    argv = ["train", "resnet20", "--dataset", "digits", "--image-size", "8", "--batch-size", "128", "--epochs", "4",
+            "--shift", "1"]
+    status, err = _interrupt_when(argv + ["--out", str(tmp_path / "run")], r"epoch 2/4: +\d+%\|[^|]*\| [1-8]/12 ",
+                                  signal.SIGINT)
+    assert status == 128 + signal.SIGINT, err
+    assert re.search(r"stopped by SIGINT after batch \d+ of 12 of epoch [234]/4", err), err
+    resume = " ".join(["minitorch-cnn", *argv, "--out", str(tmp_path / "run"), "--resume"])
+    assert f"to continue, run:\n  {resume}" in err
+    with pytest.raises(SystemExit, match=r"train --resume: .* written with lr=0.003, this run has lr=0.01"):
+        cli.main(argv + ["--out", str(tmp_path / "run"), "--lr", "0.01", "--resume", "--no-progress"])
+    with pytest.raises(SystemExit, match="written with architecture='resnet20', this run has architecture='plain20'"):
+        cli.main([argv[0], "plain20", *argv[2:], "--resume", str(tmp_path / "run" / "checkpoint.npz"),
+                  "--out", str(tmp_path / "other"), "--no-progress"])
+    assert cli.main(argv + ["--out", str(tmp_path / "run"), "--resume", "--no-progress"]) == 0
+    assert cli.main(argv + ["--out", str(tmp_path / "uninterrupted"), "--no-progress"]) == 0
+    _same_parameters(_parameters(tmp_path / "run" / "checkpoint.npz"),
+                     _parameters(tmp_path / "uninterrupted" / "checkpoint.npz"))
+    curves = [[{k: v for k, v in h.items() if k != "images_per_s"} for h in
+               json.loads((tmp_path / folder / "metrics.json").read_text())["history"]]
+              for folder in ("run", "uninterrupted")]
+    assert curves[0] == curves[1]
+
+
+def test_pretrain_stopped_by_sigterm_resumes_and_ends_with_the_zoo_checkpoint(tmp_path):
+    argv = ["pretrain", "resnet20", "--classes", "0,1,2,3,4", "--image-size", "8", "--batch-size", "128",
+            "--epochs", "2", "--shift", "1"]
+    out = tmp_path / "zoo.npz"
+    status, err = _interrupt_when(argv + ["--out", str(out)], r"epoch 1/2: +\d+%\|[^|]*\| [1-3]/6 ", signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM, err
+    assert re.search(r"stopped by SIGTERM after batch [1-5] of 6 of epoch [12]/2", err), err
+    assert mt.load(out)["training"]["epoch_so_far"]["batches"] >= 1
+    assert cli.main(argv + ["--out", str(out), "--resume", "--no-progress"]) == 0
+    finished = mt.load(out)
+    assert "training" not in finished and 0.0 <= finished["metadata"]["test_accuracy"] <= 1.0

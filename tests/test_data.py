@@ -310,6 +310,39 @@ def test_loader_without_seed_follows_manual_seed():
     assert a != [list(range(i, min(i + 8, 50))) for i in range(0, 50, 8)]
 
 
+@pytest.mark.parametrize("seed", [None, 5])
+def test_loader_state_dict_continues_the_epoch_with_the_next_batch(seed):
+    loader = DataLoader(numbered_dataset(20), batch_size=3, shuffle=True, seed=seed)
+    sample_ids(loader)
+    epoch = iter(loader)
+    done = [next(epoch)[1].numpy().tolist() for _ in range(2)]
+    state, rng = loader.state_dict(), mt.get_rng_state()
+    rest = [labels.numpy().tolist() for _, labels in epoch]
+    following = sample_ids(loader)
+    assert state["batches"] == 2 and sorted(i for batch in done + rest for i in batch) == list(range(20))
+    mt.manual_seed(99)
+    resumed = DataLoader(numbered_dataset(20), batch_size=3, shuffle=True, seed=seed)
+    resumed.load_state_dict(state)
+    mt.set_rng_state(rng)
+    assert sample_ids(resumed) == rest
+    assert sample_ids(resumed) == following
+
+
+def test_loader_state_after_a_finished_epoch_starts_a_new_one():
+    loader = DataLoader(numbered_dataset(10), batch_size=4)
+    sample_ids(loader)
+    other = DataLoader(numbered_dataset(10), batch_size=4)
+    other.load_state_dict(loader.state_dict())
+    assert sample_ids(other) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_loader_state_of_another_dataset_size_is_refused():
+    loader = DataLoader(numbered_dataset(10), batch_size=4, shuffle=True)
+    next(iter(loader))
+    with pytest.raises(ValueError, match="saved order has 10 samples, the dataset 12"):
+        DataLoader(numbered_dataset(12), batch_size=4, shuffle=True).load_state_dict(loader.state_dict())
+
+
 def test_loader_item_path_matches_array_path():
     fast = DataLoader(numbered_dataset(11), batch_size=3, shuffle=True, seed=1)
     slow = DataLoader(numbered_dataset(11, ListDataset), batch_size=3, shuffle=True, seed=1)

@@ -151,6 +151,18 @@ def test_manual_seed_makes_draws_reproducible():
     assert not np.array_equal(first, other)
 
 
+def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
+    mt.manual_seed(5)
+    mt.randn(3)
+    mt.save({"rng": mt.get_rng_state()}, tmp_path / "rng.npz")
+    expected = mt.randn(4).numpy()
+    mt.manual_seed(0)
+    mt.set_rng_state(mt.load(tmp_path / "rng.npz")["rng"])
+    np.testing.assert_array_equal(mt.randn(4).numpy(), expected)
+    with pytest.raises(ValueError, match=r"set_rng_state: expected a state from get_rng_state\(\) \(PCG64\)"):
+        mt.set_rng_state({"seed": 0, "bit_generator": {"bit_generator": "MT19937"}})
+
+
 def test_manual_seed_makes_layer_construction_reproducible():
     mt.manual_seed(7)
     a = nn.Conv2d(3, 8, 3).state_dict()

@@ -1,6 +1,12 @@
-"""Checkpoints: round trip, refusal of pickled files, atomic writes."""
+"""Checkpoints: round trip, refusal of pickled files, atomic writes, file mode, SIGKILL while saving."""
 
+import os
 import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -52,6 +58,75 @@ def test_interrupted_write_leaves_old_checkpoint_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     np.testing.assert_array_equal(mt.load(path)["w"], np.ones(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_checkpoint_gets_the_mode_the_umask_gives_new_files(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        mt.save({"w": np.ones(3)}, tmp_path / "ckpt.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ckpt.npz").stat().st_mode & 0o777 == mode
+
+
+def test_truncated_checkpoint_is_reported_as_truncated(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    mt.save({"w": np.arange(1000.0)}, path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="a truncated or corrupt file"):
+        mt.load(path)
+
+
+def test_corrupt_member_is_reported_as_corrupt(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    mt.save({"w": np.arange(1000.0)}, path)
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0xFF  # inside the first member's bytes: the zip's CRC check fails on reading
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="truncated or corrupt checkpoint"):
+        mt.load(path)
+
+
+#: Saves checkpoint number 1, 2, 3... to argv[1] until killed; each is 8 MB, so that most of the
+#: time goes into writing, and each says its number in every entry, so a mixed file would show.
+SAVE_LOOP = r"""
+import sys
+import numpy as np
+import minitorch_cnn as mt
+
+i = 0
+while True:
+    i += 1
+    mt.save({"i": i, "w": np.full(1_000_000, float(i))}, sys.argv[1])
+    print(i, flush=True)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+def test_sigkill_at_random_points_of_a_save_loop_never_leaves_a_bad_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.npz"
+    rng = random.Random(0)
+    killed_while_writing, kills = 0, 0
+    # Until 3 kills have hit a save in progress (about 1 in 3 do): otherwise the test proves nothing.
+    while killed_while_writing < 3 and kills < 40:
+        kills += 1
+        loop = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(path)], stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ))
+        assert loop.stdout.readline().strip().isdigit()  # the first save is done: a checkpoint exists
+        time.sleep(rng.uniform(0.0, 0.3))
+        loop.send_signal(signal.SIGKILL)
+        loop.wait(timeout=60)
+        loop.stdout.close()
+        back = mt.load(path)
+        assert back["i"] >= 1 and np.all(back["w"] == back["i"])
+        leftovers = serialization.partial_saves(path)
+        killed_while_writing += bool(leftovers)
+        for leftover in leftovers:
+            os.remove(leftover)
+    assert killed_while_writing == 3, f"only {killed_while_writing} of {kills} kills hit a save in progress"
 
 
 def test_unsupported_leaf_names_its_place(tmp_path):

@@ -32,6 +32,10 @@ class DataLoader:
     ``len(loader)`` is the number of batches: ``ceil(N / B)``, or ``floor(N / B)`` with
     ``drop_last``. A dataset with a ``get_batch(index)`` method (every :class:`TensorDataset`)
     is sliced a whole batch at a time instead of one item at a time.
+
+    :meth:`state_dict` and :meth:`load_state_dict` (the names of torchdata's
+    ``StatefulDataLoader``) save and restore where the current epoch is: its order and how many
+    batches have been handed out, so a resumed run continues the epoch with the next batch.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, transform=None, device=None,
@@ -48,24 +52,30 @@ class DataLoader:
         self.device = device
         self.seed = seed
         self._rng = np.random.default_rng(seed) if seed is not None else None
+        # No epoch in progress: the next pass starts a new one, as after a finished epoch.
+        self._epoch = {"order": None, "batches": len(self)}
+        self._resume_epoch = False
 
     def __len__(self):
         N, B = len(self.dataset), self.batch_size
         return N // B if self.drop_last else -(-N // B)
 
     def __iter__(self):
-        # The order is drawn here, not lazily inside the generator, so it depends only on the seed
-        # state at the moment the epoch starts.
-        N = len(self.dataset)
-        order = None
-        if self.shuffle:
-            rng = self._rng if self._rng is not None else backend.generator()
-            order = rng.permutation(N)
-        return self._batches(order)
+        if self._resume_epoch:
+            self._resume_epoch = False
+        else:
+            # The order is drawn here, not lazily inside the generator, so it depends only on the
+            # seed state at the moment the epoch starts.
+            order = None
+            if self.shuffle:
+                rng = self._rng if self._rng is not None else backend.generator()
+                order = rng.permutation(len(self.dataset))
+            self._epoch = {"order": order, "batches": 0}
+        return self._batches(self._epoch)
 
-    def _batches(self, order):
-        B = self.batch_size
-        for b in range(len(self)):
+    def _batches(self, epoch):
+        B, order = self.batch_size, epoch["order"]
+        for b in range(epoch["batches"], len(self)):
             start, stop = b * B, min((b + 1) * B, len(self.dataset))
             index = slice(start, stop) if order is None else order[start:stop]
             images, labels = self._fetch(index)
@@ -75,7 +85,30 @@ class DataLoader:
             if self.transform is not None:
                 images = np.asarray(self.transform(images), dtype=np.float32)
             labels = np.asarray(labels, dtype=np.int64)
+            epoch["batches"] = b + 1
             yield as_tensor(images, device=self.device), tensor(labels, device=self.device)
+
+    def state_dict(self):
+        """``{"order", "batches", "rng"}``: the current epoch's sample order (``None`` unshuffled),
+        how many of its batches were handed out, and the state of the loader's own generator
+        (``None`` without ``seed``; the framework generator is saved by ``mt.get_rng_state``)."""
+        rng = self._rng.bit_generator.state if self._rng is not None else None
+        return {"order": self._epoch["order"], "batches": self._epoch["batches"], "rng": rng}
+
+    def load_state_dict(self, state_dict):
+        """Make the next pass continue the saved epoch after its last handed-out batch, with the
+        saved order (a finished epoch is not repeated: the next pass starts a new one)."""
+        order, batches = state_dict["order"], int(state_dict["batches"])
+        if order is not None and len(order) != len(self.dataset):
+            raise ValueError(
+                f"DataLoader.load_state_dict: the saved order has {len(order)} samples, the dataset {len(self.dataset)}"
+            )
+        if state_dict["rng"] is not None:
+            if self._rng is None:
+                raise ValueError("DataLoader.load_state_dict: the state has a generator (seed=...), this loader has none")
+            self._rng.bit_generator.state = state_dict["rng"]
+        self._epoch = {"order": None if order is None else np.asarray(order), "batches": batches}
+        self._resume_epoch = batches < len(self)
 
     def _fetch(self, index):
         get_batch = getattr(self.dataset, "get_batch", None)
