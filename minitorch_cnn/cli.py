@@ -299,13 +299,19 @@ def cmd_finetune(args):
     normalize = transfer.normalization(metadata)
     train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=normalize)
     test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize)
+    resume = _resume_path(args, args.out)
+    if args.resume is not None and not resume:
+        raise SystemExit("finetune --resume: give the checkpoint to continue from (--resume PATH), or the --out "
+                         "the stopped run wrote")
     print(f"fine-tuning {metadata['architecture']} from {args.checkpoint} on {args.dataset} "
-          f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}")
+          f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}"
+          + (f", resuming from {resume}" if resume else ""))
     phases = transfer.finetune(
         model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
         finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
         make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
-        progress=not args.no_progress, log=print)
+        progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume,
+        metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
     if args.out:
         tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
                      test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
@@ -426,7 +432,11 @@ def build_parser():
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="also save the fine-tuned model to this checkpoint")
+    p.add_argument("--out", default=None,
+                   help="save the fine-tuned model to this checkpoint, which holds the training state (rewritten "
+                        "after every epoch) until the run finishes")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="PATH",
+                   help="continue a stopped run from its --out checkpoint (or PATH) with the same options")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_finetune)
 

@@ -42,8 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend, data, models, nn, optim
+from .backend import get_rng_state, set_rng_state
 from .serialization import load, save
-from .training import evaluate, fit
+from .training import ResumeError, _differences, evaluate, fit
 
 HEAD_NAME = "classifier"
 #: Auxiliary classifiers (GoogLeNet's ``aux1``, ``aux2``) are heads too: they predict the classes.
@@ -445,7 +446,7 @@ def load_pretrained(path, num_classes=None):
 
 def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,
              lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=default_optimizer, bn_eval=True,
-             progress=False, log=None):
+             progress=False, log=None, checkpoint=None, resume=None, metadata=None):
     """The course's two-phase recipe on a pretrained ``model`` whose head is already replaced.
 
     Phase 1: the base is frozen (with ``bn_eval``, its batch norms' running statistics too; see
@@ -458,6 +459,14 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
     Returns a list with one dict per phase: ``phase``, ``trainable`` (stage names), ``lr``,
     ``epochs``, ``test_accuracy``, ``test_loss`` and ``history``. ``log`` (e.g. ``print``) is called
     with a line after each phase.
+
+    ``checkpoint``, ``resume`` and ``metadata`` are :func:`~minitorch_cnn.training.fit`'s, for both
+    phases. The checkpoint's metadata also records the phase in progress (``finetune_phase``) and
+    the results of the phases finished (``finetune_done``), so a run stopped in either phase, or
+    between them, resumes where it stopped and ends with the parameters an uninterrupted run ends
+    with. ``model`` must be prepared as for the run that wrote it (the same pretrained file and
+    the head replaced the same way); the phase plan is rebuilt from the arguments, which must be
+    the same as well (``metadata`` is compared).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"finetune: expected strategy from {STRATEGIES}, got {strategy!r}")
@@ -472,16 +481,56 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
             return differential_param_groups(model, lr * FINETUNE_LR_SCALE, factor)
 
         plan.append((2, finetune_epochs, lr * FINETUNE_LR_SCALE, phase2_groups))
-    phases = []
+    metadata = dict(metadata or {})
+    phases, first, resume_inside = [], 1, False
+    if resume is not None:
+        phases, first, resume_inside = _finetune_progress(resume, model, train_loader, metadata)
     for phase, epochs, phase_lr, params in plan:
+        if phase < first:
+            continue
         optimizer = make_optimizer(params(), phase_lr)
         trainable = [name for name, m in stages(model) if any(p.requires_grad for p in m.parameters())]
-        history = fit(model, train_loader, optimizer, epochs, progress=progress)
+        history = fit(model, train_loader, optimizer, epochs, progress=progress, checkpoint=checkpoint,
+                      metadata=dict(metadata, finetune_phase=phase, finetune_done=list(phases)),
+                      resume=resume if resume_inside and phase == first else None)
         result = evaluate(model, test_loader)
         phases.append({"phase": phase, "trainable": trainable, "lr": phase_lr, "epochs": epochs,
                        "test_accuracy": result["accuracy"], "test_loss": result["loss"], "history": history})
+        if checkpoint is not None:
+            # Marked finished in the checkpoint, with the random and loader states as the next
+            # phase finds them (evaluating may have drawn): a stop before the next phase writes
+            # its own checkpoint resumes with that phase, not with this one again.
+            state = load(checkpoint)
+            state["metadata"]["finetune_done"] = phases
+            state["training"].update(rng=get_rng_state(), loader=train_loader.state_dict())
+            save(state, checkpoint)
         if log is not None:
             still = [name for name in frozen if name not in trainable]
             log(f"phase {phase}: trained {', '.join(trainable)} for {epochs} epochs at lr {phase_lr:g} "
                 f"({len(still)} stages frozen): test accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
     return phases
+
+
+def _finetune_progress(path, model, train_loader, metadata):
+    """Where a :func:`finetune` checkpoint stopped: ``(phases finished, the phase to run next,
+    whether that phase continues from the checkpoint)``. When the checkpoint's phase had finished,
+    the model, the random state and the loader's state are taken from its end and the next phase
+    starts afresh."""
+    try:
+        state = load(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ResumeError(f"finetune: cannot resume: {exc}") from exc
+    saved = state.get("metadata", {})
+    if "finetune_phase" not in saved or "training" not in state:
+        raise ResumeError(f"finetune: cannot resume from {path}: it holds no fine-tuning state (it was not "
+                          "written by finetune, or it is a finished run's final file)")
+    differences = _differences(saved, metadata)
+    if differences:
+        raise ResumeError(f"finetune: cannot resume from {path}: {'; '.join(differences)}")
+    done, phase = saved["finetune_done"], saved["finetune_phase"]
+    if len(done) < phase:
+        return done, phase, True
+    model.load_state_dict(state["model"])
+    set_rng_state(state["training"]["rng"])
+    train_loader.load_state_dict(state["training"]["loader"])
+    return done, phase + 1, False

@@ -150,3 +150,27 @@ def test_pretrain_stopped_by_sigterm_resumes_and_ends_with_the_zoo_checkpoint(tm
     assert cli.main(argv + ["--out", str(out), "--resume", "--no-progress"]) == 0
     finished = mt.load(out)
     assert "training" not in finished and 0.0 <= finished["metadata"]["test_accuracy"] <= 1.0
+
+
+def test_finetune_stopped_in_phase_two_resumes_to_the_uninterrupted_result(tmp_path):
+    pretrained = tmp_path / "lenet5-digits04.npz"
+    assert cli.main(["pretrain", "lenet5", "--classes", "0,1,2,3,4", "--epochs", "1", "--out", str(pretrained),
+                     "--no-progress"]) == 0
+    argv = ["finetune", str(pretrained), "--classes", "5,6,7,8,9", "--head-epochs", "1", "--finetune-epochs", "3"]
+    out = tmp_path / "tuned.npz"
+    # Phase 1 shows "epoch 1/1", phase 2 "epoch k/3": the signal lands in phase 2.
+    status, err = _interrupt_when(argv + ["--out", str(out)], r"epoch 1/3: +\d+%\|[^|]*\| [1-9]\d*/\d+ ",
+                                  signal.SIGINT)
+    assert status == 128 + signal.SIGINT, err
+    assert re.search(r"stopped by SIGINT after batch \d+ of \d+ of epoch [123]/3", err), err
+    saved = mt.load(out)["metadata"]
+    assert saved["finetune_phase"] == 2 and len(saved["finetune_done"]) == 1
+    with pytest.raises(SystemExit, match=r"finetune --resume: .*written with lr=0.01, this run has lr=0.02"):
+        cli.main(argv + ["--out", str(out), "--lr", "0.02", "--resume", "--no-progress"])
+    with pytest.raises(SystemExit, match=r"finetune --resume: give the checkpoint"):
+        cli.main(argv + ["--resume", "--no-progress"])
+    assert cli.main(argv + ["--out", str(out), "--resume", "--no-progress"]) == 0
+    assert cli.main(argv + ["--out", str(tmp_path / "once.npz"), "--no-progress"]) == 0
+    _same_parameters(_parameters(out), _parameters(tmp_path / "once.npz"))
+    with pytest.raises(SystemExit, match="holds no fine-tuning state"):
+        cli.main(argv + ["--out", str(out), "--resume", "--no-progress"])

@@ -301,3 +301,47 @@ def test_finetune_feature_extract_has_one_phase_and_keeps_the_base(pretrained):
     assert [p["phase"] for p in phases] == [1] and phases[0]["trainable"] == ["classifier"]
     for key, value in base.items():
         np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
+
+
+def _finetune_digits(pretrained, checkpoint, resume=None, log=None, seed=0):
+    mt.manual_seed(seed)
+    model, meta = transfer.load_pretrained(pretrained, num_classes=5)
+    train = transfer.keep_classes(data.digits("test"), [5, 6, 7, 8, 9])
+    loader = data.DataLoader(train, batch_size=32, shuffle=True, transform=transfer.normalization(meta))
+    phases = transfer.finetune(model, loader, loader, head_epochs=1, finetune_epochs=1, checkpoint=checkpoint,
+                               resume=resume, log=log, metadata={"task": "digits 5-9"})
+    return model, phases
+
+
+def test_finetune_stopped_between_its_phases_resumes_with_phase_two(pretrained, tmp_path):
+    def stop_after_phase_one(line):
+        if line.startswith("phase 1"):
+            raise KeyboardInterrupt
+
+    stopped = tmp_path / "stopped.npz"
+    with pytest.raises(KeyboardInterrupt):
+        _finetune_digits(pretrained, stopped, log=stop_after_phase_one)
+    saved = mt.load(stopped)["metadata"]
+    assert saved["finetune_phase"] == 1 and [p["phase"] for p in saved["finetune_done"]] == [1]
+    # Another seed: the head, the random state and the shuffling must all come from the checkpoint.
+    lines = []
+    resumed, resumed_phases = _finetune_digits(pretrained, stopped, resume=stopped, log=lines.append, seed=1)
+    assert [line.split(":")[0] for line in lines] == ["phase 2"]
+    once, once_phases = _finetune_digits(pretrained, tmp_path / "once.npz")
+    for key, value in once.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
+    assert [p["test_accuracy"] for p in resumed_phases] == [p["test_accuracy"] for p in once_phases]
+    with pytest.raises(transfer.ResumeError, match=r"written with task='digits 5-9'"):
+        transfer.finetune(*_finetune_inputs(pretrained), checkpoint=stopped, resume=stopped, metadata={"task": "x"})
+
+
+def _finetune_inputs(pretrained):
+    model, meta = transfer.load_pretrained(pretrained, num_classes=5)
+    loader = data.DataLoader(transfer.keep_classes(data.digits("test"), [5, 6, 7, 8, 9]), batch_size=32,
+                             transform=transfer.normalization(meta))
+    return model, loader, loader
+
+
+def test_finetune_refuses_to_resume_from_a_file_without_fine_tuning_state(pretrained):
+    with pytest.raises(transfer.ResumeError, match="holds no fine-tuning state"):
+        transfer.finetune(*_finetune_inputs(pretrained), resume=pretrained)
