@@ -7,6 +7,7 @@ enough to train LeNet-5 on the digits that scikit-learn ships.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shlex
@@ -149,17 +150,49 @@ def cmd_train(args):
     return 0
 
 
+def load_model(source, weights=None, num_classes=None, in_channels=None):
+    """``(model, metadata)``: the trained model a command works on, in eval mode.
+
+    ``source`` is a checkpoint written by ``train``, ``pretrain`` or ``finetune``, whose metadata
+    names the architecture (with its options), the classes, the input channels and size, the
+    normalisation and the dataset. Or, with ``weights``, ``source`` is a model name (see
+    ``minitorch-cnn models``) and ``weights`` a file ``mt.load`` reads holding its weights: a state
+    dict saved with ``mt.save(model.state_dict(), path)``, or a checkpoint. That metadata then
+    holds only the architecture, the classes (numbered) and the input channels: ``num_classes``
+    and ``in_channels``, by default the model's own defaults.
+
+    Any problem (a missing or unreadable file, weights of another shape) exits with its reason.
+    """
+    from . import models
+    from .transfer import load_pretrained
+
+    try:
+        if weights is None:
+            if source in models.list_models():
+                raise SystemExit(f"{source} is a model name: give its weights with --weights FILE "
+                                 "(or give a checkpoint written by 'train' instead)")
+            if num_classes is not None or in_channels is not None:
+                raise SystemExit(f"--num-classes and --in-channels go with MODEL --weights FILE; "
+                                 f"the checkpoint {source} records its own")
+            model, metadata = load_pretrained(source)
+        else:
+            defaults = inspect.signature(models.model_info(source)["fn"]).parameters
+            num_classes = num_classes or defaults["num_classes"].default
+            in_channels = in_channels or defaults["in_channels"].default
+            model = models.create(source, num_classes=num_classes, in_channels=in_channels, weights=weights)
+            metadata = {"architecture": source, "classes": [str(k) for k in range(num_classes)],
+                        "in_channels": in_channels}
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise SystemExit(exc.args[0] if exc.args else repr(exc)) from None
+    model.eval()
+    return model, metadata
+
+
 def cmd_evaluate(args):
-    import minitorch_cnn as mt
-    from . import data, models
+    from . import data
     from .training import evaluate
 
-    checkpoint = mt.load(args.checkpoint)
-    meta = checkpoint.get("metadata", {})
-    if "architecture" not in meta:
-        raise SystemExit(f"{args.checkpoint} has no architecture in its metadata; was it written by 'train'?")
-    model = models.create(meta["architecture"], num_classes=len(meta["classes"]), in_channels=meta["in_channels"])
-    model.load_state_dict(checkpoint["model"])
+    model, meta = load_model(args.checkpoint)
     dataset = args.dataset or meta["dataset"]
     _, test_set = _load_dataset(dataset, args.data_dir, meta["image_size"])
     loader = data.DataLoader(test_set, batch_size=256,
@@ -328,6 +361,119 @@ def cmd_transfer_demo(args):
     return 0
 
 
+#: What each ``visualize --method`` reads besides the model: an option any other method is given
+#: is refused rather than ignored.
+VISUALIZE_METHODS = {
+    "saliency": ("image", "target"),
+    "occlusion": ("image", "target", "patch", "stride"),
+    "guided": ("image", "target"),
+    "deconvnet": ("image", "layer", "channel"),
+    "cam": ("image", "target"),
+    "gradcam": ("image", "target", "layer"),
+    "top9": ("layer", "channel", "dataset", "data_dir"),
+}
+#: The options of that table, with their command-line spelling.
+_VISUALIZE_OPTIONS = {"image": "--image", "target": "--target", "patch": "--patch", "stride": "--stride",
+                      "layer": "--layer", "channel": "--channel", "dataset": "--dataset", "data_dir": "--data-dir"}
+
+
+def _check_visualize_options(args, layers):
+    method, uses = args.method, VISUALIZE_METHODS[args.method]
+    unused = [flag for key, flag in _VISUALIZE_OPTIONS.items() if key not in uses and getattr(args, key) is not None]
+    if unused:
+        raise SystemExit(f"visualize --method {method} does not use {', '.join(unused)}")
+    if "image" in uses and args.image is None:
+        raise SystemExit(f"visualize --method {method} needs --image FILE")
+    if "layer" in uses and args.layer is None:
+        raise SystemExit(f"visualize --method {method} needs --layer, one of: {', '.join(layers)}")
+
+
+def _target(text, classes):
+    """``--target``: a class index or one of the model's class names."""
+    if text in classes:
+        return classes.index(text)
+    try:
+        index = int(text)
+    except ValueError:
+        raise SystemExit(f"visualize: --target {text!r} is neither a class index nor a class name "
+                         f"({', '.join(classes)})") from None
+    if not 0 <= index < len(classes):
+        raise SystemExit(f"visualize: --target {index} is out of range: the model has {len(classes)} classes")
+    return index
+
+
+def _strongest_channel(viz, model, x, layer):
+    """The feature map of ``layer`` with the largest activation anywhere in the batch ``x``."""
+    maps = viz.feature_maps(model, x, layer)
+    return int(maps.max(axis=(0, 2, 3)).argmax())
+
+
+def cmd_visualize(args):
+    import minitorch_cnn as mt
+    from . import data
+    from . import functional as F
+    from . import visualize as viz
+    from .serialization import save_figure
+
+    model, meta = load_model(args.checkpoint, args.weights, args.num_classes, args.in_channels)
+    layers = [name for name, _ in model.named_modules() if name]
+    _check_visualize_options(args, layers)
+    size = args.image_size or meta.get("image_size")
+    if "normalize_mean" in meta:
+        normalize = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])
+    else:
+        normalize = None
+    arch, method = meta["architecture"], args.method
+    try:
+        if method == "top9":
+            dataset = args.dataset or meta.get("dataset")
+            if dataset is None or size is None:
+                raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
+            _, test_set = _load_dataset(dataset, args.data_dir, size)
+            images = test_set.images if normalize is None else normalize(test_set.images)
+            x = mt.tensor(images)
+            channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+            records = viz.top_activations(model, x, args.layer, channel, k=9)
+            fig = viz.plot_patches(records, title=f"{arch} {args.layer} channel {channel}: top 9 of the "
+                                                  f"{len(test_set)} {dataset} test images")
+        else:
+            try:
+                image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
+            except (FileNotFoundError, ValueError) as exc:
+                raise SystemExit(f"visualize: {exc}") from None
+            x = mt.tensor(image if normalize is None else normalize(image))
+            with mt.no_grad():
+                probabilities = F.softmax(model(x), dim=1).detach().numpy()[0]
+            predicted = int(probabilities.argmax())
+            target = predicted if args.target is None else _target(args.target, meta["classes"])
+            print(f"{arch} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
+            about = f"class {meta['classes'][target]} (p={probabilities[target]:.3f})"
+            if method == "saliency":
+                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency of {about}")
+            elif method == "occlusion":
+                patch = args.patch or max(1, image.shape[-1] // 4)
+                stride = args.stride or max(1, patch // 2)
+                maps = viz.occlusion(model, x, target=[target], patch=patch, stride=stride)
+                fig = viz.plot_maps(image, maps, title=f"drop in p of {about} under a {patch}x{patch} grey square")
+            elif method == "guided":
+                fig = viz.plot_maps(image, viz.guided_backprop(model, x, target=[target]),
+                                    title=f"guided backpropagation of {about}")
+            elif method == "cam":
+                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM of {about}")
+            elif method == "gradcam":
+                maps = viz.grad_cam(model, x, args.layer, target=[target], upsample=True)
+                fig = viz.plot_maps(image, maps, title=f"Grad-CAM at {args.layer} of {about}")
+            else:
+                channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+                fig = viz.plot_maps(image, viz.deconvnet(model, x, args.layer, channel),
+                                    title=f"deconvnet projection of {args.layer} channel {channel}")
+    except (ValueError, KeyError) as exc:
+        raise SystemExit(f"visualize --method {method}: {exc.args[0] if exc.args else exc!r}") from None
+    save_figure(fig, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _add_training_options(p, epochs, lr):
     """The dataset and optimiser options that 'train' and 'pretrain' share (defaults differ)."""
     p.add_argument("--dataset", default="digits", choices=DATASETS)
@@ -365,6 +511,36 @@ def build_parser():
     p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the one it was trained on")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("visualize", help="what a trained model sees: saliency, occlusion, guided backprop, "
+                                         "deconvnet, CAM, Grad-CAM or top-9 patches, as a figure")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="a checkpoint written by train/pretrain/finetune, or a model name with --weights FILE")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="the weights of model CHECKPOINT: a state dict (mt.save(model.state_dict(), FILE)) or a "
+                        "checkpoint")
+    p.add_argument("--num-classes", type=int, default=None, help="with --weights: the model's classes "
+                                                                 "(default: the model's default)")
+    p.add_argument("--in-channels", type=int, default=None, help="with --weights: the model's input channels "
+                                                                 "(default: the model's default)")
+    p.add_argument("--method", required=True, choices=tuple(VISUALIZE_METHODS))
+    p.add_argument("--image", default=None, metavar="FILE", help="the image to explain (every method but top9)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize images to this side (default: the checkpoint's training size, else the file's own)")
+    p.add_argument("--target", default=None, help="the class to explain, an index or a class name "
+                                                  "(default: the predicted class)")
+    p.add_argument("--layer", default=None, help="a module name as in named_modules(), for deconvnet, gradcam "
+                                                 "and top9 (a wrong one lists them)")
+    p.add_argument("--channel", type=int, default=None, help="the feature map of --layer for deconvnet and top9 "
+                                                             "(default: the most strongly activated)")
+    p.add_argument("--patch", type=int, default=None, help="occlusion: side of the grey square (default: a "
+                                                           "quarter of the image)")
+    p.add_argument("--stride", type=int, default=None, help="occlusion: its step (default: half the patch)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="top9: the test set to search (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir", default=None, help="top9: folder with the dataset files (mnist, cifar10...)")
+    p.add_argument("--out", default="runs/visualize.png", help="the figure to write (default runs/visualize.png)")
+    p.set_defaults(func=cmd_visualize)
 
     p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
     p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))

@@ -38,8 +38,9 @@ def model_info(name):
 def create(name, num_classes=None, in_channels=None, weights=None, **options):
     """Build model ``name``; ``num_classes``/``in_channels`` default to the model's own defaults.
 
-    ``weights`` names a checkpoint written by ``minitorch-cnn train``/``pretrain``; it is loaded
-    after checking that it was saved from the same architecture.
+    ``weights`` names a checkpoint written by ``minitorch-cnn train``/``pretrain`` (loaded after
+    checking that it was saved from the same architecture) or a bare state dict saved with
+    ``mt.save(model.state_dict(), path)``.
     """
     fn = model_info(name)["fn"]
     kwargs = dict(options)
@@ -62,5 +63,6 @@ def create(name, num_classes=None, in_channels=None, weights=None, **options):
             raise ValueError(f"create: {weights} holds weights of architecture {saved!r}, not {name!r}")
     model = fn(**kwargs)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        # A state dict's keys are dotted parameter names, never the bare word "model".
+        model.load_state_dict(checkpoint["model"] if "model" in checkpoint else checkpoint)
     return model
