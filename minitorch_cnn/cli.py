@@ -447,26 +447,28 @@ def cmd_visualize(args):
             predicted = int(probabilities.argmax())
             target = predicted if args.target is None else _target(args.target, meta["classes"])
             print(f"{arch} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
-            about = f"class {meta['classes'][target]} (p={probabilities[target]:.3f})"
+            name = meta["classes"][target]
+            if target != predicted:
+                print(f"explaining class {name} (p={probabilities[target]:.3f})")
             if method == "saliency":
-                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency of {about}")
+                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency: class {name}")
             elif method == "occlusion":
                 patch = args.patch or max(1, image.shape[-1] // 4)
                 stride = args.stride or max(1, patch // 2)
                 maps = viz.occlusion(model, x, target=[target], patch=patch, stride=stride)
-                fig = viz.plot_maps(image, maps, title=f"drop in p of {about} under a {patch}x{patch} grey square")
+                fig = viz.plot_maps(image, maps, title=f"drop in p({name}), {patch}x{patch} square")
             elif method == "guided":
                 fig = viz.plot_maps(image, viz.guided_backprop(model, x, target=[target]),
-                                    title=f"guided backpropagation of {about}")
+                                    title=f"guided backprop: class {name}")
             elif method == "cam":
-                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM of {about}")
+                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM: class {name}")
             elif method == "gradcam":
                 maps = viz.grad_cam(model, x, args.layer, target=[target], upsample=True)
-                fig = viz.plot_maps(image, maps, title=f"Grad-CAM at {args.layer} of {about}")
+                fig = viz.plot_maps(image, maps, title=f"Grad-CAM {args.layer}: class {name}")
             else:
                 channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
                 fig = viz.plot_maps(image, viz.deconvnet(model, x, args.layer, channel),
-                                    title=f"deconvnet projection of {args.layer} channel {channel}")
+                                    title=f"deconvnet: {args.layer} map {channel}")
     except (ValueError, KeyError) as exc:
         raise SystemExit(f"visualize --method {method}: {exc.args[0] if exc.args else exc!r}") from None
     save_figure(fig, args.out)

@@ -16,7 +16,8 @@ import minitorch_cnn as mt
 from minitorch_cnn import cli
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "init-stats", "info", "models", "summary", "gradcheck"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "visualize", "init-stats", "info", "models", "summary",
+                                     "gradcheck"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
