@@ -159,7 +159,8 @@ def load_model(source, weights=None, num_classes=None, in_channels=None):
     ``minitorch-cnn models``) and ``weights`` a file ``mt.load`` reads holding its weights: a state
     dict saved with ``mt.save(model.state_dict(), path)``, or a checkpoint. That metadata then
     holds only the architecture, the classes (numbered) and the input channels: ``num_classes``
-    and ``in_channels``, by default the model's own defaults.
+    and ``in_channels``, by default the model's own defaults. With no normalisation in it, a
+    command feeds such a model pixels in [0, 1].
 
     Any problem (a missing or unreadable file, weights of another shape) exits with its reason.
     """
