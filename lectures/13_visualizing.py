@@ -276,7 +276,8 @@ show(viz.plot_maps(pictures[shown], viz.grad_cam(model, images[shown], "layer2.2
 # ```sh
 # minitorch-cnn train resnet20 --dataset digits --image-size 16 --out runs/r20
 # minitorch-cnn visualize runs/r20/checkpoint.npz --method occlusion --image digit.png --out occlusion.png
-# minitorch-cnn visualize runs/r20/checkpoint.npz --method gradcam --layer features.5 --image digit.png --out gradcam.png
+# minitorch-cnn visualize runs/r20/checkpoint.npz --method gradcam --layer features.5 --image digit.png \
+#     --out gradcam.png
 # minitorch-cnn visualize runs/r20/checkpoint.npz --method top9 --layer features.4 --channel 3 --out top9.png
 # ```
 #

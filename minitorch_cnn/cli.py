@@ -403,75 +403,82 @@ def _target(text, classes):
     return index
 
 
-def _strongest_channel(viz, model, x, layer):
-    """The feature map of ``layer`` with the largest activation anywhere in the batch ``x``."""
-    maps = viz.feature_maps(model, x, layer)
-    return int(maps.max(axis=(0, 2, 3)).argmax())
+def _strongest_channel(viz, model, images, layer, batch_size=256):
+    """The feature map of ``layer`` with the largest activation anywhere in ``images``."""
+    peaks = [viz.feature_maps(model, images[start:start + batch_size], layer).max(axis=(0, 2, 3))
+             for start in range(0, len(images), batch_size)]
+    return int(np.max(peaks, axis=0).argmax())
 
 
-def cmd_visualize(args):
+def _top9_figure(viz, args, model, meta, normalize, size):
+    """ZFNet's Fig. 2 for one feature map: the 9 test images that activate it most, cropped."""
+    dataset = args.dataset or meta.get("dataset")
+    if dataset is None or size is None:
+        raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
+    _, test_set = _load_dataset(dataset, args.data_dir, size)
+    images = test_set.images if normalize is None else normalize(test_set.images)
+    channel = _strongest_channel(viz, model, images, args.layer) if args.channel is None else args.channel
+    records = viz.top_activations(model, images, args.layer, channel, k=9)
+    return viz.plot_patches(records, title=f"{meta['architecture']} {args.layer} map {channel}: top 9 of the "
+                                           f"{len(test_set)} {dataset} test images")
+
+
+def _image_figure(viz, args, model, meta, normalize, size):
+    """The map of ``args.method`` for the image file ``args.image``, next to the image."""
     import minitorch_cnn as mt
     from . import data
     from . import functional as F
+
+    try:
+        image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"visualize: {exc}") from None
+    x = image if normalize is None else normalize(image)
+    with mt.no_grad():
+        probabilities = F.softmax(model(mt.tensor(x)), dim=1).detach().numpy()[0]
+    predicted = int(probabilities.argmax())
+    print(f"{meta['architecture']} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
+    target = predicted if args.target is None else _target(args.target, meta["classes"])
+    name = meta["classes"][target]
+    if target != predicted:
+        print(f"explaining class {name} (p={probabilities[target]:.3f})")
+    method, layer = args.method, args.layer
+    if method == "saliency":
+        return viz.plot_maps(image, viz.saliency(model, x, target=target), title=f"saliency: class {name}")
+    if method == "occlusion":
+        patch = args.patch or max(1, image.shape[-1] // 4)
+        stride = args.stride or max(1, patch // 2)
+        maps = viz.occlusion(model, x, target=target, patch=patch, stride=stride, upsample=True)
+        return viz.plot_maps(image, maps, title=f"drop in p({name}), {patch}x{patch} square")
+    if method == "guided":
+        maps = viz.guided_backprop(model, x, target=target)
+        return viz.plot_maps(image, maps, title=f"guided backprop: class {name}")
+    if method == "cam":
+        return viz.plot_maps(image, viz.cam(model, x, target=target, upsample=True), title=f"CAM: class {name}")
+    if method == "gradcam":
+        maps = viz.grad_cam(model, x, layer, target=target, upsample=True)
+        return viz.plot_maps(image, maps, title=f"Grad-CAM {layer}: class {name}")
+    channel = _strongest_channel(viz, model, x, layer) if args.channel is None else args.channel
+    return viz.plot_maps(image, viz.deconvnet(model, x, layer, channel), title=f"deconvnet: {layer} map {channel}")
+
+
+def cmd_visualize(args):
+    from . import data
     from . import visualize as viz
     from .serialization import save_figure
 
     model, meta = load_model(args.checkpoint, args.weights, args.num_classes, args.in_channels)
-    layers = [name for name, _ in model.named_modules() if name]
-    _check_visualize_options(args, layers)
+    _check_visualize_options(args, [name for name, _ in model.named_modules() if name])
     size = args.image_size or meta.get("image_size")
+    normalize = None
     if "normalize_mean" in meta:
         normalize = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])
-    else:
-        normalize = None
-    arch, method = meta["architecture"], args.method
+    draw = _top9_figure if args.method == "top9" else _image_figure
     try:
-        if method == "top9":
-            dataset = args.dataset or meta.get("dataset")
-            if dataset is None or size is None:
-                raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
-            _, test_set = _load_dataset(dataset, args.data_dir, size)
-            images = test_set.images if normalize is None else normalize(test_set.images)
-            x = mt.tensor(images)
-            channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
-            records = viz.top_activations(model, x, args.layer, channel, k=9)
-            fig = viz.plot_patches(records, title=f"{arch} {args.layer} channel {channel}: top 9 of the "
-                                                  f"{len(test_set)} {dataset} test images")
-        else:
-            try:
-                image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
-            except (FileNotFoundError, ValueError) as exc:
-                raise SystemExit(f"visualize: {exc}") from None
-            x = mt.tensor(image if normalize is None else normalize(image))
-            with mt.no_grad():
-                probabilities = F.softmax(model(x), dim=1).detach().numpy()[0]
-            predicted = int(probabilities.argmax())
-            target = predicted if args.target is None else _target(args.target, meta["classes"])
-            print(f"{arch} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
-            name = meta["classes"][target]
-            if target != predicted:
-                print(f"explaining class {name} (p={probabilities[target]:.3f})")
-            if method == "saliency":
-                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency: class {name}")
-            elif method == "occlusion":
-                patch = args.patch or max(1, image.shape[-1] // 4)
-                stride = args.stride or max(1, patch // 2)
-                maps = viz.occlusion(model, x, target=[target], patch=patch, stride=stride)
-                fig = viz.plot_maps(image, maps, title=f"drop in p({name}), {patch}x{patch} square")
-            elif method == "guided":
-                fig = viz.plot_maps(image, viz.guided_backprop(model, x, target=[target]),
-                                    title=f"guided backprop: class {name}")
-            elif method == "cam":
-                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM: class {name}")
-            elif method == "gradcam":
-                maps = viz.grad_cam(model, x, args.layer, target=[target], upsample=True)
-                fig = viz.plot_maps(image, maps, title=f"Grad-CAM {args.layer}: class {name}")
-            else:
-                channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
-                fig = viz.plot_maps(image, viz.deconvnet(model, x, args.layer, channel),
-                                    title=f"deconvnet: {args.layer} map {channel}")
+        fig = draw(viz, args, model, meta, normalize, size)
     except (ValueError, KeyError) as exc:
-        raise SystemExit(f"visualize --method {method}: {exc.args[0] if exc.args else exc!r}") from None
+        # The visualize functions name the problem (an unknown layer lists the model's layers).
+        raise SystemExit(f"visualize --method {args.method}: {exc.args[0] if exc.args else exc!r}") from None
     save_figure(fig, args.out)
     print(f"wrote {args.out}")
     return 0

@@ -6,10 +6,11 @@ values (numbers, strings, booleans, None). Arrays are stored as ``.npz`` members
 around them is stored as one JSON string member, ``__structure__``, where each array is replaced by
 ``{"__array__": "<member name>"}``. Nothing is pickled, so loading a checkpoint cannot run code.
 
-Every write (:func:`atomic_write`) goes to a partial file in the same folder (``.NAME.partial-XXXX``), is flushed to disk,
-and only then renamed over the target: a save that is interrupted, even by SIGKILL, leaves the
-previous file intact, plus a partial file that :func:`partial_saves` finds. The file gets the
-usual mode of a new file (``0o666`` less the umask), like any file the user creates.
+Every write (:func:`atomic_write`) goes to a partial file in the same folder
+(``.NAME.partial-XXXX``), is flushed to disk, and only then renamed over the target: a save that
+is interrupted, even by SIGKILL, leaves the previous file intact, plus a partial file that
+:func:`partial_saves` finds. The file gets the usual mode of a new file (``0o666`` less the
+umask), like any file the user creates.
 """
 
 from __future__ import annotations

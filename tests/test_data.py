@@ -1,4 +1,5 @@
-"""minitorch_cnn.data: file parsers and read_image on tiny generated files, digits, synthetic sets, the loader, transforms."""
+"""minitorch_cnn.data: file parsers and read_image on tiny generated files, digits, synthetic sets, the
+loader, transforms."""
 
 import gzip
 import struct
