@@ -253,8 +253,9 @@ def _window(module, x, y):
 
 
 def _slice_window(t):
-    """``((k, s, p, d)`` per axis, input)`` when ``t`` is a strided slice ``x[:, :, a::s, b::s]`` of a
-    map (ResNet's option-A shortcut): a window of 1 with stride ``s`` that starts ``a`` rows in."""
+    """``(axes, x)`` when ``t`` is a strided slice ``x[:, :, a::s, b::s]`` of a map (ResNet's option-A
+    shortcut), a window of 1 with stride ``s`` that starts ``a`` rows in: ``axes`` holds ``(k, s, p,
+    d) = (1, s, -a, 1)`` per axis. ``None`` for any other tensor."""
     from .autograd import _parents
     from .functional.shape import GetItem
 

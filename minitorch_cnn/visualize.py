@@ -429,7 +429,7 @@ def top_activations(model, images, layer, channel, k=9, batch_size=64):
     values, positions = [], []
     with _inspecting(model), no_grad(), _recording(model, layer, op) as record:
         for start in range(0, x.shape[0], batch_size):
-            model(Tensor(x[start:start + batch_size, ...]))
+            model(Tensor(x[start:min(start + batch_size, x.shape[0]), ...]))  # strict arrays refuse a stop past the end
             maps = _maps(record, layer, op)
             _check_channel(channel, maps, layer, op)
             host = backend.to_numpy(maps.array[:, channel, ...])
