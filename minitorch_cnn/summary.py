@@ -298,7 +298,8 @@ def _graph_field(model, layer, input_shape):
             return
         geometry = _window(module, inputs[0], out) if inputs and isinstance(inputs[0], Tensor) else None
         if geometry is not None:
-            windows[id(out)] = (geometry, inputs[0])
+            # The output rides along so that no later tensor can be given its id.
+            windows[id(out)] = (geometry, inputs[0], out)
             if not isinstance(module, AdaptiveAvgPool2d):
                 outputs[None] = out
         outputs[name] = out

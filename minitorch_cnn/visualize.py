@@ -4,7 +4,8 @@
 returning class scores ``(N, classes)``) and images ``x`` ``(N, C, H, W)`` as a Tensor or an array
 of any Array-API library; the model runs in eval mode, its parameters' ``.grad`` are left alone,
 and the result is a NumPy array ready for matplotlib. ``layer`` is a module name as
-``model.named_modules()`` gives it (``"features.3"``); ``target`` is a class index per image (an
+``model.named_modules()`` gives it (``"features.3"``; a module called more than once, such as a
+shared ``nn.ReLU``, means its last call); ``target`` is a class index per image (an
 int for all of them, or one per image), by default the class the model predicts.
 
 Which pixels made the decision:
@@ -266,7 +267,7 @@ def occlusion(model, x, target=None, patch=8, stride=4, fill=0.0, batch_size=64,
     """Occlusion sensitivity: the drop ``p_t(x) - p_t(x with a square filled)`` of the target's
     softmax probability as a ``patch x patch`` square of value ``fill`` slides over each image
     with step ``stride`` (Zeiler & Fergus, "Visualizing and Understanding Convolutional
-    Networks", ECCV 2014, Fig. 7).
+    Networks", ECCV 2014, Fig. 7). The default ``fill=0.0`` is the mean grey of normalised images.
 
     Returns ``(N, Ho, Wo)`` with ``Ho = (H - patch) // stride + 1``: entry ``(i, j)`` is the drop
     with the square's top-left corner at ``(i*stride, j*stride)``. ``upsample=True`` returns

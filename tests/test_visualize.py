@@ -34,6 +34,7 @@ def test_saliency_of_a_linear_model_is_its_weights():
     w = model[1].weight.detach().numpy().reshape(3, 2, 5, 5)
     np.testing.assert_allclose(got, np.stack([np.abs(w[2]).max(0), np.abs(w[0]).max(0)]), rtol=1e-6)
     assert got.shape == (2, 5, 5) and isinstance(got, np.ndarray)
+    assert mt.visualize is viz
 
 
 def test_default_target_is_the_predicted_class_and_the_model_is_left_as_it_was():
