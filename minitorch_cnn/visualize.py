@@ -103,7 +103,8 @@ def _check_model(model, op):
 
 
 def _images(model, x, op):
-    """``x`` as an ``(N, C, H, W)`` array in the model's array library and dtype, cut from any graph."""
+    """``x`` as an ``(N, C, H, W)`` array in the model's array library and dtype, cut from any graph
+    (host images for a model on another backend are copied there)."""
     _check_model(model, op)
     if isinstance(x, Tensor):
         x = x.array
@@ -113,8 +114,8 @@ def _images(model, x, op):
         raise ValueError(f"{op}: expected images of shape (N, C, H, W), got shape {tuple(x.shape)}")
     param = next(iter(model.parameters()), None)
     if param is not None:
-        if backend.is_numpy_array(x) and not backend.is_numpy_array(param.array):
-            x = backend.from_numpy(x, like=param.array)
+        if backend.array_namespace(x) is not backend.array_namespace(param.array):
+            x = backend.from_numpy(backend.to_numpy(x), like=param.array)
         x = backend.array_namespace(x).astype(x, param.dtype)
     return x
 
