@@ -242,7 +242,7 @@ METHODS = {
     "grad_cam": lambda m, x: viz.grad_cam(m, x, "4", target=[0, 1]),
     "feature_maps": lambda m, x: viz.feature_maps(m, x, "2"),
     "top_activations": lambda m, x: np.concatenate([np.concatenate([r.patch.ravel(), [r.value, *r.box]])
-                                                    for r in viz.top_activations(m, x, "3", 0, k=2)]),
+                                                    for r in viz.top_activations(m, x, "3", np.int64(0), k=2)]),
 }
 
 
