@@ -209,7 +209,8 @@ def receptive_field(model, layer=None, input_shape=None):
     meet (a sum, a concatenation) the field is the union of theirs: the longest path decides.
     Convolutions and max/average pools apply the formula above; an adaptive pool whose output
     size divides its input is a window of ``in/out``, any other one sees its whole input (an
-    over-estimate); a ``(N, C, 1, 1)`` gate broadcast over a larger map (squeeze-and-excitation)
+    over-estimate); a strided slice ``x[:, :, a::s, b::s]`` is a window of 1 with stride ``s``
+    starting ``a`` rows in; a ``(N, C, 1, 1)`` gate broadcast over a larger map (squeeze-and-excitation)
     rescales the map without moving it, so it adds nothing; every other op (activations, batch
     norm, sums) keeps a unit where it was. Returns a :class:`ReceptiveField` ``(size, jump,
     offset)`` of ``(h, w)`` pairs for the output of ``layer`` (a name from ``named_modules()``),
@@ -251,6 +252,25 @@ def _window(module, x, y):
     return list(zip(k, s, p, d))
 
 
+def _slice_window(t):
+    """``(axes, x)`` when ``t`` is a strided slice ``x[:, :, a::s, b::s]`` of a map (ResNet's option-A
+    shortcut), a window of 1 with stride ``s`` that starts ``a`` rows in: ``axes`` holds ``(k, s, p,
+    d) = (1, s, -a, 1)`` per axis. ``None`` for any other tensor."""
+    from .autograd import _parents
+    from .functional.shape import GetItem
+
+    if t._node is None or t._node.function is not GetItem or t.ndim != 4:
+        return None
+    x, index = _parents(t._node)[0], t._node.ctx.saved_tensors[2]
+    if not isinstance(index, tuple) or len(index) < 4 or not all(isinstance(i, slice) for i in index[:4]):
+        return None
+    axes = []
+    for i, size in zip(index[2:4], x.shape[2:]):
+        start, _, step = i.indices(size)
+        axes.append((1, step, -start, 1))
+    return axes, x
+
+
 def _union(fields):
     """The smallest field holding every one of ``fields`` (they share the jump of a merge)."""
     axes = []
@@ -278,6 +298,7 @@ def _graph_field(model, layer, input_shape):
             return
         geometry = _window(module, inputs[0], out) if inputs and isinstance(inputs[0], Tensor) else None
         if geometry is not None:
+            # The output rides along so that no later tensor can be given its id.
             windows[id(out)] = (geometry, inputs[0], out)
             if not isinstance(module, AdaptiveAvgPool2d):
                 outputs[None] = out
@@ -314,8 +335,9 @@ def _graph_field(model, layer, input_shape):
         if id(t) in fields:
             stack.pop()
             continue
-        if id(t) in windows:
-            inputs = [windows[id(t)][1]]
+        window = windows.get(id(t)) or _slice_window(t)
+        if window is not None:
+            inputs = [window[1]]
         elif t._node is not None:
             inputs = [p for p in _parents(t._node) if p is not None and p.requires_grad]
         else:
@@ -325,11 +347,10 @@ def _graph_field(model, layer, input_shape):
             stack.extend(pending)
             continue
         stack.pop()
-        if id(t) in windows:
+        if window is not None:
             field = fields[id(inputs[0])]
             if field is not None:
-                axes = [(r + (k - 1) * d * j, j * s, o - p * j)
-                        for (k, s, p, d), r, j, o in zip(windows[id(t)][0], *field)]
+                axes = [(r + (k - 1) * d * j, j * s, o - p * j) for (k, s, p, d), r, j, o in zip(window[0], *field)]
                 field = ReceptiveField(*(tuple(a[i] for a in axes) for i in range(3)))
             fields[id(t)] = field
             continue
