@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from minitorch_cnn.serialization import atomic_write, save_figure
+
 
 def target_met(row):
     """True/False against the row's target, None where it has none (or PyTorch did not run)."""
@@ -73,7 +75,7 @@ def markdown(rows):
 
 
 def write_json(path, machine, options, rows):
-    with open(path, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump({"machine": machine, "options": options, "rows": rows}, f, indent=1)
 
 
@@ -110,6 +112,6 @@ def chart(path, rows, heading):
                   "Black tick: target. Green: met, red: missed, gray: no target")
     ax.set_title(heading, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return True

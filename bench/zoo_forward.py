@@ -19,6 +19,7 @@ import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn import models
+from minitorch_cnn.serialization import atomic_write
 
 #: Input sizes that differ from 3x224x224.
 INPUT = {
@@ -69,8 +70,7 @@ def main(argv=None):
         "| model | input | parameters | seconds per image |",
         "|---|---|---:|---:|",
     ]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    with atomic_write(args.out, "w") as f:
         f.write("\n".join(header + rows) + "\n")
     print(f"wrote {args.out}")
 
