@@ -251,8 +251,9 @@ check("mean saliency of ink pixels / of empty pixels", round(on_ink / off_ink, 2
 
 # %%
 cams = viz.cam(model, images[:n], target=labels[:n])
+model.eval()
 with mt.no_grad():
-    scores = model.eval()(mt.tensor(images[:n])).detach().numpy()
+    scores = model(mt.tensor(images[:n])).detach().numpy()
 bias = model.fc.bias.detach().numpy()
 check("CAM: |S_t - (mean of M_t + b_t)|, largest over the digits",
       float(np.abs(scores[np.arange(n), labels[:n]] - (cams.mean(axis=(1, 2)) + bias[labels[:n]])).max()),
