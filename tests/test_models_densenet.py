@@ -9,7 +9,7 @@ import minitorch_cnn as mt
 from minitorch_cnn import models, nn
 from minitorch_cnn.models import densenet
 
-from helpers import assert_namespace, check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
+from helpers import assert_namespace, model_on, check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
 
 #: (name, options, trainable parameters, source).
 PARAMETER_COUNTS = [
@@ -110,8 +110,7 @@ def test_torchvision_initialisation():
 
 def test_runs_on_any_array_backend(xp):
     model = densenet.densenet_bc(10, 2, num_classes=3)
-    for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, model)
     out = model(mt.Tensor(xp.asarray(images(2, 3, 8).detach().numpy())))
     out.sum().backward()
     assert_namespace(out, xp)
