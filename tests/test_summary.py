@@ -82,7 +82,7 @@ def test_resnet_shortcuts_count_once_and_the_jump_matches_the_map():
     assert field == ReceptiveField(size=(25, 25), jump=(4, 4), offset=(-12, -12))
     assert receptive_field(model, "features.5", input_shape=(3, 16, 16)) == field
     # The shortcut's 1x1 stride-2 conv sees what the first stage's output sees (3 + 2 + 2 = 7).
-    assert receptive_field(model, "features.4.0.shortcut", input_shape=(3, 16, 16)) == ((7, 7), (2, 2), (-3, -3))
+    assert receptive_field(model, "features.4.0.downsample", input_shape=(3, 16, 16)) == ((7, 7), (2, 2), (-3, -3))
 
 
 def test_a_channel_gate_does_not_widen_the_field():
