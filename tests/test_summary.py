@@ -113,3 +113,15 @@ def test_receptive_field_and_named_layer_errors_name_the_layers():
     assert named_layer(model, "2") is model[2]
     with pytest.raises(TypeError, match="named_layer: expected layer to be a module name \\(str\\), got int"):
         named_layer(model, 2)
+
+
+def test_published_receptive_fields_of_vgg16_and_resnet18():
+    """VGG-16's pool5 sees 212 pixels (Araujo, Norris & Sim, Distill 2019, Table 1; conv5_3: 196).
+    ResNet-18's last stage sees 435: 7 (conv1, jump 2) + 2*2 (max-pool, jump 4) + 4 convs * 2*4
+    + (2*4 + 3*2*8) + (2*8 + 3*2*16) + (2*16 + 3*2*32), each stage's first conv striding.
+    Widths do not change a field, so thin copies run on 32x32 inputs."""
+    vgg = models.create("vgg16", width_mult=1 / 16)
+    assert receptive_field(vgg, input_shape=(3, 32, 32)) == ((212, 212), (32, 32), (-90, -90))
+    assert receptive_field(vgg, "features.29", input_shape=(3, 32, 32)).size == (196, 196)
+    resnet = models.create("resnet18", width=4)
+    assert receptive_field(resnet, "layer4", input_shape=(3, 32, 32)) == ((435, 435), (32, 32), (-217, -217))
