@@ -12,7 +12,8 @@ from minitorch_cnn.models import alexnet, googlenet, nin, vgg
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
+from helpers import (check_model_grad, check_param_count, check_torchvision_logits, check_torchvision_names,
+                     no_random_init, param_count_cases, random_images)
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
@@ -117,6 +118,22 @@ def test_vgg_layouts_follow_table_1_in_torchvision_numbering():
     assert {"features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.bias"} <= keys
     assert sum(isinstance(m, nn.Conv2d) for m in d.features) == 13
     assert sum(isinstance(m, nn.BatchNorm2d) for m in vgg.vgg16_bn(width_mult=1 / 32).features) == 13
+
+
+TORCHVISION_VGG = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_VGG)
+def test_vgg_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
+    check_torchvision_names(name)
+
+
+#: torchvision's VGG has no width option (its classifier is fixed at 512 * 7 * 7 -> 4096), so the
+#: logits are checked at full size on 32x32 images, with and without batch norm; the other
+#: configurations differ only in their conv counts, which the keys pin.
+@pytest.mark.parametrize("name", ["vgg11", "vgg16_bn"])
+def test_vgg_torchvision_weights_give_torchvisions_logits_at_full_size(name):
+    check_torchvision_logits(name, 32)
 
 
 def test_nin_ends_in_class_maps_and_global_average_pooling():
