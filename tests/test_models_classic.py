@@ -19,6 +19,7 @@ from helpers import (check_model_grad, check_param_count, check_torchvision_logi
 PARAMETER_COUNTS = [
     ("alexnet", {}, 62_378_344, "Krizhevsky et al. 2012, counted from the layer list (module docstring)"),
     ("alexnet", {"two_gpu_groups": True}, 60_965_224, "same, groups=2 in conv2/4/5: the paper's '60 million'"),
+    ("alexnet_owt", {}, 61_100_840, "torchvision"),
     ("zfnet", {}, 107_627_624, "Zeiler & Fergus 2013, Fig. 3 with 512-1024-512, counted"),
     ("vgg11", {}, 132_863_336, "torchvision"),
     ("vgg11_bn", {}, 132_868_840, "torchvision"),
@@ -40,6 +41,7 @@ PARAMETER_COUNTS = [
 #: Reduced copies for gradient checks and shape tests: (options, input size).
 SMALL = {
     "alexnet": ({"width_mult": 1 / 32}, 67),
+    "alexnet_owt": ({"width_mult": 1 / 32}, 63),
     "zfnet": ({"width_mult": 1 / 32}, 53),
     "nin": ({"width_mult": 1 / 32}, 67),
     "googlenet": ({"width_mult": 1 / 16}, 79),
@@ -118,6 +120,11 @@ def test_vgg_layouts_follow_table_1_in_torchvision_numbering():
     assert {"features.0.weight", "features.28.bias", "classifier.0.weight", "classifier.6.bias"} <= keys
     assert sum(isinstance(m, nn.Conv2d) for m in d.features) == 13
     assert sum(isinstance(m, nn.BatchNorm2d) for m in vgg.vgg16_bn(width_mult=1 / 32).features) == 13
+
+
+def test_alexnet_owt_has_torchvisions_names_and_logits():
+    check_torchvision_names("alexnet_owt", "alexnet")
+    check_torchvision_logits("alexnet_owt", 63, "alexnet")
 
 
 TORCHVISION_VGG = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
