@@ -8,11 +8,16 @@
 * :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
+* :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -185,3 +190,29 @@ def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter, in ``mode``
     ("train" or "eval"); see :func:`minitorch_cnn.gradcheck.gradcheck_model`."""
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
+
+
+#: Run in a fresh interpreter where ``import torch`` fails: reads the weight files named in argv[2:]
+#: with ``mt.load_weights`` and writes each state dict to the ``.npz`` files in argv[1] (a folder).
+_LOAD_WITHOUT_TORCH = """
+import os, sys
+sys.modules["torch"] = None
+import numpy as np
+import minitorch_cnn as mt
+for i, path in enumerate(sys.argv[2:]):
+    np.savez(os.path.join(sys.argv[1], f"{i}.npz"), **mt.load_weights(path))
+"""
+
+
+def load_weights_without_torch(*paths):
+    """``mt.load_weights`` of each path in a subprocess where torch cannot be imported, so a reader
+    that quietly falls back on torch fails; returns the state dicts."""
+    with tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_TORCH, out, *map(str, paths)], check=True, env=env,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        states = []
+        for i in range(len(paths)):
+            with np.load(os.path.join(out, f"{i}.npz")) as archive:
+                states.append({k: archive[k] for k in archive.files})
+        return states

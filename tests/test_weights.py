@@ -1,0 +1,184 @@
+"""load_weights: torch.save files (zip and legacy) read without torch, safetensors, our .npz;
+malicious, truncated and malformed files refused."""
+
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import minitorch_cnn as mt
+from helpers import load_weights_without_torch, torch_or_skip
+
+FORMATS = {"zip": True, "legacy": False}
+
+
+def _tricky_state_dict(torch):
+    """Every dtype a state dict holds, plus views: a transpose (strides), a slice (storage offset),
+    two tensors on one storage, a Parameter and an empty tensor."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 5, generator=g)
+    return {
+        "conv.weight": torch.nn.Parameter(torch.randn(3, 2, 3, 3, generator=g)),
+        "float64": torch.randn(3, dtype=torch.float64, generator=g),
+        "bn.num_batches_tracked": torch.tensor(7),
+        "int64": torch.arange(-3, 3),
+        "mask": torch.tensor([True, False, True]),
+        "half": torch.randn(2, generator=g).half(),
+        "bfloat16": torch.randn(3, generator=g).bfloat16(),
+        "base": base,
+        "transposed": base.t(),
+        "row_slice": base[2:, 1:4],
+        "strided": base[::2, ::3],
+        "empty": torch.zeros(0, 3),
+    }
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_torch_files_load_without_torch(tmp_path, fmt):
+    torch = torch_or_skip()
+    state = _tricky_state_dict(torch)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    module[1].running_mean.uniform_(-1, 1)
+    torch.save(state, tmp_path / "tricky.pth", _use_new_zipfile_serialization=FORMATS[fmt])
+    torch.save(module.state_dict(), tmp_path / "module.pth", _use_new_zipfile_serialization=FORMATS[fmt])
+    loaded, loaded_module = load_weights_without_torch(tmp_path / "tricky.pth", tmp_path / "module.pth")
+    for files_state, ours in ((state, loaded), (module.state_dict(), loaded_module)):
+        assert list(ours) == list(files_state)
+        for name, t in files_state.items():
+            expected = t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()
+            assert ours[name].dtype == expected.dtype, name
+            np.testing.assert_array_equal(ours[name], expected, err_msg=name)
+
+
+def test_a_torch_checkpoint_dict_yields_its_state_dict(tmp_path):
+    torch = torch_or_skip()
+    torch.save({"epoch": 3, "state_dict": {"w": torch.ones(2)}}, tmp_path / "ckpt.pt")
+    np.testing.assert_array_equal(mt.load_weights(tmp_path / "ckpt.pt")["w"], [1.0, 1.0])
+
+
+class _RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _torch_zip(path, payload):
+    """A file laid out as torch.save's zip format with ``payload`` as its pickle."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/version", "3\n")
+
+
+@pytest.mark.parametrize("layout", ["legacy", "zip", "inside-state-dict"])
+def test_malicious_pickle_is_refused_and_not_run(tmp_path, layout):
+    marker = tmp_path / "pwned"
+    evil = _RunsACommand(marker)
+    path = tmp_path / "evil.pth"
+    if layout == "legacy":
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    elif layout == "zip":
+        _torch_zip(path, pickle.dumps(evil, protocol=2))
+    else:
+        _torch_zip(path, pickle.dumps({"conv.weight": evil}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match=rf"{path}.*(posix|os)\.system.*refused"):
+        mt.load_weights(path)
+    assert not marker.exists()
+    assert pickle.loads(pickle.dumps(evil)) == 0 and marker.exists(), "the payload must really run when unpickled"
+
+
+def test_a_pickle_of_arbitrary_objects_is_refused(tmp_path):
+    path = tmp_path / "set.pth"
+    _torch_zip(path, pickle.dumps({"w": {1, 2}}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match=r"(__builtin__|builtins)\.set.*refused"):
+        mt.load_weights(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_truncated_torch_files_are_reported(tmp_path, fmt):
+    torch = torch_or_skip()
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.randn(100)}, path, _use_new_zipfile_serialization=FORMATS[fmt])
+    raw = path.read_bytes()
+    for cut in (len(raw) - 7, len(raw) // 2, 30):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match=rf"{path}.*(truncated|corrupt|malformed)"):
+            mt.load_weights(path)
+
+
+def test_a_tensor_reaching_past_its_storage_is_malformed(tmp_path):
+    torch = torch_or_skip()
+    path = tmp_path / "w.pth"
+    torch.save({"w": torch.randn(6)}, path)
+    with zipfile.ZipFile(path) as archive:
+        entries = {n: archive.read(n) for n in archive.namelist()}
+    prefix = next(n for n in entries if n.endswith("data.pkl"))[: -len("data.pkl")]
+    entries[prefix + "data/0"] = entries[prefix + "data/0"][:8]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match="storage '0' holds 8 bytes"):
+        mt.load_weights(path)
+
+
+def test_unknown_and_empty_files_are_reported(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("hello, these are not weights")
+    with pytest.raises(ValueError, match="not a weights file"):
+        mt.load_weights(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a weights file"):
+        mt.load_weights(path)
+    with pytest.raises(FileNotFoundError):
+        mt.load_weights(tmp_path / "missing.pth")
+
+
+def test_a_pickle_that_is_not_a_torch_file(tmp_path):
+    path = tmp_path / "list.pkl"
+    path.write_bytes(pickle.dumps([1, 2, 3], protocol=2))
+    with pytest.raises(ValueError, match="no PyTorch magic number"):
+        mt.load_weights(path)
+
+
+def test_safetensors(tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy", reason="safetensors is not installed")
+    state = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.array(4, dtype=np.int64)}
+    safetensors.save_file(state, tmp_path / "w.safetensors")
+    loaded = mt.load_weights(tmp_path / "w.safetensors")
+    for name in state:
+        np.testing.assert_array_equal(loaded[name], state[name])
+    (tmp_path / "cut.safetensors").write_bytes((tmp_path / "w.safetensors").read_bytes()[:-5])
+    with pytest.raises(ValueError, match="truncated or malformed .safetensors"):
+        mt.load_weights(tmp_path / "cut.safetensors")
+
+
+def test_our_npz_files(tmp_path):
+    state = {"fc.weight": np.ones((2, 3), np.float32), "fc.bias": np.zeros(2, np.float32)}
+    mt.save(state, tmp_path / "state.npz")
+    mt.save({"model": state, "metadata": {"architecture": "lenet5"}}, tmp_path / "ckpt.npz")
+    np.savez(tmp_path / "plain.npz", **state)
+    for name in ("state.npz", "ckpt.npz", "plain.npz"):
+        loaded = mt.load_weights(tmp_path / name)
+        assert sorted(loaded) == sorted(state), name
+        np.testing.assert_array_equal(loaded["fc.weight"], state["fc.weight"])
+
+
+def test_old_densenet_keys_are_renamed_as_torchvision_does(tmp_path):
+    old = {
+        "features.denseblock1.denselayer1.norm.1.weight": np.ones(2),
+        "features.denseblock1.denselayer1.conv.2.weight": np.ones(2),
+        "features.denseblock1.denselayer12.norm.2.running_var": np.ones(2),
+        "features.norm5.weight": np.ones(2),
+        "features.transition1.conv.weight": np.ones(2),
+    }
+    mt.save(old, tmp_path / "densenet.npz")
+    assert sorted(mt.load_weights(tmp_path / "densenet.npz")) == [
+        "features.denseblock1.denselayer1.conv2.weight",
+        "features.denseblock1.denselayer1.norm1.weight",
+        "features.denseblock1.denselayer12.norm2.running_var",
+        "features.norm5.weight",
+        "features.transition1.conv.weight",
+    ]
