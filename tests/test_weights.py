@@ -10,6 +10,8 @@ import pytest
 
 import minitorch_cnn as mt
 from helpers import load_weights_without_torch, torch_or_skip
+from minitorch_cnn import models
+from minitorch_cnn.models.fingerprint import guess_architecture
 
 FORMATS = {"zip": True, "legacy": False}
 
@@ -182,3 +184,105 @@ def test_old_densenet_keys_are_renamed_as_torchvision_does(tmp_path):
         "features.norm5.weight",
         "features.transition1.conv.weight",
     ]
+
+
+# ---------------------------------------------------------------- models.create(name, weights=...)
+
+
+@pytest.fixture(scope="module")
+def squeezenet_file(tmp_path_factory):
+    """squeezenet1_1's state dict written by torch.save (zip format), with its module names."""
+    torch = torch_or_skip()
+    model = models.create("squeezenet1_1")
+    path = tmp_path_factory.mktemp("weights") / "squeezenet1_1.pth"
+    torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in model.state_dict().items()}, path)
+    return path, model
+
+
+def _logits(model, seed=0):
+    model.eval()
+    x = mt.tensor(np.random.default_rng(seed).standard_normal((1, 3, 64, 64)).astype(np.float32))
+    with mt.no_grad():
+        return model(x).numpy()
+
+
+def test_create_loads_a_torch_file_strictly(squeezenet_file):
+    path, saved = squeezenet_file
+    model = models.create("squeezenet1_1", weights=path)
+    np.testing.assert_array_equal(_logits(model), _logits(saved))
+
+
+def test_create_with_other_classes_keeps_the_base_and_names_the_skipped_tensors(squeezenet_file):
+    path, saved = squeezenet_file
+    with pytest.warns(UserWarning, match=r"10 classes and .* holds 1000.*classifier\.1\.weight, classifier\.1\.bias$"):
+        model = models.create("squeezenet1_1", num_classes=10, weights=path)
+    assert model.classifier[1].weight.shape == (10, 512, 1, 1)
+    saved_state = saved.state_dict()
+    for name, value in model.state_dict().items():
+        if not name.startswith("classifier."):
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(saved_state[name]), err_msg=name)
+
+
+def test_create_without_num_classes_says_the_files_class_count(tmp_path):
+    mt.save(models.create("squeezenet1_1", num_classes=10).state_dict(), tmp_path / "ten.npz")
+    with pytest.raises(ValueError, match="does not fit squeezenet1_1: its output layers have 10 classes; pass num_classes="):
+        models.create("squeezenet1_1", weights=tmp_path / "ten.npz")
+
+
+def test_a_file_of_another_architecture_is_named(tmp_path):
+    mt.save(models.create("squeezenet1_0", num_classes=2).state_dict(), tmp_path / "v10.npz")
+    with pytest.raises(ValueError, match=r"looks like torchvision's squeezenet1_0 \(use models.create\('squeezenet1_0'"):
+        models.create("squeezenet1_1", num_classes=2, weights=tmp_path / "v10.npz")
+
+
+def _shapes(layout):
+    """A state dict of the given ``{name: shape}`` that allocates nothing (zero strides)."""
+    return {k: np.broadcast_to(np.float32(0), s) for k, s in layout.items()}
+
+
+def _resnet_layout(block_counts, bottleneck, width=64, groups=1):
+    layout = {"conv1.weight": (64, 3, 7, 7)}
+    for stage, count in enumerate(block_counts, start=1):
+        for i in range(count):
+            layout[f"layer{stage}.{i}.conv1.weight"] = (width, 64, 1, 1)
+            layout[f"layer{stage}.{i}.conv2.weight"] = (width, width // groups, 3, 3)
+            if bottleneck:
+                layout[f"layer{stage}.{i}.conv3.weight"] = (256, width, 1, 1)
+    return layout
+
+
+TORCHVISION_LAYOUTS = {
+    "alexnet_owt": {"features.0.weight": (64, 3, 11, 11), "features.3.weight": (192, 64, 5, 5),
+                    "classifier.1.weight": (4096, 9216), "classifier.6.weight": (1000, 4096)},
+    "vgg11_bn": {**{f"features.{i}.weight": (64, 3, 3, 3) for i in (0, 4, 8, 11, 15, 18, 22, 25)},
+                 "features.1.running_mean": (64,), "classifier.6.weight": (1000, 4096)},
+    "vgg16": {**{f"features.{i}.weight": (64, 3, 3, 3) for i in range(13)}, "classifier.6.weight": (1000, 4096)},
+    "resnet18": _resnet_layout((2, 2, 2, 2), bottleneck=False),
+    "resnet50": _resnet_layout((3, 4, 6, 3), bottleneck=True),
+    "resnet152": _resnet_layout((3, 8, 36, 3), bottleneck=True),
+    "resnext101_32x8d": _resnet_layout((3, 4, 23, 3), bottleneck=True, width=256, groups=32),
+    "wide_resnet50_2": _resnet_layout((3, 4, 6, 3), bottleneck=True, width=128),
+    "densenet161": {f"features.denseblock{b}.denselayer{i + 1}.conv1.weight": (192, 96, 1, 1)
+                    for b, n in enumerate((6, 12, 36, 24), start=1) for i in range(n)},
+    "squeezenet1_1": {"features.0.weight": (64, 3, 3, 3), "features.3.squeeze.weight": (16, 64, 1, 1)},
+    "mobilenet_v2": {"features.1.conv.0.0.weight": (32, 1, 3, 3), "features.18.0.weight": (1280, 320, 1, 1)},
+    "mobilenet_v3_small": {"features.1.block.0.0.weight": (16, 1, 3, 3), "classifier.0.weight": (1024, 576)},
+    "efficientnet_b0": {"features.1.0.block.0.0.weight": (32, 1, 3, 3), "features.2.0.block.0.0.weight": (96, 16, 1, 1),
+                        "features.2.1.block.0.0.weight": (144, 24, 1, 1), "classifier.1.weight": (1000, 1280)},
+    "efficientnet_b1": {"features.1.0.block.0.0.weight": (32, 1, 3, 3),
+                        **{f"features.2.{i}.block.0.0.weight": (96, 16, 1, 1) for i in range(3)},
+                        "classifier.1.weight": (1000, 1280)},
+    "efficientnet_b7": {"features.1.0.block.0.0.weight": (64, 1, 3, 3), "classifier.1.weight": (1000, 2560)},
+    "googlenet_bn": {"inception3a.branch1.conv.weight": (64, 192, 1, 1)},
+    "inception_v3": {"Mixed_5b.branch1x1.conv.weight": (64, 192, 1, 1)},
+}
+
+
+@pytest.mark.parametrize("name", TORCHVISION_LAYOUTS)
+def test_guess_architecture_of_torchvision_layouts(name):
+    assert guess_architecture(_shapes(TORCHVISION_LAYOUTS[name])) == name
+
+
+def test_guess_architecture_of_something_else():
+    assert guess_architecture(_shapes({"fc.weight": (10, 84)})) is None
+    assert guess_architecture(_shapes(_resnet_layout((1, 1, 1, 1), bottleneck=False))) is None
