@@ -85,6 +85,7 @@ def _resume_path(args, checkpoint):
 def cmd_train(args):
     import minitorch_cnn as mt
     from . import data, models, optim
+    from .serialization import atomic_write
     from .training import fit, evaluate, plot_history
 
     mt.manual_seed(args.seed)
@@ -140,7 +141,7 @@ def cmd_train(args):
         "epochs": args.epochs,
         "history": history,
     }
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+    with atomic_write(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     print(f"test accuracy {result['accuracy']:.4f} (top-1 error {result['top1_error']:.4f}) "
           f"after {seconds:.1f} s of training")

@@ -33,6 +33,7 @@ from pathlib import Path
 from . import backend
 from . import functional as F
 from .autograd import no_grad
+from .serialization import save_figure
 from .tensor import Tensor
 
 ACTIVATIONS = {"tanh": F.tanh, "relu": F.relu}
@@ -146,7 +147,5 @@ def plot_activation_histograms(stats, path, title=None):
         ax.tick_params(labelsize=7)
     if title:
         figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    save_figure(figure, path)
+    return Path(path)

@@ -3,7 +3,8 @@
 Everything here works on NumPy arrays on the host (CPU); a batch becomes a Tensor, on the requested
 device, only when the :class:`DataLoader` hands it out. No loader downloads anything: ``digits``
 ships with scikit-learn, the file-based loaders read files the user fetched, and the synthetic
-sets are drawn on the fly.
+sets are drawn on the fly. :func:`read_image` reads one image file (a photo to classify or
+visualise) as a ``(C, H, W)`` array.
 """
 
 from .dataset import Dataset, TensorDataset
@@ -11,11 +12,12 @@ from .loader import DataLoader
 from .digits import digits
 from .idx import mnist, fashion_mnist, read_idx
 from .cifar import cifar10, read_cifar_batch
+from .image_file import read_image
 from .synthetic import synthetic_shapes, synthetic_gaussian
 from . import transforms
 
 __all__ = [
     "Dataset", "TensorDataset", "DataLoader",
-    "digits", "mnist", "fashion_mnist", "read_idx", "cifar10", "read_cifar_batch",
+    "digits", "mnist", "fashion_mnist", "read_idx", "cifar10", "read_cifar_batch", "read_image",
     "synthetic_shapes", "synthetic_gaussian", "transforms",
 ]
