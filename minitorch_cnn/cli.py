@@ -321,6 +321,55 @@ def cmd_finetune(args):
     return 0
 
 
+def _image_classifier(model, weights, num_classes, options):
+    """``(model, preprocess, class names)`` for classifying image files: zoo name ``model`` with a
+    weights file (ImageNet preprocessing, ImageNet names when it has 1000 outputs), or a checkpoint
+    written by train/pretrain/finetune (its own image size, statistics and class names)."""
+    from . import data, models, transfer
+    from .data import imagenet
+
+    if weights is None:
+        if model in models.list_models():
+            raise SystemExit(f"{model} is a model name: give its weights file with --weights FILE")
+        if not os.path.isfile(model):
+            raise SystemExit(f"{model} is neither a registered model nor a checkpoint file")
+        net, meta = transfer.load_pretrained(model)
+        normalize = transfer.normalization(meta)
+
+        def preprocess(path):
+            return normalize(data.read_image(path, channels=meta["in_channels"], size=meta["image_size"])[None])[0]
+
+        return net, preprocess, list(meta["classes"])
+    try:
+        net = models.create(model, num_classes=num_classes, weights=weights, **options)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"predict: {exc}") from None
+    preset = imagenet.preprocessing(model)
+    outputs = num_classes or imagenet.NUM_CLASSES
+    names = list(imagenet.imagenet_classes()) if outputs == imagenet.NUM_CLASSES else [str(k) for k in range(outputs)]
+    return net, lambda path: preset(data.read_image(path, channels=3)), names
+
+
+def cmd_predict(args):
+    import minitorch_cnn as mt
+    import minitorch_cnn.functional as F
+
+    model, preprocess, names = _image_classifier(args.model, args.weights, args.num_classes, _options(args.option))
+    try:
+        batch = np.stack([preprocess(path) for path in args.images])
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"predict: {exc}") from None
+    model.eval()
+    with mt.no_grad():
+        probabilities = F.softmax(model(mt.tensor(batch)), dim=1).numpy()
+    k = min(args.top, len(names))
+    for path, p in zip(args.images, probabilities):
+        print(path)
+        for rank, c in enumerate(np.argsort(-p, kind="stable")[:k], start=1):
+            print(f"  {rank}. {names[c]} ({c}): {p[c]:.4f}")
+    return 0
+
+
 def cmd_transfer_demo(args):
     from . import transfer_experiment
 
@@ -440,6 +489,17 @@ def build_parser():
                    help="continue a stopped run from its --out checkpoint (or PATH) with the same options")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("predict", help="the top classes of image files (JPEG, PNG, ...) with their probabilities")
+    p.add_argument("model", help="a registered model name with --weights FILE, or a checkpoint written by "
+                                 "'train', 'pretrain' or 'finetune'")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", default=None,
+                   help="weights for MODEL: torchvision's .pth (e.g. resnet18-f37072fd.pth), .safetensors or .npz")
+    p.add_argument("--num-classes", type=int, default=None, help="outputs of the weights file (default 1000: ImageNet)")
+    p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("transfer-demo", help="lecture 11: scratch vs feature extraction vs fine-tuning with few labels")
     p.add_argument("--out", default="runs/transfer", help="output folder (default runs/transfer)")

@@ -9,6 +9,7 @@
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
 * :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
+* :func:`write_image` / :func:`rand_pixels` - small image files (PNG, JPEG, ...) written with Pillow.
 """
 
 from __future__ import annotations
@@ -216,3 +217,15 @@ def load_weights_without_torch(*paths):
             with np.load(os.path.join(out, f"{i}.npz")) as archive:
                 states.append({k: archive[k] for k in archive.files})
         return states
+
+
+def write_image(path, pixels, mode=None):
+    """Save a uint8 (or uint16) array ``(H, W)`` or ``(H, W, channels)`` with Pillow; the suffix sets the format."""
+    from PIL import Image
+
+    Image.fromarray(pixels, mode).save(path)
+    return path
+
+
+def rand_pixels(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
