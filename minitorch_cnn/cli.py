@@ -17,15 +17,36 @@ import time
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
+#: ``--dataset folder:PATH``: a folder of photos, one subfolder per class (data.ImageFolder).
+FOLDER_PREFIX = "folder:"
+#: The share of each class of a folder dataset held out as its test set (data.stratified_split).
+FOLDER_TEST_FRACTION = 0.2
+DATASET_HELP = f"one of {', '.join(DATASETS)}, or {FOLDER_PREFIX}PATH for a folder with one subfolder of images per class"
+
+
+def _dataset_name(text):
+    if text in DATASETS or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected {DATASET_HELP}; got {text!r}")
 
 
 def _load_dataset(name, data_dir, size):
     """Train and test sets of dataset ``name``, with square images of side ``size``.
 
     Images of another size are resized bilinearly (LeNet-5 expects 32x32; MNIST's are 28x28).
+    A folder of photos (``folder:PATH``) stays on disk: each photo is decoded when a batch needs
+    it, its shorter side resized to ``size`` and its centre cropped, and a stratified
+    ``FOLDER_TEST_FRACTION`` of every class is the test set.
     """
     from . import data
 
+    if name.startswith(FOLDER_PREFIX):
+        resize = data.transforms.Compose([data.imagenet.ResizeShorter(size), data.imagenet.CenterCrop(size)])
+        try:
+            folder = data.ImageFolder(name[len(FOLDER_PREFIX):], transform=resize)
+        except FileNotFoundError as exc:
+            raise SystemExit(f"--dataset {name}: {exc}") from None
+        return data.stratified_split(folder, FOLDER_TEST_FRACTION, seed=0)
     train, test = _load_native(name, data_dir, size)
     if train.images.shape[-1] != size or train.images.shape[-2] != size:
         train, test = (data.TensorDataset(data.transforms.resize(d.images, size), d.labels, d.classes)
@@ -84,15 +105,15 @@ def _resume_path(args, checkpoint):
 
 def cmd_train(args):
     import minitorch_cnn as mt
-    from . import data, models, optim
+    from . import data, models, optim, transfer
     from .serialization import atomic_write
     from .training import fit, evaluate, plot_history
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    normalize = data.transforms.Normalize.from_images(train_set.images)
+    normalize = transfer.standardization(train_set)
     mean, std = normalize.mean.tolist(), normalize.std.tolist()
-    in_channels = train_set.images.shape[1]
+    in_channels, image_size, _ = train_set[0][0].shape
     model = models.create(args.model, num_classes=len(train_set.classes), in_channels=in_channels)
     if args.device != "cpu":
         model.to(device=args.device)
@@ -110,7 +131,7 @@ def cmd_train(args):
         "dataset": args.dataset,
         "classes": [str(c) for c in train_set.classes],
         "in_channels": in_channels,
-        "image_size": int(train_set.images.shape[-1]),
+        "image_size": int(image_size),
         "normalize_mean": mean,
         "normalize_std": std,
         **_run_options(args),
@@ -259,15 +280,27 @@ def _classes(text):
         raise argparse.ArgumentTypeError(f"expected class indices like 0,1,2,3,4, got {text!r}") from None
 
 
+def _keep_classes(args, train_set, test_set):
+    from . import transfer
+
+    if not args.classes:
+        return train_set, test_set
+    if args.dataset.startswith(FOLDER_PREFIX):
+        raise SystemExit(f"{args.command}: --classes picks classes of an in-memory dataset; for a folder, keep only "
+                         "the class subfolders you want")
+    return transfer.keep_classes(train_set, args.classes), transfer.keep_classes(test_set, args.classes)
+
+
 def cmd_pretrain(args):
     import minitorch_cnn as mt
     from . import transfer
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
-    out = args.out or os.path.join("zoo", f"{args.model}-{args.dataset}.npz")
+    train_set, test_set = _keep_classes(args, train_set, test_set)
+    dataset = os.path.basename(os.path.normpath(args.dataset[len(FOLDER_PREFIX):])) if args.dataset.startswith(
+        FOLDER_PREFIX) else args.dataset
+    out = args.out or os.path.join("zoo", f"{args.model}-{dataset}.npz")
     resume = _resume_path(args, out)
     print(f"pretraining {args.model} on {args.dataset} (classes {', '.join(train_set.classes)}): "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs"
@@ -289,13 +322,13 @@ def cmd_finetune(args):
     mt.manual_seed(args.seed)
     model, metadata = transfer.load_pretrained(args.checkpoint)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
+    train_set, test_set = _keep_classes(args, train_set, test_set)
     if args.per_class:
         train_set, _ = transfer.split_per_class(train_set, args.per_class, seed=args.seed)
-    if train_set.images.shape[1] != metadata["in_channels"]:
+    channels = train_set[0][0].shape[0]
+    if channels != metadata["in_channels"]:
         raise SystemExit(f"finetune: {args.checkpoint} expects {metadata['in_channels']}-channel images, "
-                         f"--dataset {args.dataset} has {train_set.images.shape[1]}")
+                         f"--dataset {args.dataset} has {channels}")
     transfer.replace_head(model, len(train_set.classes))
     normalize = transfer.normalization(metadata)
     train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=normalize)
@@ -379,7 +412,7 @@ def cmd_transfer_demo(args):
 
 def _add_training_options(p, epochs, lr):
     """The dataset and optimiser options that 'train' and 'pretrain' share (defaults differ)."""
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=32)
@@ -411,7 +444,7 @@ def build_parser():
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint written by 'train' on its test set")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the one it was trained on")
+    p.add_argument("--dataset", default=None, type=_dataset_name, help=DATASET_HELP + " (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
@@ -464,7 +497,7 @@ def build_parser():
 
     p = sub.add_parser("finetune", help="transfer a pretrained checkpoint to a dataset: train the head, then fine-tune")
     p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train')")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 5,6,7,8,9")
     p.add_argument("--per-class", type=int, default=None, help="train on this many labelled images per class")

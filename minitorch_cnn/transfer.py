@@ -357,7 +357,8 @@ def keep_classes(dataset, classes):
 
 
 def split_per_class(dataset, per_class, seed=0):
-    """``(labelled, rest)``: ``per_class`` images of every class drawn with ``seed``, and all the others."""
+    """``(labelled, rest)``: ``per_class`` images of every class drawn with ``seed``, and all the others
+    (in-memory datasets stay in memory; any other, such as an ImageFolder, is split into Subsets)."""
     rng = np.random.default_rng(seed)
     picked = []
     for k in np.unique(dataset.labels):
@@ -367,6 +368,8 @@ def split_per_class(dataset, per_class, seed=0):
         picked.append(rng.choice(members, per_class, replace=False))
     chosen = np.zeros(len(dataset), dtype=bool)
     chosen[np.concatenate(picked)] = True
+    if not isinstance(dataset, data.TensorDataset):
+        return data.Subset(dataset, np.flatnonzero(chosen)), data.Subset(dataset, np.flatnonzero(~chosen))
     part = (lambda mask: data.TensorDataset(dataset.images[mask], dataset.labels[mask], classes=dataset.classes))
     return part(chosen), part(~chosen)
 
@@ -379,6 +382,15 @@ def default_optimizer(params, lr):
     return optim.Adam(params, lr=lr)
 
 
+def standardization(train_set):
+    """The ``Normalize`` a model trained on ``train_set`` uses: the images' own per-channel mean and
+    std when they are in memory; ImageNet's for a folder of photos (an ImageFolder or a Subset of
+    one), whose own statistics would cost decoding every photo once more."""
+    if isinstance(train_set, data.TensorDataset):
+        return data.transforms.Normalize.from_images(train_set.images)
+    return data.transforms.Normalize(data.imagenet.IMAGENET_MEAN, data.imagenet.IMAGENET_STD)
+
+
 def normalization(model_metadata):
     """The :class:`~minitorch_cnn.data.transforms.Normalize` a pretrained model expects."""
     return data.transforms.Normalize(model_metadata["normalize_mean"], model_metadata["normalize_std"])
@@ -388,9 +400,9 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
              shift=0, dataset="", progress=False, device="cpu", checkpoint=None, resume=None, run_options=None):
     """Train zoo model ``name`` from scratch; returns ``(model, metadata)`` for :func:`save_pretrained`.
 
-    Images are standardised with ``train_set``'s per-channel mean and std, which go into the
-    metadata with the architecture, its ``options``, the class names, the image size and the test
-    accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
+    Images are standardised as :func:`standardization` says; the mean and std go into the metadata
+    with the architecture, its ``options``, the class names, the image size and the test accuracy:
+    everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
     augments with random shifts of up to that many pixels: features that must hold wherever the
     object sits are the ones that carry over to a new task.
 
@@ -398,16 +410,16 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     (the command line's other options) join the metadata, so a resume with other ones is refused.
     """
     options = dict(options or {})
-    images = train_set.images
-    normalize = data.transforms.Normalize.from_images(images)
+    normalize = standardization(train_set)
     mean, std = normalize.mean.tolist(), normalize.std.tolist()
     classes = train_set.classes or [str(k) for k in range(int(train_set.labels.max()) + 1)]
+    C, H, _ = train_set[0][0].shape
     metadata = {
         "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
-        "in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
+        "in_channels": int(C), "image_size": int(H),
         "normalize_mean": mean, "normalize_std": std, **(run_options or {}),
     }
-    model = models.create(name, num_classes=len(classes), in_channels=images.shape[1], **options)
+    model = models.create(name, num_classes=len(classes), in_channels=C, **options)
     if device != "cpu":
         model.to(device=device)
     augment = data.transforms.Compose([data.transforms.RandomShift(shift), normalize]) if shift else normalize

@@ -96,6 +96,33 @@ def center_crop(image, size):
     return image[:, top:top + size, left:left + size]
 
 
+class ResizeShorter:
+    """Transform form of :func:`resize_shorter` (torchvision's ``Resize(size)`` with an int)."""
+
+    def __init__(self, size, interpolation="bilinear"):
+        _pil_filter("ResizeShorter", interpolation)
+        self.size, self.interpolation = int(size), interpolation
+
+    def __call__(self, image):
+        return resize_shorter(image, self.size, self.interpolation)
+
+    def __repr__(self):
+        return f"ResizeShorter({self.size}, interpolation={self.interpolation!r})"
+
+
+class CenterCrop:
+    """Transform form of :func:`center_crop` (torchvision's ``CenterCrop(size)``)."""
+
+    def __init__(self, size):
+        self.size = int(size)
+
+    def __call__(self, image):
+        return center_crop(image, self.size)
+
+    def __repr__(self):
+        return f"CenterCrop({self.size})"
+
+
 class ImageClassification:
     """torchvision's ImageNet preset: :func:`resize_shorter`, :func:`center_crop`, standardise.
 
@@ -113,10 +140,11 @@ class ImageClassification:
         if resize_size < crop_size:
             raise ValueError(f"ImageClassification: resize_size {resize_size} is smaller than crop_size {crop_size}")
         self.crop_size, self.resize_size, self.interpolation = int(crop_size), int(resize_size), interpolation
+        self.resize, self.crop = ResizeShorter(resize_size, interpolation), CenterCrop(crop_size)
         self.normalize = Normalize(mean, std)
 
     def __call__(self, image):
-        image = center_crop(resize_shorter(image, self.resize_size, self.interpolation), self.crop_size)
+        image = self.crop(self.resize(image))
         # Bicubic overshoots at sharp edges; torchvision resizes 8-bit pixels, which clip to [0, 255].
         image = np.clip(image, 0.0, 1.0)
         return self.normalize(image[None])[0]
