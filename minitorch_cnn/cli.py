@@ -340,17 +340,36 @@ def cmd_finetune(args):
     print(f"fine-tuning {metadata['architecture']} from {args.checkpoint} on {args.dataset} "
           f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}"
           + (f", resuming from {resume}" if resume else ""))
-    phases = transfer.finetune(
-        model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
-        finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
-        make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
-        progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume,
-        metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    keep_frozen = args.freeze_layers if args.freeze_layers is not None else args.freeze_prefix
+    try:
+        phases = transfer.finetune(
+            model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
+            make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
+            progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume, keep_frozen=keep_frozen,
+            metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    except ValueError as exc:
+        if not str(exc).startswith("finetune: "):
+            raise
+        raise SystemExit(str(exc)) from None
     if args.out:
         tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
                      test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
         transfer.save_pretrained(model, tuned, args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_layers(args):
+    from . import models, transfer
+
+    model = models.create(args.name, num_classes=args.num_classes, **_options(args.option))
+    named = transfer.layers(model)
+    print(f"{args.name}: {len(named)} layers (modules that own parameters) in named_modules() order; "
+          "finetune --freeze-layers K keeps the first K frozen")
+    for k, (name, module) in enumerate(named, start=1):
+        count = sum(p.numel() for p in module.parameters(recurse=False))
+        print(f"{k:5d}  {name:<40s} {type(module).__name__:<14s} {count:>11,d}")
     return 0
 
 
@@ -505,6 +524,13 @@ def build_parser():
                    help="feature-extract: head only; fine-tune-top: then the last --unfreeze base stages too; "
                         "full: then every stage")
     p.add_argument("--unfreeze", type=int, default=1, help="base stages fine-tune-top unfreezes in phase 2 (default 1)")
+    depth = p.add_mutually_exclusive_group()
+    depth.add_argument("--freeze-layers", type=int, default=None, metavar="K",
+                       help="instead of --unfreeze: phase 2 trains every layer but the first K (see 'minitorch-cnn "
+                            "layers MODEL')")
+    depth.add_argument("--freeze-prefix", action="append", default=None, metavar="NAME",
+                       help="instead of --unfreeze: phase 2 trains every layer but those under NAME (e.g. features.0; "
+                            "repeatable)")
     p.add_argument("--head-epochs", type=int, default=10, help="phase 1: epochs with the base frozen")
     p.add_argument("--finetune-epochs", type=int, default=10, help="phase 2: epochs at lr x 0.1")
     p.add_argument("--lr", type=float, default=1e-2, help="phase-1 learning rate (default 1e-2)")
@@ -522,6 +548,12 @@ def build_parser():
                    help="continue a stopped run from its --out checkpoint (or PATH) with the same options")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("layers", help="the layers (modules owning parameters) that finetune --freeze-layers counts")
+    p.add_argument("name")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
+    p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("predict", help="the top classes of image files (JPEG, PNG, ...) with their probabilities")
     p.add_argument("model", help="a registered model name with --weights FILE, or a checkpoint written by "

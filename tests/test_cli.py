@@ -18,7 +18,7 @@ from minitorch_cnn import cli, models, transfer
 from minitorch_cnn.data import imagenet, read_image
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "init-stats", "info", "models", "summary", "gradcheck", "predict"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "init-stats", "info", "models", "summary", "gradcheck", "predict", "layers"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
@@ -87,6 +87,13 @@ def test_train_on_mnist_idx_files_resizes_28_to_32(tmp_path):
             "--no-progress"]
     assert cli.main(argv) == 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_layers_lists_what_freeze_layers_counts(capsys):
+    assert cli.main(["layers", "lenet5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("lenet5: 5 layers (modules that own parameters)")
+    assert lines[1].split() == ["1", "features.0", "Conv2d", "156"] and lines[5].split() == ["5", "classifier.3", "Linear", "850"]
 
 
 # ---------------------------------------------------------------- predict

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import rand_pixels, write_image
-from minitorch_cnn import cli, data
+from minitorch_cnn import cli, data, models, transfer
 from minitorch_cnn.data import folder as folder_module
 from minitorch_cnn.data import imagenet
 
@@ -104,3 +104,23 @@ def test_train_on_a_folder_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:
         cli.main(["train", "lenet5", "--dataset", "photos", "--out", str(out)])
     assert refused.value.code == 2
+
+
+def test_finetune_on_a_folder_keeping_the_first_layers_frozen(tmp_path, capsys):
+    model = models.create("lenet5", num_classes=4, in_channels=3)
+    meta = {"architecture": "lenet5", "classes": ["a", "b", "c", "d"], "in_channels": 3, "image_size": 32,
+            "normalize_mean": list(imagenet.IMAGENET_MEAN), "normalize_std": list(imagenet.IMAGENET_STD)}
+    transfer.save_pretrained(model, meta, tmp_path / "pretrained.npz")
+    root = make_folder(tmp_path / "photos", {"cat": 5, "dog": 5}, size=(40, 50))
+    argv = ["finetune", str(tmp_path / "pretrained.npz"), "--dataset", f"folder:{root}", "--head-epochs", "1",
+            "--finetune-epochs", "1", "--batch-size", "4", "--no-progress"]
+    assert cli.main(argv + ["--freeze-layers", "2", "--per-class", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "(6 train / 2 test images)" in printed
+    assert "phase 2: trained features.6, classifier for 1 epochs" in printed and "2 of 5 layers frozen" in printed
+    assert cli.main(argv + ["--freeze-prefix", "features.0"]) == 0
+    assert "phase 2: trained features.3, features.6, classifier" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"finetune: no layer of LeNet5 is named by \['conv1'\]"):
+        cli.main(argv + ["--freeze-prefix", "conv1"])
+    with pytest.raises(SystemExit, match="--classes picks classes of an in-memory dataset"):
+        cli.main(argv + ["--classes", "0,1"])
