@@ -320,7 +320,13 @@ def cmd_finetune(args):
     from . import data, transfer
 
     mt.manual_seed(args.seed)
-    model, metadata = transfer.load_pretrained(args.checkpoint)
+    if args.weights is not None:
+        try:
+            model, metadata = transfer.from_imagenet_weights(args.checkpoint, args.weights)
+        except (ValueError, KeyError) as exc:
+            raise SystemExit(f"finetune: {exc}") from None
+    else:
+        model, metadata = transfer.load_pretrained(args.checkpoint)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
     train_set, test_set = _keep_classes(args, train_set, test_set)
     if args.per_class:
@@ -354,7 +360,7 @@ def cmd_finetune(args):
         raise SystemExit(str(exc)) from None
     if args.out:
         tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
-                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
+                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.weights or args.checkpoint)
         transfer.save_pretrained(model, tuned, args.out)
         print(f"wrote {args.out}")
     return 0
@@ -515,7 +521,10 @@ def build_parser():
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="transfer a pretrained checkpoint to a dataset: train the head, then fine-tune")
-    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train')")
+    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train'), or a model name with --weights")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="ImageNet weights for the model named by CHECKPOINT (torchvision's .pth, .safetensors, .npz): "
+                        "images are preprocessed as those weights expect")
     p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 5,6,7,8,9")

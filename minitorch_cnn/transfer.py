@@ -512,6 +512,21 @@ def load_pretrained(path, num_classes=None):
     return model, metadata
 
 
+def from_imagenet_weights(name, path):
+    """``(model, metadata)`` for fine-tuning zoo model ``name`` from ImageNet weights in ``path``
+    (torchvision's file, read by :func:`minitorch_cnn.load_weights`), with the metadata
+    :func:`load_pretrained` would give: ImageNet's 1,000 classes and statistics, and the crop size
+    the weights were trained at (:func:`~minitorch_cnn.data.imagenet.preprocessing`)."""
+    model = models.create(name, weights=path)
+    preset = data.imagenet.preprocessing(name)
+    metadata = {
+        "architecture": name, "options": {}, "dataset": "imagenet", "classes": list(data.imagenet.imagenet_classes()),
+        "in_channels": 3, "image_size": preset.crop_size, "normalize_mean": list(data.imagenet.IMAGENET_MEAN),
+        "normalize_std": list(data.imagenet.IMAGENET_STD),
+    }
+    return model, metadata
+
+
 def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,
              lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=default_optimizer, bn_eval=True,
              progress=False, log=None, checkpoint=None, resume=None, metadata=None, keep_frozen=None):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import rand_pixels, write_image
+import minitorch_cnn as mt
 from minitorch_cnn import cli, data, models, transfer
 from minitorch_cnn.data import folder as folder_module
 from minitorch_cnn.data import imagenet
@@ -124,3 +125,18 @@ def test_finetune_on_a_folder_keeping_the_first_layers_frozen(tmp_path, capsys):
         cli.main(argv + ["--freeze-prefix", "conv1"])
     with pytest.raises(SystemExit, match="--classes picks classes of an in-memory dataset"):
         cli.main(argv + ["--classes", "0,1"])
+
+
+def test_finetune_from_imagenet_weights_on_a_folder(tmp_path, capsys):
+    mt.save(models.create("squeezenet1_1").state_dict(), tmp_path / "squeezenet1_1.npz")
+    root = make_folder(tmp_path / "photos", {"cat": 5, "dog": 5}, size=(40, 50))
+    out = tmp_path / "tuned.npz"
+    assert cli.main(["finetune", "squeezenet1_1", "--weights", str(tmp_path / "squeezenet1_1.npz"),
+                     "--dataset", f"folder:{root}", "--strategy", "feature-extract", "--head-epochs", "1",
+                     "--batch-size", "8", "--out", str(out), "--no-progress"]) == 0
+    assert "phase 1: trained classifier for 1 epochs" in capsys.readouterr().out
+    meta = mt.load(out)["metadata"]
+    assert meta["classes"] == ["cat", "dog"] and meta["image_size"] == 224 and meta["in_channels"] == 3
+    assert meta["finetuned_from"] == str(tmp_path / "squeezenet1_1.npz")
+    tuned, _ = transfer.load_pretrained(out)
+    assert tuned.classifier[1].out_channels == 2
