@@ -7,12 +7,14 @@ enough to train LeNet-5 on the digits that scikit-learn ships.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shlex
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -170,17 +172,59 @@ def cmd_train(args):
     return 0
 
 
+def load_model(source, weights=None, num_classes=None, in_channels=None):
+    """``(model, metadata)``: the trained model a command works on, in eval mode.
+
+    ``source`` is a checkpoint written by ``train``, ``pretrain`` or ``finetune``, whose metadata
+    names the architecture (with its options), the classes, the input channels and size, the
+    normalisation and the dataset. Or, with ``weights``, ``source`` is a model name (see
+    ``minitorch-cnn models``) and ``weights`` a file ``mt.load_weights`` reads: torchvision's
+    ``.pth``, ``.safetensors``, a state dict saved with ``mt.save(model.state_dict(), path)``, or
+    a checkpoint. ``num_classes`` and ``in_channels`` are by default the model's own defaults and
+    must be the file's. A model with ImageNet's 1,000 classes and 3 channels gets ImageNet's
+    metadata (:func:`~minitorch_cnn.transfer.imagenet_metadata`: class names, statistics, crop
+    size); any other holds only the architecture, the classes (numbered) and the input channels,
+    and with no normalisation in it, a command feeds such a model pixels in [0, 1].
+
+    Any problem (a missing or unreadable file, weights of another shape) exits with its reason.
+    """
+    from . import data, models, transfer
+
+    try:
+        if weights is None:
+            if source in models.list_models():
+                raise SystemExit(f"{source} is a model name: give its weights with --weights FILE "
+                                 "(or give a checkpoint written by 'train' instead)")
+            if num_classes is not None or in_channels is not None:
+                raise SystemExit(f"--num-classes and --in-channels go with MODEL --weights FILE; "
+                                 f"the checkpoint {source} records its own")
+            model, metadata = transfer.load_pretrained(source)
+        else:
+            with warnings.catch_warnings():
+                # A new classifier is a transfer-learning start, never a model to run: refused here.
+                warnings.simplefilter("error", models.HeadReplacedWarning)
+                model = models.create(source, num_classes=num_classes, in_channels=in_channels, weights=weights)
+            defaults = inspect.signature(models.model_info(source)["fn"]).parameters
+            num_classes = num_classes or defaults["num_classes"].default
+            in_channels = in_channels or defaults["in_channels"].default
+            if (num_classes, in_channels) == (data.imagenet.NUM_CLASSES, 3):
+                metadata = transfer.imagenet_metadata(source)
+            else:
+                metadata = {"architecture": source, "classes": [str(k) for k in range(num_classes)],
+                            "in_channels": in_channels}
+    except models.HeadReplacedWarning as exc:
+        raise SystemExit(f"{exc}; --num-classes must be the number of classes the weights were trained for") from None
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise SystemExit(exc.args[0] if exc.args else repr(exc)) from None
+    model.eval()
+    return model, metadata
+
+
 def cmd_evaluate(args):
-    import minitorch_cnn as mt
-    from . import data, models
+    from . import data
     from .training import evaluate
 
-    checkpoint = mt.load(args.checkpoint)
-    meta = checkpoint.get("metadata", {})
-    if "architecture" not in meta:
-        raise SystemExit(f"{args.checkpoint} has no architecture in its metadata; was it written by 'train'?")
-    model = models.create(meta["architecture"], num_classes=len(meta["classes"]), in_channels=meta["in_channels"])
-    model.load_state_dict(checkpoint["model"])
+    model, meta = load_model(args.checkpoint)
     dataset = args.dataset or meta["dataset"]
     _, test_set = _load_dataset(dataset, args.data_dir, meta["image_size"])
     loader = data.DataLoader(test_set, batch_size=256,
@@ -320,13 +364,10 @@ def cmd_finetune(args):
     from . import data, transfer
 
     mt.manual_seed(args.seed)
-    if args.weights is not None:
-        try:
-            model, metadata = transfer.from_imagenet_weights(args.checkpoint, args.weights)
-        except (ValueError, KeyError) as exc:
-            raise SystemExit(f"finetune: {exc}") from None
-    else:
-        model, metadata = transfer.load_pretrained(args.checkpoint)
+    model, metadata = load_model(args.checkpoint, args.weights)
+    if "normalize_mean" not in metadata:
+        raise SystemExit(f"finetune: {args.weights} are not ImageNet weights (1000 classes, 3 channels); fine-tune "
+                         "other weights from a checkpoint written by train or pretrain")
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
     train_set, test_set = _keep_classes(args, train_set, test_set)
     if args.per_class:
@@ -379,45 +420,33 @@ def cmd_layers(args):
     return 0
 
 
-def _image_classifier(model, weights, num_classes, options):
-    """``(model, preprocess, class names)`` for classifying image files: zoo name ``model`` with a
-    weights file (ImageNet preprocessing, ImageNet names when it has 1000 outputs), or a checkpoint
-    written by train/pretrain/finetune (its own image size, statistics and class names)."""
-    from . import data, models, transfer
-    from .data import imagenet
+def _preprocessing(metadata):
+    """How a command turns an image file into the ``(C, H, W)`` input ``load_model``'s model expects:
+    ImageNet weights resize the shorter side and crop the centre, as torchvision's do; a checkpoint
+    resizes to its training size and standardises with its training statistics; bare weights get
+    the file's pixels in [0, 1]."""
+    from . import data
 
-    if weights is None:
-        if model in models.list_models():
-            raise SystemExit(f"{model} is a model name: give its weights file with --weights FILE")
-        if not os.path.isfile(model):
-            raise SystemExit(f"{model} is neither a registered model nor a checkpoint file")
-        net, meta = transfer.load_pretrained(model)
-        normalize = transfer.normalization(meta)
-
-        def preprocess(path):
-            return normalize(data.read_image(path, channels=meta["in_channels"], size=meta["image_size"])[None])[0]
-
-        return net, preprocess, list(meta["classes"])
-    try:
-        net = models.create(model, num_classes=num_classes, weights=weights, **options)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SystemExit(f"predict: {exc}") from None
-    preset = imagenet.preprocessing(model)
-    outputs = num_classes or imagenet.NUM_CLASSES
-    names = list(imagenet.imagenet_classes()) if outputs == imagenet.NUM_CLASSES else [str(k) for k in range(outputs)]
-    return net, lambda path: preset(data.read_image(path, channels=3)), names
+    if metadata.get("dataset") == "imagenet":
+        preset = data.imagenet.preprocessing(metadata["architecture"])
+        return lambda path: preset(data.read_image(path, channels=3))
+    channels, size = metadata["in_channels"], metadata.get("image_size")
+    if "normalize_mean" not in metadata:
+        return lambda path: data.read_image(path, channels=channels, size=size)
+    normalize = data.transforms.Normalize(metadata["normalize_mean"], metadata["normalize_std"])
+    return lambda path: normalize(data.read_image(path, channels=channels, size=size)[None])[0]
 
 
 def cmd_predict(args):
     import minitorch_cnn as mt
     import minitorch_cnn.functional as F
 
-    model, preprocess, names = _image_classifier(args.model, args.weights, args.num_classes, _options(args.option))
+    model, metadata = load_model(args.model, args.weights, args.num_classes)
+    preprocess, names = _preprocessing(metadata), metadata["classes"]
     try:
         batch = np.stack([preprocess(path) for path in args.images])
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"predict: {exc}") from None
-    model.eval()
     with mt.no_grad():
         probabilities = F.softmax(model(mt.tensor(batch)), dim=1).numpy()
     k = min(args.top, len(names))
@@ -432,6 +461,121 @@ def cmd_transfer_demo(args):
     from . import transfer_experiment
 
     transfer_experiment.transfer_demo(args.out, quick=args.quick, seed=args.seed)
+    return 0
+
+
+#: What each ``visualize --method`` reads besides the model: an option any other method is given
+#: is refused rather than ignored.
+VISUALIZE_METHODS = {
+    "saliency": ("image", "target"),
+    "occlusion": ("image", "target", "patch", "stride"),
+    "guided": ("image", "target"),
+    "deconvnet": ("image", "layer", "channel"),
+    "cam": ("image", "target"),
+    "gradcam": ("image", "target", "layer"),
+    "top9": ("layer", "channel", "dataset", "data_dir"),
+}
+#: The options of that table, with their command-line spelling.
+_VISUALIZE_OPTIONS = {"image": "--image", "target": "--target", "patch": "--patch", "stride": "--stride",
+                      "layer": "--layer", "channel": "--channel", "dataset": "--dataset", "data_dir": "--data-dir"}
+
+
+def _check_visualize_options(args, layers):
+    method, uses = args.method, VISUALIZE_METHODS[args.method]
+    unused = [flag for key, flag in _VISUALIZE_OPTIONS.items() if key not in uses and getattr(args, key) is not None]
+    if unused:
+        raise SystemExit(f"visualize --method {method} does not use {', '.join(unused)}")
+    if "image" in uses and args.image is None:
+        raise SystemExit(f"visualize --method {method} needs --image FILE")
+    if "layer" in uses and args.layer is None:
+        raise SystemExit(f"visualize --method {method} needs --layer, one of: {', '.join(layers)}")
+
+
+def _target(text, classes):
+    """``--target``: a class index or one of the model's class names."""
+    if text in classes:
+        return classes.index(text)
+    try:
+        index = int(text)
+    except ValueError:
+        raise SystemExit(f"visualize: --target {text!r} is neither a class index nor a class name "
+                         f"({', '.join(classes)})") from None
+    if not 0 <= index < len(classes):
+        raise SystemExit(f"visualize: --target {index} is out of range: the model has {len(classes)} classes")
+    return index
+
+
+def _strongest_channel(viz, model, x, layer):
+    """The feature map of ``layer`` with the largest activation anywhere in the batch ``x``."""
+    maps = viz.feature_maps(model, x, layer)
+    return int(maps.max(axis=(0, 2, 3)).argmax())
+
+
+def cmd_visualize(args):
+    import minitorch_cnn as mt
+    from . import data
+    from . import functional as F
+    from . import visualize as viz
+    from .serialization import save_figure
+
+    model, meta = load_model(args.checkpoint, args.weights, args.num_classes, args.in_channels)
+    layers = [name for name, _ in model.named_modules() if name]
+    _check_visualize_options(args, layers)
+    size = args.image_size or meta.get("image_size")
+    if "normalize_mean" in meta:
+        normalize = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])
+    else:
+        normalize = None
+    arch, method = meta["architecture"], args.method
+    try:
+        if method == "top9":
+            dataset = args.dataset or meta.get("dataset")
+            if dataset is None or size is None:
+                raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
+            _, test_set = _load_dataset(dataset, args.data_dir, size)
+            images = test_set.images if normalize is None else normalize(test_set.images)
+            x = mt.tensor(images)
+            channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+            records = viz.top_activations(model, x, args.layer, channel, k=9)
+            fig = viz.plot_patches(records, title=f"{arch} {args.layer} channel {channel}: top 9 of the "
+                                                  f"{len(test_set)} {dataset} test images")
+        else:
+            try:
+                image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
+            except (FileNotFoundError, ValueError) as exc:
+                raise SystemExit(f"visualize: {exc}") from None
+            x = mt.tensor(image if normalize is None else normalize(image))
+            with mt.no_grad():
+                probabilities = F.softmax(model(x), dim=1).detach().numpy()[0]
+            predicted = int(probabilities.argmax())
+            target = predicted if args.target is None else _target(args.target, meta["classes"])
+            print(f"{arch} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
+            name = meta["classes"][target]
+            if target != predicted:
+                print(f"explaining class {name} (p={probabilities[target]:.3f})")
+            if method == "saliency":
+                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency: class {name}")
+            elif method == "occlusion":
+                patch = args.patch or max(1, image.shape[-1] // 4)
+                stride = args.stride or max(1, patch // 2)
+                maps = viz.occlusion(model, x, target=[target], patch=patch, stride=stride)
+                fig = viz.plot_maps(image, maps, title=f"drop in p({name}), {patch}x{patch} square")
+            elif method == "guided":
+                fig = viz.plot_maps(image, viz.guided_backprop(model, x, target=[target]),
+                                    title=f"guided backprop: class {name}")
+            elif method == "cam":
+                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM: class {name}")
+            elif method == "gradcam":
+                maps = viz.grad_cam(model, x, args.layer, target=[target], upsample=True)
+                fig = viz.plot_maps(image, maps, title=f"Grad-CAM {args.layer}: class {name}")
+            else:
+                channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+                fig = viz.plot_maps(image, viz.deconvnet(model, x, args.layer, channel),
+                                    title=f"deconvnet: {args.layer} map {channel}")
+    except (ValueError, KeyError) as exc:
+        raise SystemExit(f"visualize --method {method}: {exc.args[0] if exc.args else exc!r}") from None
+    save_figure(fig, args.out)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -472,6 +616,36 @@ def build_parser():
     p.add_argument("--dataset", default=None, type=_dataset_name, help=DATASET_HELP + " (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("visualize", help="what a trained model sees: saliency, occlusion, guided backprop, "
+                                         "deconvnet, CAM, Grad-CAM or top-9 patches, as a figure")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="a checkpoint written by train/pretrain/finetune, or a model name with --weights FILE")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="the weights of model CHECKPOINT: a state dict (mt.save(model.state_dict(), FILE)) or a "
+                        "checkpoint")
+    p.add_argument("--num-classes", type=int, default=None, help="with --weights: the model's classes "
+                                                                 "(default: the model's default)")
+    p.add_argument("--in-channels", type=int, default=None, help="with --weights: the model's input channels "
+                                                                 "(default: the model's default)")
+    p.add_argument("--method", required=True, choices=tuple(VISUALIZE_METHODS))
+    p.add_argument("--image", default=None, metavar="FILE", help="the image to explain (every method but top9)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize images to this side (default: the checkpoint's training size, else the file's own)")
+    p.add_argument("--target", default=None, help="the class to explain, an index or a class name "
+                                                  "(default: the predicted class)")
+    p.add_argument("--layer", default=None, help="a module name as in named_modules(), for deconvnet, gradcam "
+                                                 "and top9 (a wrong one lists them)")
+    p.add_argument("--channel", type=int, default=None, help="the feature map of --layer for deconvnet and top9 "
+                                                             "(default: the most strongly activated)")
+    p.add_argument("--patch", type=int, default=None, help="occlusion: side of the grey square (default: a "
+                                                           "quarter of the image)")
+    p.add_argument("--stride", type=int, default=None, help="occlusion: its step (default: half the patch)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="top9: the test set to search (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir", default=None, help="top9: folder with the dataset files (mnist, cifar10...)")
+    p.add_argument("--out", default="runs/visualize.png", help="the figure to write (default runs/visualize.png)")
+    p.set_defaults(func=cmd_visualize)
 
     p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
     p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
@@ -572,7 +746,6 @@ def build_parser():
                    help="weights for MODEL: torchvision's .pth (e.g. resnet18-f37072fd.pth), .safetensors or .npz")
     p.add_argument("--num-classes", type=int, default=None, help="outputs of the weights file (default 1000: ImageNet)")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("transfer-demo", help="lecture 11: scratch vs feature extraction vs fine-tuning with few labels")

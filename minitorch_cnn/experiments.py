@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from pathlib import Path
 
 from . import backend
 from . import functional as F
@@ -130,9 +129,10 @@ def format_table(stats):
     return "\n".join(lines)
 
 
-def plot_activation_histograms(stats, path, title=None):
-    """Save one histogram per layer, side by side with a shared x range (so a collapse towards 0
-    or a pile-up at +-1 is visible), as a PNG at ``path``. Returns the path."""
+def plot_activation_histograms(stats, path=None, title=None):
+    """One histogram per layer, side by side with a shared x range (so a collapse towards 0 or a
+    pile-up at +-1 is visible). Saved as a PNG at ``path`` when given (its folder is created);
+    returns the ``matplotlib.figure.Figure``."""
     from matplotlib.figure import Figure
 
     lo = min(float(row["values"].min()) for row in stats)
@@ -147,5 +147,6 @@ def plot_activation_histograms(stats, path, title=None):
         ax.tick_params(labelsize=7)
     if title:
         figure.suptitle(title)
-    save_figure(figure, path)
-    return Path(path)
+    if path is not None:
+        save_figure(figure, path)
+    return figure

@@ -512,19 +512,15 @@ def load_pretrained(path, num_classes=None):
     return model, metadata
 
 
-def from_imagenet_weights(name, path):
-    """``(model, metadata)`` for fine-tuning zoo model ``name`` from ImageNet weights in ``path``
-    (torchvision's file, read by :func:`minitorch_cnn.load_weights`), with the metadata
-    :func:`load_pretrained` would give: ImageNet's 1,000 classes and statistics, and the crop size
-    the weights were trained at (:func:`~minitorch_cnn.data.imagenet.preprocessing`)."""
-    model = models.create(name, weights=path)
-    preset = data.imagenet.preprocessing(name)
-    metadata = {
+def imagenet_metadata(name):
+    """The metadata of :func:`load_pretrained` for zoo model ``name`` with ImageNet weights
+    (torchvision's): ImageNet's 1,000 class names and statistics, and the crop size the weights
+    were trained at (:func:`~minitorch_cnn.data.imagenet.preprocessing`)."""
+    return {
         "architecture": name, "options": {}, "dataset": "imagenet", "classes": list(data.imagenet.imagenet_classes()),
-        "in_channels": 3, "image_size": preset.crop_size, "normalize_mean": list(data.imagenet.IMAGENET_MEAN),
-        "normalize_std": list(data.imagenet.IMAGENET_STD),
+        "in_channels": 3, "image_size": data.imagenet.preprocessing(name).crop_size,
+        "normalize_mean": list(data.imagenet.IMAGENET_MEAN), "normalize_std": list(data.imagenet.IMAGENET_STD),
     }
-    return model, metadata
 
 
 def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,

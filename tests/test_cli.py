@@ -18,7 +18,8 @@ from minitorch_cnn import cli, models, transfer
 from minitorch_cnn.data import imagenet, read_image
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "init-stats", "info", "models", "summary", "gradcheck", "predict", "layers"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "visualize", "init-stats", "info", "models", "summary",
+                                     "gradcheck", "predict", "layers"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
@@ -148,13 +149,15 @@ def test_predict_with_a_checkpoint_uses_its_classes_and_preprocessing(tmp_path, 
 
 def test_predict_refusals(tmp_path):
     image = _photo(tmp_path / "a.png", 40, 40, seed=0)
-    with pytest.raises(SystemExit, match="give its weights file with --weights"):
+    with pytest.raises(SystemExit, match="give its weights with --weights"):
         cli.main(["predict", "resnet18", str(image)])
-    with pytest.raises(SystemExit, match="neither a registered model nor a checkpoint"):
+    with pytest.raises(SystemExit, match="no checkpoint at no_such_thing"):
         cli.main(["predict", "no_such_thing", str(image)])
     mt.save(models.create("squeezenet1_1", num_classes=4).state_dict(), tmp_path / "four.npz")
     with pytest.raises(SystemExit, match="output layers have 4 classes"):
         cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), str(image)])
+    with pytest.raises(SystemExit, match="built for 7 classes and .* holds 4.*--num-classes must be the number"):
+        cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), "--num-classes", "7", str(image)])
     with pytest.raises(SystemExit, match="read_image: no image file"):
         cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), "--num-classes", "4",
                   str(tmp_path / "missing.jpg")])

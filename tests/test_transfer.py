@@ -298,6 +298,14 @@ def test_pretrain_checkpoint_round_trips_with_metadata(pretrained):
     np.testing.assert_array_equal(loaded.features[0].weight.detach().numpy(), saved["model"]["features.0.weight"])
 
 
+def test_create_loads_a_bare_state_dict(tmp_path):
+    model = models.create("lenet5", num_classes=3)
+    mt.save(model.state_dict(), tmp_path / "state.npz")
+    loaded = models.create("lenet5", num_classes=3, weights=tmp_path / "state.npz")
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[key], value, err_msg=key)
+
+
 def test_load_pretrained_rebuilds_the_saved_options(tmp_path):
     model = models.create("lenet5", num_classes=3, variant="modern")
     meta = {"architecture": "lenet5", "options": {"variant": "modern"}, "classes": ["a", "b", "c"], "in_channels": 1}

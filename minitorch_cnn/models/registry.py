@@ -36,6 +36,10 @@ def model_info(name):
     return dict(_REGISTRY[name])
 
 
+class HeadReplacedWarning(UserWarning):
+    """``create(name, num_classes=K, weights=path)`` kept a new classifier: the file has other than K classes."""
+
+
 def create(name, num_classes=None, in_channels=None, weights=None, **options):
     """Build model ``name``; ``num_classes``/``in_channels`` default to the model's own defaults.
 
@@ -84,9 +88,9 @@ def _load_weights(model, name, state, path, num_classes):
     except ValueError as exc:
         raise ValueError(f"create: {path} does not fit {name}{_hint(name, state, own)}\n{exc}") from None
     if skipped:
-        warnings.warn(
+        warnings.warn(HeadReplacedWarning(
             f"create: {name} was built for {num_classes} classes and {path} holds {state[skipped[0]].shape[0]}: "
-            f"loaded every other tensor and kept the new classifier's initial values for {', '.join(skipped)}",
+            f"loaded every other tensor and kept the new classifier's initial values for {', '.join(skipped)}"),
             stacklevel=3,
         )
 
