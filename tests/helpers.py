@@ -310,10 +310,13 @@ def check_torchvision_names(name, tv_name=None, options=None, tv_options=None):
         f"{name}: batch-norm eps/momentum differ from torchvision's")
 
 
-def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0):
+def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0, save=None):
     """Load torchvision's ``tv_name`` (random weights, every batch norm's running mean and
     variance drawn away from 0 and 1) into zoo model ``name`` by ``load_state_dict`` and compare the
-    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest."""
+    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest.
+
+    With ``save``, a function ``save(state_dict) -> path`` that writes torchvision's state dict to
+    a file, the zoo model is built by ``models.create(name, weights=path)`` instead."""
     from minitorch_cnn import models
 
     torch = torch_or_skip()
@@ -327,8 +330,11 @@ def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
     with no_random_init():
-        ours = models.create(name, **(options or {}))
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        if save is None:
+            ours = models.create(name, **(options or {}))
+            ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        else:
+            ours = models.create(name, weights=save(theirs.state_dict()), **(options or {}))
     ours.eval()
     x = np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
     with torch.no_grad():

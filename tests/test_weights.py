@@ -3,13 +3,14 @@ malicious, truncated and malformed files refused."""
 
 import os
 import pickle
+import re
 import zipfile
 
 import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from helpers import load_weights_without_torch, torch_or_skip
+from helpers import check_torchvision_logits, load_weights_without_torch, torch_or_skip, torchvision_or_skip
 from minitorch_cnn import models
 from minitorch_cnn.models.fingerprint import guess_architecture
 
@@ -286,3 +287,52 @@ def test_guess_architecture_of_torchvision_layouts(name):
 def test_guess_architecture_of_something_else():
     assert guess_architecture(_shapes({"fc.weight": (10, 84)})) is None
     assert guess_architecture(_shapes(_resnet_layout((1, 1, 1, 1), bottleneck=False))) is None
+
+
+# ---------------------------------------------------------------- torchvision's own files
+
+
+def _old_densenet_keys(state):
+    """A DenseNet file as saved before PyTorch 0.4: ``norm.1`` for ``norm1``, and no batch norm's
+    ``num_batches_tracked`` (added in 0.4.1)."""
+    return {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()
+            if not k.endswith("num_batches_tracked")}
+
+
+@pytest.mark.parametrize("name, fmt, rename", [("resnet18", "zip", None), ("squeezenet1_1", "legacy", None),
+                                               ("densenet121", "legacy", _old_densenet_keys)],
+                         ids=["resnet18-zip", "squeezenet1_1-legacy", "densenet121-legacy-old-keys"])
+def test_torchvision_files_load_into_the_zoo_with_its_logits(tmp_path, name, fmt, rename):
+    torch = torch_or_skip()
+    path = tmp_path / f"{name}.pth"
+
+    def save(state):
+        state = rename(state) if rename else state
+        torch.save(state, path, _use_new_zipfile_serialization=FORMATS[fmt])
+        (read,) = load_weights_without_torch(path)
+        assert len(read) == len(state)
+        return path
+
+    check_torchvision_logits(name, 64, save=save)
+
+
+#: torchvision's name -> the zoo name its state dict should be recognised as.
+TORCHVISION_NAMES = {
+    "alexnet": "alexnet_owt", "googlenet": "googlenet_bn", "inception_v3": "inception_v3",
+    **{n: n for n in ("vgg11", "vgg13_bn", "vgg16", "vgg19_bn", "resnet18", "resnet34", "resnet50", "resnet101",
+                      "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2",
+                      "wide_resnet101_2", "densenet121", "densenet161", "densenet169", "densenet201",
+                      "squeezenet1_0", "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+                      *(f"efficientnet_b{k}" for k in range(8)))},
+}
+
+
+def test_guess_architecture_of_every_torchvision_model():
+    torch, tv = torch_or_skip(), torchvision_or_skip()
+    guessed = {}
+    for tv_name in TORCHVISION_NAMES:
+        options = {"init_weights": False} if tv_name in ("googlenet", "inception_v3") else {}
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            state = getattr(tv, tv_name)(**options).state_dict()
+        guessed[tv_name] = guess_architecture({k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in state.items()})
+    assert guessed == TORCHVISION_NAMES

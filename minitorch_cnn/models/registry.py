@@ -6,6 +6,8 @@ import inspect
 import warnings
 
 _REGISTRY = {}
+#: The batch-norm buffer PyTorch 0.4.1 added (used only with momentum=None).
+BN_COUNTER = ".num_batches_tracked"
 
 
 def register(name, reference, min_input=32):
@@ -83,6 +85,8 @@ def _load_weights(model, name, state, path, num_classes):
         skipped = [k for k, v in state.items() if k in own and _is_other_head(tuple(v.shape), tuple(own[k].shape), num_classes)]
     fitted = dict(state)
     fitted.update({k: own[k] for k in skipped})
+    # Files saved before PyTorch 0.4.1 have no batch-norm counter: a new model's, 0, stays (as in PyTorch).
+    fitted.update({k: own[k] for k in own if k.endswith(BN_COUNTER) and k not in state})
     try:
         model.load_state_dict(fitted)
     except ValueError as exc:
