@@ -43,9 +43,8 @@ def _load_dataset(name, data_dir, size):
     from . import data
 
     if name.startswith(FOLDER_PREFIX):
-        resize = data.transforms.Compose([data.imagenet.ResizeShorter(size), data.imagenet.CenterCrop(size)])
         try:
-            folder = data.ImageFolder(name[len(FOLDER_PREFIX):], transform=resize)
+            folder = data.ImageFolder(name[len(FOLDER_PREFIX):], transform=_photo_transform(size))
         except FileNotFoundError as exc:
             raise SystemExit(f"--dataset {name}: {exc}") from None
         return data.stratified_split(folder, FOLDER_TEST_FRACTION, seed=0)
@@ -54,6 +53,13 @@ def _load_dataset(name, data_dir, size):
         train, test = (data.TensorDataset(data.transforms.resize(d.images, size), d.labels, d.classes)
                        for d in (train, test))
     return train, test
+
+
+def _photo_transform(size):
+    """A photo of any shape to ``size`` x ``size``: shorter side resized, centre cropped."""
+    from . import data
+
+    return data.transforms.Compose([data.imagenet.ResizeShorter(size), data.imagenet.CenterCrop(size)])
 
 
 def _load_native(name, data_dir, size):
@@ -423,8 +429,8 @@ def cmd_layers(args):
 def _preprocessing(metadata):
     """How a command turns an image file into the ``(C, H, W)`` input ``load_model``'s model expects:
     ImageNet weights resize the shorter side and crop the centre, as torchvision's do; a checkpoint
-    resizes to its training size and standardises with its training statistics; bare weights get
-    the file's pixels in [0, 1]."""
+    resizes to its training size as its training images were (a folder's photos cropped like them)
+    and standardises with its training statistics; bare weights get the file's pixels in [0, 1]."""
     from . import data
 
     if metadata.get("dataset") == "imagenet":
@@ -434,6 +440,9 @@ def _preprocessing(metadata):
     if "normalize_mean" not in metadata:
         return lambda path: data.read_image(path, channels=channels, size=size)
     normalize = data.transforms.Normalize(metadata["normalize_mean"], metadata["normalize_std"])
+    if str(metadata.get("dataset", "")).startswith(FOLDER_PREFIX):
+        photo = _photo_transform(size)
+        return lambda path: normalize(photo(data.read_image(path, channels=channels))[None])[0]
     return lambda path: normalize(data.read_image(path, channels=channels, size=size)[None])[0]
 
 

@@ -140,3 +140,11 @@ def test_finetune_from_imagenet_weights_on_a_folder(tmp_path, capsys):
     assert meta["finetuned_from"] == str(tmp_path / "squeezenet1_1.npz")
     tuned, _ = transfer.load_pretrained(out)
     assert tuned.classifier[1].out_channels == 2
+    # predict with the tuned checkpoint crops a photo as its training photos were cropped
+    photo = write_image(tmp_path / "wide.png", rand_pixels((60, 120, 3), seed=5))
+    assert cli.main(["predict", str(out), str(photo), "--top", "2"]) == 0
+    assert [line.split(".")[1].split()[0] for line in capsys.readouterr().out.splitlines()[1:]] in (
+        ["cat", "dog"], ["dog", "cat"])
+    crop = imagenet.CenterCrop(224)(imagenet.ResizeShorter(224)(data.read_image(photo)))
+    x = (crop - np.reshape(imagenet.IMAGENET_MEAN, (3, 1, 1))) / np.reshape(imagenet.IMAGENET_STD, (3, 1, 1))
+    np.testing.assert_allclose(cli._preprocessing(meta)(photo), x, atol=1e-5)
