@@ -218,7 +218,8 @@ def _select_layers(model, spec, op):
     named = layers(model)
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         if not 0 <= spec <= len(named):
-            raise ValueError(f"{op}: expected 0 <= k <= {len(named)} (the layers of {type(model).__name__}), got {spec}")
+            raise ValueError(f"{op}: expected 0 <= k <= {len(named)} (the layers of {type(model).__name__}), "
+                             f"got {spec}")
         return named[:spec]
     prefixes = [spec] if isinstance(spec, str) else list(spec)
     unknown = [p for p in prefixes if not any(_under(name, p) for name, _ in named)]

@@ -57,7 +57,9 @@ STORAGE_DTYPES = {
     "ByteStorage": np.uint8,
     "BoolStorage": np.bool_,
 }
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 
 
 def load_weights(path):
@@ -123,7 +125,8 @@ def _read_plain_npz(path):
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise ValueError(f"load_weights: {path} is a zip file but not a readable .npz or torch.save file: {exc}") from exc
+        raise ValueError(f"load_weights: {path} is a zip file but not a readable .npz or torch.save file: "
+                         f"{exc}") from exc
 
 
 def _read_torch_zip(path, archive, prefix):
@@ -134,7 +137,8 @@ def _read_torch_zip(path, archive, prefix):
         try:
             return archive.read(f"{prefix}data/{key}")
         except KeyError:
-            raise ValueError(f"load_weights: {path} names storage {key!r}, but has no entry {prefix}data/{key}") from None
+            raise ValueError(f"load_weights: {path} names storage {key!r}, but has no entry "
+                             f"{prefix}data/{key}") from None
 
     unpickler = _TensorUnpickler(io.BytesIO(archive.read(prefix + "data.pkl")), path)
     obj = _unpickle(unpickler, path)
@@ -149,13 +153,15 @@ def _read_legacy(path):
             raise ValueError(f"load_weights: {path} is a pickle but not a torch.save file (no PyTorch magic number)")
         protocol = _unpickle(_TensorUnpickler(f, path), path)
         if protocol != LEGACY_PROTOCOL:
-            raise ValueError(f"load_weights: {path} uses torch.save protocol {protocol!r}; only {LEGACY_PROTOCOL} is known")
+            raise ValueError(f"load_weights: {path} uses torch.save protocol {protocol!r}; "
+                             f"only {LEGACY_PROTOCOL} is known")
         sys_info = _unpickle(_TensorUnpickler(f, path), path)
         swap = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
         unpickler = _TensorUnpickler(f, path)
         obj = _unpickle(unpickler, path)
         keys = _unpickle(_TensorUnpickler(f, path), path)
-        if not isinstance(keys, list) or set(keys) != set(unpickler.storages):
+        listed = isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+        if not listed or set(keys) != set(unpickler.storages):
             raise ValueError(f"load_weights: {path} is malformed: its storage list does not match the tensors")
         for key in keys:
             storage = unpickler.storages[key]
@@ -209,7 +215,16 @@ def _rename_old_densenet(state):
 # ---------------------------------------------------------------- the restricted unpickler
 
 
-class _Storage:
+class _Sealed:
+    """Objects the unpickler builds cannot be changed by the pickle afterwards: its BUILD opcode
+    would set any attribute (a tensor's offset past its storage) after the checks."""
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"the pickle sets attributes of a {type(self).__name__.lstrip('_')}, "
+                                     "which a torch.save file never does")
+
+
+class _Storage(_Sealed):
     """One PyTorch storage: a flat run of ``numel`` elements of one dtype, filled once its bytes
     are read (in a legacy file they come after the pickle that refers to them)."""
 
@@ -232,14 +247,14 @@ class _Storage:
             self.array = np.frombuffer(raw, dtype=dtype.newbyteorder(">" if swap else "<")).astype(dtype)
 
 
-class _StorageType:
+class _StorageType(_Sealed):
     """What ``torch.FloatStorage`` etc. resolve to: only the element dtype matters."""
 
     def __init__(self, name, dtype):
         self.name, self.dtype = name, dtype
 
 
-class _TensorRef:
+class _TensorRef(_Sealed):
     """A tensor as the pickle describes it: a strided view into a storage, made into an array once
     every storage is filled."""
 
@@ -247,7 +262,8 @@ class _TensorRef:
         if not isinstance(storage, _Storage):
             raise pickle.UnpicklingError(f"a tensor must be built on a storage, got {type(storage).__name__}")
         self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
-        if len(self.size) != len(self.stride) or any(int(n) < 0 for n in self.size) or any(int(s) < 0 for s in self.stride):
+        negative = any(int(n) < 0 for n in self.size + self.stride)
+        if len(self.size) != len(self.stride) or negative:
             raise pickle.UnpicklingError(f"a tensor has an invalid size {self.size} or stride {self.stride}")
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
         if self.offset < 0 or (min(self.size, default=1) > 0 and last >= storage.numel):
@@ -310,7 +326,8 @@ class _TensorUnpickler(pickle.Unpickler):
         if not isinstance(storage_type, _StorageType) or not isinstance(numel, int) or numel < 0:
             raise pickle.UnpicklingError(f"load_weights: {self.path} has a malformed storage reference {pid!r}")
         if len(pid) == 6 and pid[5] is not None:
-            raise pickle.UnpicklingError(f"load_weights: {self.path} uses storage views (PyTorch < 0.4), which are not read")
+            raise pickle.UnpicklingError(f"load_weights: {self.path} uses storage views (PyTorch < 0.4), "
+                                         "which are not read")
         key = str(key)
         if key not in self.storages:
             self.storages[key] = _Storage(key, storage_type.dtype, numel)

@@ -50,7 +50,8 @@ def test_images_are_decoded_only_when_asked_for(tmp_path, monkeypatch):
 def test_a_transform_makes_batches_for_the_loader(tmp_path):
     root = make_folder(tmp_path / "a", size=(20, 24))
     make_folder(tmp_path / "a", {"cat": 1}, size=(30, 18))  # one more cat, of another size
-    with pytest.raises(ValueError, match=r"ImageFolder: a batch needs images of one size, got \(3, 20, 24\), \(3, 30, 18\)"):
+    with pytest.raises(ValueError, match=r"ImageFolder: a batch needs images of one size, "
+                                         r"got \(3, 20, 24\), \(3, 30, 18\)"):
         next(iter(data.DataLoader(data.ImageFolder(root), batch_size=6)))
     preset = imagenet.ImageClassification(crop_size=16, resize_size=16)
     images, labels = next(iter(data.DataLoader(data.ImageFolder(root, transform=preset), batch_size=6)))

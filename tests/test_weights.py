@@ -100,6 +100,25 @@ def test_a_pickle_of_arbitrary_objects_is_refused(tmp_path):
         mt.load_weights(path)
 
 
+def test_a_pickle_cannot_move_a_tensor_past_its_storage_after_the_checks(tmp_path):
+    """{"w": _rebuild_tensor_v2(storage of 2 floats, 0, (2,), (1,), False, OrderedDict())} followed by
+    BUILD {"offset": 10**6}: without the seal, the view would read far outside the storage."""
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+              b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x02tQK\x00K\x02\x85K\x01\x85\x89"
+              b"ccollections\nOrderedDict\n)RtR")
+    build = b"}X\x06\x00\x00\x00offsetJ@B\x0f\x00sb"
+    path = tmp_path / "moved.pth"
+    for payload, expected in ((tensor, None), (tensor + build, r"sets attributes of a TensorRef")):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/data.pkl", b"\x80\x02}X\x01\x00\x00\x00w" + payload + b"s.")
+            archive.writestr("archive/data/0", np.array([1.5, 2.5], np.float32).tobytes())
+        if expected is None:
+            np.testing.assert_array_equal(mt.load_weights(path)["w"], [1.5, 2.5])
+        else:
+            with pytest.raises(ValueError, match=expected):
+                mt.load_weights(path)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_truncated_torch_files_are_reported(tmp_path, fmt):
     torch = torch_or_skip()
@@ -226,13 +245,15 @@ def test_create_with_other_classes_keeps_the_base_and_names_the_skipped_tensors(
 
 def test_create_without_num_classes_says_the_files_class_count(tmp_path):
     mt.save(models.create("squeezenet1_1", num_classes=10).state_dict(), tmp_path / "ten.npz")
-    with pytest.raises(ValueError, match="does not fit squeezenet1_1: its output layers have 10 classes; pass num_classes="):
+    with pytest.raises(ValueError, match="does not fit squeezenet1_1: its output layers have 10 classes; "
+                                         "pass num_classes="):
         models.create("squeezenet1_1", weights=tmp_path / "ten.npz")
 
 
 def test_a_file_of_another_architecture_is_named(tmp_path):
     mt.save(models.create("squeezenet1_0", num_classes=2).state_dict(), tmp_path / "v10.npz")
-    with pytest.raises(ValueError, match=r"looks like torchvision's squeezenet1_0 \(use models.create\('squeezenet1_0'"):
+    with pytest.raises(ValueError, match=r"looks like torchvision's squeezenet1_0 "
+                                         r"\(use models.create\('squeezenet1_0'"):
         models.create("squeezenet1_1", num_classes=2, weights=tmp_path / "v10.npz")
 
 
@@ -334,5 +355,5 @@ def test_guess_architecture_of_every_torchvision_model():
         options = {"init_weights": False} if tv_name in ("googlenet", "inception_v3") else {}
         with torch.device("meta"):  # shapes only: no memory, no initialisation
             state = getattr(tv, tv_name)(**options).state_dict()
-        guessed[tv_name] = guess_architecture({k: np.broadcast_to(np.float32(0), tuple(v.shape)) for k, v in state.items()})
+        guessed[tv_name] = guess_architecture(_shapes({k: tuple(v.shape) for k, v in state.items()}))
     assert guessed == TORCHVISION_NAMES

@@ -79,7 +79,8 @@ class ImageFolder(Dataset):
         return image, self.labels[i]
 
     def __repr__(self):
-        return f"ImageFolder({self.root!r}, images={len(self)}, classes={len(self.classes)}, transform={self.transform!r})"
+        return (f"ImageFolder({self.root!r}, images={len(self)}, classes={len(self.classes)}, "
+                f"transform={self.transform!r})")
 
 
 def _image_files(folder):

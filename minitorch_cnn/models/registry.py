@@ -82,7 +82,8 @@ def _load_weights(model, name, state, path, num_classes):
     own = model.state_dict()
     skipped = []
     if num_classes is not None:
-        skipped = [k for k, v in state.items() if k in own and _is_other_head(tuple(v.shape), tuple(own[k].shape), num_classes)]
+        skipped = [k for k, v in state.items()
+                   if k in own and _is_other_head(tuple(v.shape), tuple(own[k].shape), num_classes)]
     fitted = dict(state)
     fitted.update({k: own[k] for k in skipped})
     # Files saved before PyTorch 0.4.1 have no batch-norm counter: a new model's, 0, stays (as in PyTorch).
