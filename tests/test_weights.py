@@ -357,3 +357,10 @@ def test_guess_architecture_of_every_torchvision_model():
             state = getattr(tv, tv_name)(**options).state_dict()
         guessed[tv_name] = guess_architecture(_shapes({k: tuple(v.shape) for k, v in state.items()}))
     assert guessed == TORCHVISION_NAMES
+
+
+def test_mt_load_of_a_torch_file_points_to_load_weights(tmp_path):
+    torch = torch_or_skip()
+    torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
+    with pytest.raises(ValueError, match="not a minitorch_cnn checkpoint .* use mt.load_weights"):
+        mt.load(tmp_path / "w.pth")
