@@ -402,7 +402,8 @@ def cmd_finetune(args):
             progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume, keep_frozen=keep_frozen,
             metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
     except ValueError as exc:
-        if not str(exc).startswith("finetune: "):
+        # keep_frozen is checked before training; a ResumeError gets main()'s "--resume" wording.
+        if isinstance(exc, transfer.ResumeError) or not str(exc).startswith("finetune: "):
             raise
         raise SystemExit(str(exc)) from None
     if args.out:

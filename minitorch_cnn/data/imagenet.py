@@ -82,7 +82,7 @@ def resize_shorter(image, size, interpolation="bilinear"):
     short, long = min(H, W), max(H, W)
     other = int(size * long / short)
     Ho, Wo = (size, other) if H <= W else (other, size)
-    return np.stack([np.asarray(Image.fromarray(channel, mode="F").resize((Wo, Ho), resample)) for channel in image])
+    return np.stack([np.asarray(Image.fromarray(channel).resize((Wo, Ho), resample)) for channel in image])
 
 
 def center_crop(image, size):
