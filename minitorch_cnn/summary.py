@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import backend
-from .autograd import no_grad
+from .autograd import enable_grad, no_grad
 from .tensor import Tensor
 
 
@@ -128,22 +128,31 @@ def summary(model, input_shape, print_table=False):
             })
 
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model))
-        with no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    _run_hooked(model, input_shape, handles, record_graph=False)
     params = list(model.parameters())
     result = Summary(rows, input_shape, sum(p.numel() for p in params),
                      sum(p.numel() for p in params if p.requires_grad), lazy)
     if print_table:
         print(result.table())
     return result
+
+
+def _run_hooked(model, input_shape, handles, record_graph):
+    """One eval-mode forward of a zero image of ``input_shape`` through ``model``, whose forward
+    hooks (``handles``) read what they need; the hooks are removed and the mode restored after.
+    ``record_graph`` keeps the autograd graph (``receptive_field`` walks it back to the returned
+    input) instead of ``no_grad``."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model), requires_grad=record_graph)
+        with enable_grad() if record_graph else no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return x
 
 
 def _zeros_like_model(shape, model):
@@ -209,7 +218,8 @@ def receptive_field(model, layer=None, input_shape=None):
     meet (a sum, a concatenation) the field is the union of theirs: the longest path decides.
     Convolutions and max/average pools apply the formula above; an adaptive pool whose output
     size divides its input is a window of ``in/out``, any other one sees its whole input (an
-    over-estimate); a ``(N, C, 1, 1)`` gate broadcast over a larger map (squeeze-and-excitation)
+    over-estimate); a strided slice ``x[:, :, a::s, b::s]`` is a window of 1 with stride ``s``
+    starting ``a`` rows in; a ``(N, C, 1, 1)`` gate broadcast over a larger map (squeeze-and-excitation)
     rescales the map without moving it, so it adds nothing; every other op (activations, batch
     norm, sums) keeps a unit where it was. Returns a :class:`ReceptiveField` ``(size, jump,
     offset)`` of ``(h, w)`` pairs for the output of ``layer`` (a name from ``named_modules()``),
@@ -251,6 +261,25 @@ def _window(module, x, y):
     return list(zip(k, s, p, d))
 
 
+def _slice_window(t):
+    """``(axes, x)`` when ``t`` is a strided slice ``x[:, :, a::s, b::s]`` of a map (ResNet's option-A
+    shortcut), a window of 1 with stride ``s`` that starts ``a`` rows in: ``axes`` holds ``(k, s, p,
+    d) = (1, s, -a, 1)`` per axis. ``None`` for any other tensor."""
+    from .autograd import _parents
+    from .functional.shape import GetItem
+
+    if t._node is None or t._node.function is not GetItem or t.ndim != 4:
+        return None
+    x, index = _parents(t._node)[0], t._node.ctx.saved_tensors[2]
+    if not isinstance(index, tuple) or len(index) < 4 or not all(isinstance(i, slice) for i in index[:4]):
+        return None
+    axes = []
+    for i, size in zip(index[2:4], x.shape[2:]):
+        start, _, step = i.indices(size)
+        axes.append((1, step, -start, 1))
+    return axes, x
+
+
 def _union(fields):
     """The smallest field holding every one of ``fields`` (they share the jump of a merge)."""
     axes = []
@@ -262,7 +291,7 @@ def _union(fields):
 
 
 def _graph_field(model, layer, input_shape):
-    from .autograd import _parents, enable_grad
+    from .autograd import _parents
     from .nn import AdaptiveAvgPool2d, Conv2d
 
     if layer is not None:
@@ -278,6 +307,7 @@ def _graph_field(model, layer, input_shape):
             return
         geometry = _window(module, inputs[0], out) if inputs and isinstance(inputs[0], Tensor) else None
         if geometry is not None:
+            # The output rides along so that no later tensor can be given its id.
             windows[id(out)] = (geometry, inputs[0], out)
             if not isinstance(module, AdaptiveAvgPool2d):
                 outputs[None] = out
@@ -286,16 +316,7 @@ def _graph_field(model, layer, input_shape):
     for name, module in model.named_modules():
         if name:
             handles.append(module.register_forward_hook(lambda m, i, o, name=name: hook(m, i, o, name)))
-    was_training = model.training
-    model.eval()
-    try:
-        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model), requires_grad=True)
-        with enable_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    x = _run_hooked(model, input_shape, handles, record_graph=True)
     if layer is None and None not in outputs:
         raise ValueError(f"receptive_field: {type(model).__name__} has no convolution or pooling layer")
     target = outputs.get(layer)
@@ -314,8 +335,9 @@ def _graph_field(model, layer, input_shape):
         if id(t) in fields:
             stack.pop()
             continue
-        if id(t) in windows:
-            inputs = [windows[id(t)][1]]
+        window = windows.get(id(t)) or _slice_window(t)
+        if window is not None:
+            inputs = [window[1]]
         elif t._node is not None:
             inputs = [p for p in _parents(t._node) if p is not None and p.requires_grad]
         else:
@@ -325,11 +347,10 @@ def _graph_field(model, layer, input_shape):
             stack.extend(pending)
             continue
         stack.pop()
-        if id(t) in windows:
+        if window is not None:
             field = fields[id(inputs[0])]
             if field is not None:
-                axes = [(r + (k - 1) * d * j, j * s, o - p * j)
-                        for (k, s, p, d), r, j, o in zip(windows[id(t)][0], *field)]
+                axes = [(r + (k - 1) * d * j, j * s, o - p * j) for (k, s, p, d), r, j, o in zip(window[0], *field)]
                 field = ReceptiveField(*(tuple(a[i] for a in axes) for i in range(3)))
             fields[id(t)] = field
             continue

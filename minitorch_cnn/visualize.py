@@ -4,7 +4,8 @@
 returning class scores ``(N, classes)``) and images ``x`` ``(N, C, H, W)`` as a Tensor or an array
 of any Array-API library; the model runs in eval mode, its parameters' ``.grad`` are left alone,
 and the result is a NumPy array ready for matplotlib. ``layer`` is a module name as
-``model.named_modules()`` gives it (``"features.3"``); ``target`` is a class index per image (an
+``model.named_modules()`` gives it (``"features.3"``; a module called more than once, such as a
+shared ``nn.ReLU``, means its last call); ``target`` is a class index per image (an
 int for all of them, or one per image), by default the class the model predicts.
 
 Which pixels made the decision:
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -102,7 +104,8 @@ def _check_model(model, op):
 
 
 def _images(model, x, op):
-    """``x`` as an ``(N, C, H, W)`` array in the model's array library and dtype, cut from any graph."""
+    """``x`` as an ``(N, C, H, W)`` array in the model's array library and dtype, cut from any graph
+    (host images for a model on another backend are copied there)."""
     _check_model(model, op)
     if isinstance(x, Tensor):
         x = x.array
@@ -112,16 +115,16 @@ def _images(model, x, op):
         raise ValueError(f"{op}: expected images of shape (N, C, H, W), got shape {tuple(x.shape)}")
     param = next(iter(model.parameters()), None)
     if param is not None:
-        if backend.is_numpy_array(x) and not backend.is_numpy_array(param.array):
-            x = backend.from_numpy(x, like=param.array)
+        if backend.array_namespace(x) is not backend.array_namespace(param.array):
+            x = backend.from_numpy(backend.to_numpy(x), like=param.array)
         x = backend.array_namespace(x).astype(x, param.dtype)
     return x
 
 
 def _positive_int(value, name, op):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{op}: expected {name} to be a positive int, got {value!r}")
-    return value
+    return int(value)
 
 
 @contextlib.contextmanager
@@ -177,10 +180,10 @@ def _maps(record, layer, op):
 
 def _check_channel(channel, maps, layer, op):
     C = maps.shape[1]
-    if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < C:
+    if isinstance(channel, bool) or not isinstance(channel, numbers.Integral) or not 0 <= channel < C:
         raise ValueError(f"{op}: expected channel to be an int in [0, {C}) (layer {layer!r} has {C} maps), "
                          f"got {channel!r}")
-    return channel
+    return int(channel)
 
 
 def _scores(out, op):
@@ -266,7 +269,7 @@ def occlusion(model, x, target=None, patch=8, stride=4, fill=0.0, batch_size=64,
     """Occlusion sensitivity: the drop ``p_t(x) - p_t(x with a square filled)`` of the target's
     softmax probability as a ``patch x patch`` square of value ``fill`` slides over each image
     with step ``stride`` (Zeiler & Fergus, "Visualizing and Understanding Convolutional
-    Networks", ECCV 2014, Fig. 7).
+    Networks", ECCV 2014, Fig. 7). The default ``fill=0.0`` is the mean grey of normalised images.
 
     Returns ``(N, Ho, Wo)`` with ``Ho = (H - patch) // stride + 1``: entry ``(i, j)`` is the drop
     with the square's top-left corner at ``(i*stride, j*stride)``. ``upsample=True`` returns
@@ -276,9 +279,8 @@ def occlusion(model, x, target=None, patch=8, stride=4, fill=0.0, batch_size=64,
     op = "occlusion"
     x = _images(model, x, op)
     N, C, H, W = x.shape
-    _positive_int(patch, "patch", op)
-    _positive_int(stride, "stride", op)
-    _positive_int(batch_size, "batch_size", op)
+    patch, stride = _positive_int(patch, "patch", op), _positive_int(stride, "stride", op)
+    batch_size = _positive_int(batch_size, "batch_size", op)
     if patch > min(H, W):
         raise ValueError(f"occlusion: expected patch at most the image size {(H, W)}, got {patch}")
     Ho, Wo = conv_output_size(H, patch, stride, op=op), conv_output_size(W, patch, stride, op=op)
@@ -390,7 +392,7 @@ def deconvnet(model, x, layer, channel):
         images = Tensor(x, requires_grad=True)
         model(images)
         maps = _maps(record, layer, op)
-        _check_channel(channel, maps, layer, op)
+        channel = _check_channel(channel, maps, layer, op)
         host = backend.to_numpy(maps.array)
         seed = np.zeros_like(host)
         for n in range(host.shape[0]):
@@ -424,14 +426,13 @@ def top_activations(model, images, layer, channel, k=9, batch_size=64):
     """
     op = "top_activations"
     x = _images(model, images, op)
-    _positive_int(k, "k", op)
-    _positive_int(batch_size, "batch_size", op)
+    k, batch_size = _positive_int(k, "k", op), _positive_int(batch_size, "batch_size", op)
     values, positions = [], []
     with _inspecting(model), no_grad(), _recording(model, layer, op) as record:
         for start in range(0, x.shape[0], batch_size):
-            model(Tensor(x[start:start + batch_size, ...]))
+            model(Tensor(x[start:min(start + batch_size, x.shape[0]), ...]))  # strict arrays refuse a stop past the end
             maps = _maps(record, layer, op)
-            _check_channel(channel, maps, layer, op)
+            channel = _check_channel(channel, maps, layer, op)
             host = backend.to_numpy(maps.array[:, channel, ...])
             flat = host.reshape(host.shape[0], -1)
             best = np.argmax(flat, axis=1)
@@ -539,7 +540,7 @@ def plot_patches(activations, ncols=3, title=None):
 
     if not activations:
         raise ValueError("plot_patches: expected at least one Activation record, got none")
-    _positive_int(ncols, "ncols", "plot_patches")
+    ncols = _positive_int(ncols, "ncols", "plot_patches")
     rows = math.ceil(len(activations) / ncols)
     fig = Figure(figsize=(2.2 * ncols, 2.4 * rows))
     axes = fig.subplots(rows, ncols, squeeze=False)
@@ -576,9 +577,9 @@ def plot_feature_maps(maps, image_index=0, ncols=8, title=None):
     maps = np.asarray(maps)
     if maps.ndim != 4:
         raise ValueError(f"plot_feature_maps: expected feature maps (N, C, h, w), got shape {maps.shape}")
-    if isinstance(image_index, bool) or not isinstance(image_index, int) or not 0 <= image_index < maps.shape[0]:
+    if isinstance(image_index, bool) or not isinstance(image_index, numbers.Integral) or not 0 <= image_index < maps.shape[0]:
         raise ValueError(f"plot_feature_maps: expected image_index in [0, {maps.shape[0]}), got {image_index!r}")
-    _positive_int(ncols, "ncols", "plot_feature_maps")
+    ncols = _positive_int(ncols, "ncols", "plot_feature_maps")
     C = maps.shape[1]
     ncols = min(ncols, C)
     rows = math.ceil(C / ncols)

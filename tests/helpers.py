@@ -5,7 +5,8 @@
   (``kernels/``) against the lesson (``minitorch_cnn/functional/``).
 * :func:`check_grad` - float64 central-difference gradient check on a given backend.
 * :func:`check_torch` - forward and every gradient against PyTorch, when it is installed.
-* :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
+* :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there;
+  :func:`model_on` moves a whole model.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
 * :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
@@ -41,6 +42,13 @@ def on(xp, host, requires_grad=False, dtype=None):
         host = host.astype(dtype)
     data = xp.asarray(host, copy=True)
     return mt.Tensor(data, requires_grad=requires_grad)
+
+
+def model_on(xp, model):
+    """``model`` with copies of its parameters and buffers in namespace ``xp``; returns the model."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        t.data = xp.asarray(t.detach().numpy(), copy=True)
+    return model
 
 
 def assert_namespace(t, xp):
