@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from helpers import check_torchvision_logits, load_weights_without_torch, torch_or_skip, torchvision_or_skip
+from helpers import (check_torchvision_logits, load_weights_without_torch, no_random_init, torch_or_skip,
+                     torchvision_or_skip)
 from minitorch_cnn import models
 from minitorch_cnn.models.fingerprint import guess_architecture
 
@@ -364,3 +365,12 @@ def test_mt_load_of_a_torch_file_points_to_load_weights(tmp_path):
     torch.save({"w": torch.ones(2)}, tmp_path / "w.pth")
     with pytest.raises(ValueError, match="not a minitorch_cnn checkpoint .* use mt.load_weights"):
         mt.load(tmp_path / "w.pth")
+
+
+def test_torchvisions_alexnet_file_into_the_paper_alexnet_says_use_alexnet_owt(tmp_path):
+    """The keys that tell torchvision's AlexNet (64 filters of 11x11 first, a classifier.6) suffice."""
+    mt.save({"features.0.weight": np.zeros((64, 3, 11, 11), np.float32), "classifier.6.weight": np.zeros((10, 8))},
+            tmp_path / "alexnet-owt-4df8aa71.npz")
+    with no_random_init(), pytest.raises(ValueError, match=r"does not fit alexnet: it looks like torchvision's "
+                                                           r"alexnet_owt \(use models.create\('alexnet_owt'"):
+        models.create("alexnet", weights=tmp_path / "alexnet-owt-4df8aa71.npz")
