@@ -49,8 +49,9 @@ def create(name, num_classes=None, in_channels=None, weights=None, **options):
     ``minitorch-cnn train``/``pretrain``, a ``torch.save`` state dict, ``.safetensors``). Every
     tensor must fit, by name and shape, except for the transfer-learning start: when
     ``num_classes`` is given and differs from the file's, the output layers (tensors whose first
-    dimension is the class count) keep their fresh initialisation, and a warning names the
-    tensors skipped. A file that does not fit says which zoo architecture it looks like, when its
+    dimension is the class count) keep their fresh initialisation, and a
+    :class:`HeadReplacedWarning` names the tensors skipped. Batch-norm counters missing from files
+    older than PyTorch 0.4.1 stay 0, as PyTorch loads them. A file that does not fit says which zoo architecture it looks like, when its
     names and shapes tell (:func:`~minitorch_cnn.models.fingerprint.guess_architecture`).
     """
     fn = model_info(name)["fn"]
