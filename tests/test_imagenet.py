@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import rand_pixels, write_image
+from helpers import rand_pixels, torchvision_or_skip, write_image
 from minitorch_cnn.data import imagenet, read_image
 
 
@@ -68,3 +68,20 @@ def test_bad_arguments_are_named():
         imagenet.ImageClassification(224, resize_size=200)
     with pytest.raises(ValueError, match=r"expected one image \(C, H, W\)"):
         imagenet.preprocessing("resnet18")(np.zeros((1, 3, 300, 300)))
+
+
+@pytest.mark.parametrize("name, weights", [("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
+                                           ("inception_v3", "Inception_V3_Weights.IMAGENET1K_V1"),
+                                           *((f"efficientnet_b{k}", f"EfficientNet_B{k}_Weights.IMAGENET1K_V1")
+                                             for k in range(8))])
+def test_preset_matches_torchvisions_weights_transforms(tmp_path, name, weights):
+    """torchvision's own preset of each weights enum, on the PIL image, is the oracle."""
+    from PIL import Image
+
+    tv = torchvision_or_skip()
+    smooth = np.asarray(Image.fromarray(rand_pixels((21, 26, 3), seed=1)).resize((410, 333), Image.BILINEAR))
+    path = write_image(tmp_path / "photo.jpg", smooth)
+    expected = tv.get_weight(weights).transforms()(Image.open(path).convert("RGB")).numpy()
+    ours = imagenet.preprocessing(name)(read_image(path))
+    assert ours.shape == expected.shape
+    np.testing.assert_allclose(ours, expected, atol=2.01 / 255 / min(imagenet.IMAGENET_STD))
