@@ -56,7 +56,8 @@ if QUICK:
 
     threadpool_limits(1)
 
-#: Where figures go: lectures/figures/ (git-ignored), created on the first save.
+#: Where figures go: lectures/figures/ (git-ignored), created on the first save; each is written
+#: atomically, so a viewer never opens half a PNG.
 FIGURES = Path(__file__).resolve().parent / "figures"
 
 
@@ -70,9 +71,9 @@ def show(fig, name):
     kinds; closing keeps the backend from drawing a pyplot figure a second time and a long script
     from holding every figure in memory. Returns the path written.
     """
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / f"{name}.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    from minitorch_cnn.serialization import save_figure
+
+    path = save_figure(fig, FIGURES / f"{name}.png", bbox_inches="tight")
     if IN_NOTEBOOK:
         from IPython.display import Image, display
 

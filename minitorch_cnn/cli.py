@@ -7,30 +7,59 @@ enough to train LeNet-5 on the digits that scikit-learn ships.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shlex
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
+#: ``--dataset folder:PATH``: a folder of photos, one subfolder per class (data.ImageFolder).
+FOLDER_PREFIX = "folder:"
+#: The share of each class of a folder dataset held out as its test set (data.stratified_split).
+FOLDER_TEST_FRACTION = 0.2
+DATASET_HELP = f"one of {', '.join(DATASETS)}, or {FOLDER_PREFIX}PATH for a folder with one subfolder of images per class"
+
+
+def _dataset_name(text):
+    if text in DATASETS or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected {DATASET_HELP}; got {text!r}")
 
 
 def _load_dataset(name, data_dir, size):
     """Train and test sets of dataset ``name``, with square images of side ``size``.
 
     Images of another size are resized bilinearly (LeNet-5 expects 32x32; MNIST's are 28x28).
+    A folder of photos (``folder:PATH``) stays on disk: each photo is decoded when a batch needs
+    it, its shorter side resized to ``size`` and its centre cropped, and a stratified
+    ``FOLDER_TEST_FRACTION`` of every class is the test set.
     """
     from . import data
 
+    if name.startswith(FOLDER_PREFIX):
+        try:
+            folder = data.ImageFolder(name[len(FOLDER_PREFIX):], transform=_photo_transform(size))
+        except FileNotFoundError as exc:
+            raise SystemExit(f"--dataset {name}: {exc}") from None
+        return data.stratified_split(folder, FOLDER_TEST_FRACTION, seed=0)
     train, test = _load_native(name, data_dir, size)
     if train.images.shape[-1] != size or train.images.shape[-2] != size:
         train, test = (data.TensorDataset(data.transforms.resize(d.images, size), d.labels, d.classes)
                        for d in (train, test))
     return train, test
+
+
+def _photo_transform(size):
+    """A photo of any shape to ``size`` x ``size``: shorter side resized, centre cropped."""
+    from . import data
+
+    return data.transforms.Compose([data.imagenet.ResizeShorter(size), data.imagenet.CenterCrop(size)])
 
 
 def _load_native(name, data_dir, size):
@@ -84,14 +113,15 @@ def _resume_path(args, checkpoint):
 
 def cmd_train(args):
     import minitorch_cnn as mt
-    from . import data, models, optim
+    from . import data, models, optim, transfer
+    from .serialization import atomic_write
     from .training import fit, evaluate, plot_history
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    normalize = data.transforms.Normalize.from_images(train_set.images)
+    normalize = transfer.standardization(train_set)
     mean, std = normalize.mean.tolist(), normalize.std.tolist()
-    in_channels = train_set.images.shape[1]
+    in_channels, image_size, _ = train_set[0][0].shape
     model = models.create(args.model, num_classes=len(train_set.classes), in_channels=in_channels)
     if args.device != "cpu":
         model.to(device=args.device)
@@ -109,7 +139,7 @@ def cmd_train(args):
         "dataset": args.dataset,
         "classes": [str(c) for c in train_set.classes],
         "in_channels": in_channels,
-        "image_size": int(train_set.images.shape[-1]),
+        "image_size": int(image_size),
         "normalize_mean": mean,
         "normalize_std": std,
         **_run_options(args),
@@ -140,7 +170,7 @@ def cmd_train(args):
         "epochs": args.epochs,
         "history": history,
     }
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
+    with atomic_write(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     print(f"test accuracy {result['accuracy']:.4f} (top-1 error {result['top1_error']:.4f}) "
           f"after {seconds:.1f} s of training")
@@ -148,17 +178,59 @@ def cmd_train(args):
     return 0
 
 
+def load_model(source, weights=None, num_classes=None, in_channels=None):
+    """``(model, metadata)``: the trained model a command works on, in eval mode.
+
+    ``source`` is a checkpoint written by ``train``, ``pretrain`` or ``finetune``, whose metadata
+    names the architecture (with its options), the classes, the input channels and size, the
+    normalisation and the dataset. Or, with ``weights``, ``source`` is a model name (see
+    ``minitorch-cnn models``) and ``weights`` a file ``mt.load_weights`` reads: torchvision's
+    ``.pth``, ``.safetensors``, a state dict saved with ``mt.save(model.state_dict(), path)``, or
+    a checkpoint. ``num_classes`` and ``in_channels`` are by default the model's own defaults and
+    must be the file's. A model with ImageNet's 1,000 classes and 3 channels gets ImageNet's
+    metadata (:func:`~minitorch_cnn.transfer.imagenet_metadata`: class names, statistics, crop
+    size); any other holds only the architecture, the classes (numbered) and the input channels,
+    and with no normalisation in it, a command feeds such a model pixels in [0, 1].
+
+    Any problem (a missing or unreadable file, weights of another shape) exits with its reason.
+    """
+    from . import data, models, transfer
+
+    try:
+        if weights is None:
+            if source in models.list_models():
+                raise SystemExit(f"{source} is a model name: give its weights with --weights FILE "
+                                 "(or give a checkpoint written by 'train' instead)")
+            if num_classes is not None or in_channels is not None:
+                raise SystemExit(f"--num-classes and --in-channels go with MODEL --weights FILE; "
+                                 f"the checkpoint {source} records its own")
+            model, metadata = transfer.load_pretrained(source)
+        else:
+            with warnings.catch_warnings():
+                # A new classifier is a transfer-learning start, never a model to run: refused here.
+                warnings.simplefilter("error", models.HeadReplacedWarning)
+                model = models.create(source, num_classes=num_classes, in_channels=in_channels, weights=weights)
+            defaults = inspect.signature(models.model_info(source)["fn"]).parameters
+            num_classes = num_classes or defaults["num_classes"].default
+            in_channels = in_channels or defaults["in_channels"].default
+            if (num_classes, in_channels) == (data.imagenet.NUM_CLASSES, 3):
+                metadata = transfer.imagenet_metadata(source)
+            else:
+                metadata = {"architecture": source, "classes": [str(k) for k in range(num_classes)],
+                            "in_channels": in_channels}
+    except models.HeadReplacedWarning as exc:
+        raise SystemExit(f"{exc}; --num-classes must be the number of classes the weights were trained for") from None
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise SystemExit(exc.args[0] if exc.args else repr(exc)) from None
+    model.eval()
+    return model, metadata
+
+
 def cmd_evaluate(args):
-    import minitorch_cnn as mt
-    from . import data, models
+    from . import data
     from .training import evaluate
 
-    checkpoint = mt.load(args.checkpoint)
-    meta = checkpoint.get("metadata", {})
-    if "architecture" not in meta:
-        raise SystemExit(f"{args.checkpoint} has no architecture in its metadata; was it written by 'train'?")
-    model = models.create(meta["architecture"], num_classes=len(meta["classes"]), in_channels=meta["in_channels"])
-    model.load_state_dict(checkpoint["model"])
+    model, meta = load_model(args.checkpoint)
     dataset = args.dataset or meta["dataset"]
     _, test_set = _load_dataset(dataset, args.data_dir, meta["image_size"])
     loader = data.DataLoader(test_set, batch_size=256,
@@ -258,15 +330,27 @@ def _classes(text):
         raise argparse.ArgumentTypeError(f"expected class indices like 0,1,2,3,4, got {text!r}") from None
 
 
+def _keep_classes(args, train_set, test_set):
+    from . import transfer
+
+    if not args.classes:
+        return train_set, test_set
+    if args.dataset.startswith(FOLDER_PREFIX):
+        raise SystemExit(f"{args.command}: --classes picks classes of an in-memory dataset; for a folder, keep only "
+                         "the class subfolders you want")
+    return transfer.keep_classes(train_set, args.classes), transfer.keep_classes(test_set, args.classes)
+
+
 def cmd_pretrain(args):
     import minitorch_cnn as mt
     from . import transfer
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
-    out = args.out or os.path.join("zoo", f"{args.model}-{args.dataset}.npz")
+    train_set, test_set = _keep_classes(args, train_set, test_set)
+    dataset = os.path.basename(os.path.normpath(args.dataset[len(FOLDER_PREFIX):])) if args.dataset.startswith(
+        FOLDER_PREFIX) else args.dataset
+    out = args.out or os.path.join("zoo", f"{args.model}-{dataset}.npz")
     resume = _resume_path(args, out)
     print(f"pretraining {args.model} on {args.dataset} (classes {', '.join(train_set.classes)}): "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs"
@@ -286,15 +370,18 @@ def cmd_finetune(args):
     from . import data, transfer
 
     mt.manual_seed(args.seed)
-    model, metadata = transfer.load_pretrained(args.checkpoint)
+    model, metadata = load_model(args.checkpoint, args.weights)
+    if "normalize_mean" not in metadata:
+        raise SystemExit(f"finetune: {args.weights} are not ImageNet weights (1000 classes, 3 channels); fine-tune "
+                         "other weights from a checkpoint written by train or pretrain")
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
+    train_set, test_set = _keep_classes(args, train_set, test_set)
     if args.per_class:
         train_set, _ = transfer.split_per_class(train_set, args.per_class, seed=args.seed)
-    if train_set.images.shape[1] != metadata["in_channels"]:
+    channels = train_set[0][0].shape[0]
+    if channels != metadata["in_channels"]:
         raise SystemExit(f"finetune: {args.checkpoint} expects {metadata['in_channels']}-channel images, "
-                         f"--dataset {args.dataset} has {train_set.images.shape[1]}")
+                         f"--dataset {args.dataset} has {channels}")
     transfer.replace_head(model, len(train_set.classes))
     normalize = transfer.normalization(metadata)
     train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=normalize)
@@ -306,17 +393,77 @@ def cmd_finetune(args):
     print(f"fine-tuning {metadata['architecture']} from {args.checkpoint} on {args.dataset} "
           f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}"
           + (f", resuming from {resume}" if resume else ""))
-    phases = transfer.finetune(
-        model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
-        finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
-        make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
-        progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume,
-        metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    keep_frozen = args.freeze_layers if args.freeze_layers is not None else args.freeze_prefix
+    try:
+        phases = transfer.finetune(
+            model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
+            make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
+            progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume, keep_frozen=keep_frozen,
+            metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    except ValueError as exc:
+        # keep_frozen is checked before training; a ResumeError gets main()'s "--resume" wording.
+        if isinstance(exc, transfer.ResumeError) or not str(exc).startswith("finetune: "):
+            raise
+        raise SystemExit(str(exc)) from None
     if args.out:
         tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
-                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
+                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.weights or args.checkpoint)
         transfer.save_pretrained(model, tuned, args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_layers(args):
+    from . import models, transfer
+
+    model = models.create(args.name, num_classes=args.num_classes, **_options(args.option))
+    named = transfer.layers(model)
+    print(f"{args.name}: {len(named)} layers (modules that own parameters) in named_modules() order; "
+          "finetune --freeze-layers K keeps the first K frozen")
+    for k, (name, module) in enumerate(named, start=1):
+        count = sum(p.numel() for p in module.parameters(recurse=False))
+        print(f"{k:5d}  {name:<40s} {type(module).__name__:<14s} {count:>11,d}")
+    return 0
+
+
+def _preprocessing(metadata):
+    """How a command turns an image file into the ``(C, H, W)`` input ``load_model``'s model expects:
+    ImageNet weights resize the shorter side and crop the centre, as torchvision's do; a checkpoint
+    resizes to its training size as its training images were (a folder's photos cropped like them)
+    and standardises with its training statistics; bare weights get the file's pixels in [0, 1]."""
+    from . import data
+
+    if metadata.get("dataset") == "imagenet":
+        preset = data.imagenet.preprocessing(metadata["architecture"])
+        return lambda path: preset(data.read_image(path, channels=3))
+    channels, size = metadata["in_channels"], metadata.get("image_size")
+    if "normalize_mean" not in metadata:
+        return lambda path: data.read_image(path, channels=channels, size=size)
+    normalize = data.transforms.Normalize(metadata["normalize_mean"], metadata["normalize_std"])
+    if str(metadata.get("dataset", "")).startswith(FOLDER_PREFIX):
+        photo = _photo_transform(size)
+        return lambda path: normalize(photo(data.read_image(path, channels=channels))[None])[0]
+    return lambda path: normalize(data.read_image(path, channels=channels, size=size)[None])[0]
+
+
+def cmd_predict(args):
+    import minitorch_cnn as mt
+    import minitorch_cnn.functional as F
+
+    model, metadata = load_model(args.model, args.weights, args.num_classes)
+    preprocess, names = _preprocessing(metadata), metadata["classes"]
+    try:
+        batch = np.stack([preprocess(path) for path in args.images])
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"predict: {exc}") from None
+    with mt.no_grad():
+        probabilities = F.softmax(model(mt.tensor(batch)), dim=1).numpy()
+    k = min(args.top, len(names))
+    for path, p in zip(args.images, probabilities):
+        print(path)
+        for rank, c in enumerate(np.argsort(-p, kind="stable")[:k], start=1):
+            print(f"  {rank}. {names[c]} ({c}): {p[c]:.4f}")
     return 0
 
 
@@ -327,9 +474,124 @@ def cmd_transfer_demo(args):
     return 0
 
 
+#: What each ``visualize --method`` reads besides the model: an option any other method is given
+#: is refused rather than ignored.
+VISUALIZE_METHODS = {
+    "saliency": ("image", "target"),
+    "occlusion": ("image", "target", "patch", "stride"),
+    "guided": ("image", "target"),
+    "deconvnet": ("image", "layer", "channel"),
+    "cam": ("image", "target"),
+    "gradcam": ("image", "target", "layer"),
+    "top9": ("layer", "channel", "dataset", "data_dir"),
+}
+#: The options of that table, with their command-line spelling.
+_VISUALIZE_OPTIONS = {"image": "--image", "target": "--target", "patch": "--patch", "stride": "--stride",
+                      "layer": "--layer", "channel": "--channel", "dataset": "--dataset", "data_dir": "--data-dir"}
+
+
+def _check_visualize_options(args, layers):
+    method, uses = args.method, VISUALIZE_METHODS[args.method]
+    unused = [flag for key, flag in _VISUALIZE_OPTIONS.items() if key not in uses and getattr(args, key) is not None]
+    if unused:
+        raise SystemExit(f"visualize --method {method} does not use {', '.join(unused)}")
+    if "image" in uses and args.image is None:
+        raise SystemExit(f"visualize --method {method} needs --image FILE")
+    if "layer" in uses and args.layer is None:
+        raise SystemExit(f"visualize --method {method} needs --layer, one of: {', '.join(layers)}")
+
+
+def _target(text, classes):
+    """``--target``: a class index or one of the model's class names."""
+    if text in classes:
+        return classes.index(text)
+    try:
+        index = int(text)
+    except ValueError:
+        raise SystemExit(f"visualize: --target {text!r} is neither a class index nor a class name "
+                         f"({', '.join(classes)})") from None
+    if not 0 <= index < len(classes):
+        raise SystemExit(f"visualize: --target {index} is out of range: the model has {len(classes)} classes")
+    return index
+
+
+def _strongest_channel(viz, model, x, layer):
+    """The feature map of ``layer`` with the largest activation anywhere in the batch ``x``."""
+    maps = viz.feature_maps(model, x, layer)
+    return int(maps.max(axis=(0, 2, 3)).argmax())
+
+
+def cmd_visualize(args):
+    import minitorch_cnn as mt
+    from . import data
+    from . import functional as F
+    from . import visualize as viz
+    from .serialization import save_figure
+
+    model, meta = load_model(args.checkpoint, args.weights, args.num_classes, args.in_channels)
+    layers = [name for name, _ in model.named_modules() if name]
+    _check_visualize_options(args, layers)
+    size = args.image_size or meta.get("image_size")
+    if "normalize_mean" in meta:
+        normalize = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])
+    else:
+        normalize = None
+    arch, method = meta["architecture"], args.method
+    try:
+        if method == "top9":
+            dataset = args.dataset or meta.get("dataset")
+            if dataset is None or size is None:
+                raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
+            _, test_set = _load_dataset(dataset, args.data_dir, size)
+            images = test_set.images if normalize is None else normalize(test_set.images)
+            x = mt.tensor(images)
+            channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+            records = viz.top_activations(model, x, args.layer, channel, k=9)
+            fig = viz.plot_patches(records, title=f"{arch} {args.layer} channel {channel}: top 9 of the "
+                                                  f"{len(test_set)} {dataset} test images")
+        else:
+            try:
+                image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
+            except (FileNotFoundError, ValueError) as exc:
+                raise SystemExit(f"visualize: {exc}") from None
+            x = mt.tensor(image if normalize is None else normalize(image))
+            with mt.no_grad():
+                probabilities = F.softmax(model(x), dim=1).detach().numpy()[0]
+            predicted = int(probabilities.argmax())
+            target = predicted if args.target is None else _target(args.target, meta["classes"])
+            print(f"{arch} predicts class {meta['classes'][predicted]} (p={probabilities[predicted]:.3f})")
+            name = meta["classes"][target]
+            if target != predicted:
+                print(f"explaining class {name} (p={probabilities[target]:.3f})")
+            if method == "saliency":
+                fig = viz.plot_maps(image, viz.saliency(model, x, target=[target]), title=f"saliency: class {name}")
+            elif method == "occlusion":
+                patch = args.patch or max(1, image.shape[-1] // 4)
+                stride = args.stride or max(1, patch // 2)
+                maps = viz.occlusion(model, x, target=[target], patch=patch, stride=stride)
+                fig = viz.plot_maps(image, maps, title=f"drop in p({name}), {patch}x{patch} square")
+            elif method == "guided":
+                fig = viz.plot_maps(image, viz.guided_backprop(model, x, target=[target]),
+                                    title=f"guided backprop: class {name}")
+            elif method == "cam":
+                fig = viz.plot_maps(image, viz.cam(model, x, target=[target], upsample=True), title=f"CAM: class {name}")
+            elif method == "gradcam":
+                maps = viz.grad_cam(model, x, args.layer, target=[target], upsample=True)
+                fig = viz.plot_maps(image, maps, title=f"Grad-CAM {args.layer}: class {name}")
+            else:
+                channel = _strongest_channel(viz, model, x, args.layer) if args.channel is None else args.channel
+                fig = viz.plot_maps(image, viz.deconvnet(model, x, args.layer, channel),
+                                    title=f"deconvnet: {args.layer} map {channel}")
+    except (ValueError, KeyError) as exc:
+        raise SystemExit(f"visualize --method {method}: {exc.args[0] if exc.args else exc!r}") from None
+    save_figure(fig, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _add_training_options(p, epochs, lr):
     """The dataset and optimiser options that 'train' and 'pretrain' share (defaults differ)."""
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=32)
@@ -361,9 +623,39 @@ def build_parser():
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint written by 'train' on its test set")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the one it was trained on")
+    p.add_argument("--dataset", default=None, type=_dataset_name, help=DATASET_HELP + " (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("visualize", help="what a trained model sees: saliency, occlusion, guided backprop, "
+                                         "deconvnet, CAM, Grad-CAM or top-9 patches, as a figure")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="a checkpoint written by train/pretrain/finetune, or a model name with --weights FILE")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="the weights of model CHECKPOINT: a state dict (mt.save(model.state_dict(), FILE)) or a "
+                        "checkpoint")
+    p.add_argument("--num-classes", type=int, default=None, help="with --weights: the model's classes "
+                                                                 "(default: the model's default)")
+    p.add_argument("--in-channels", type=int, default=None, help="with --weights: the model's input channels "
+                                                                 "(default: the model's default)")
+    p.add_argument("--method", required=True, choices=tuple(VISUALIZE_METHODS))
+    p.add_argument("--image", default=None, metavar="FILE", help="the image to explain (every method but top9)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="resize images to this side (default: the checkpoint's training size, else the file's own)")
+    p.add_argument("--target", default=None, help="the class to explain, an index or a class name "
+                                                  "(default: the predicted class)")
+    p.add_argument("--layer", default=None, help="a module name as in named_modules(), for deconvnet, gradcam "
+                                                 "and top9 (a wrong one lists them)")
+    p.add_argument("--channel", type=int, default=None, help="the feature map of --layer for deconvnet and top9 "
+                                                             "(default: the most strongly activated)")
+    p.add_argument("--patch", type=int, default=None, help="occlusion: side of the grey square (default: a "
+                                                           "quarter of the image)")
+    p.add_argument("--stride", type=int, default=None, help="occlusion: its step (default: half the patch)")
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="top9: the test set to search (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir", default=None, help="top9: folder with the dataset files (mnist, cifar10...)")
+    p.add_argument("--out", default="runs/visualize.png", help="the figure to write (default runs/visualize.png)")
+    p.set_defaults(func=cmd_visualize)
 
     p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
     p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
@@ -413,8 +705,11 @@ def build_parser():
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="transfer a pretrained checkpoint to a dataset: train the head, then fine-tune")
-    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train')")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train'), or a model name with --weights")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="ImageNet weights for the model named by CHECKPOINT (torchvision's .pth, .safetensors, .npz): "
+                        "images are preprocessed as those weights expect")
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 5,6,7,8,9")
     p.add_argument("--per-class", type=int, default=None, help="train on this many labelled images per class")
@@ -422,6 +717,13 @@ def build_parser():
                    help="feature-extract: head only; fine-tune-top: then the last --unfreeze base stages too; "
                         "full: then every stage")
     p.add_argument("--unfreeze", type=int, default=1, help="base stages fine-tune-top unfreezes in phase 2 (default 1)")
+    depth = p.add_mutually_exclusive_group()
+    depth.add_argument("--freeze-layers", type=int, default=None, metavar="K",
+                       help="instead of --unfreeze: phase 2 trains every layer but the first K (see 'minitorch-cnn "
+                            "layers MODEL')")
+    depth.add_argument("--freeze-prefix", action="append", default=None, metavar="NAME",
+                       help="instead of --unfreeze: phase 2 trains every layer but those under NAME (e.g. features.0; "
+                            "repeatable)")
     p.add_argument("--head-epochs", type=int, default=10, help="phase 1: epochs with the base frozen")
     p.add_argument("--finetune-epochs", type=int, default=10, help="phase 2: epochs at lr x 0.1")
     p.add_argument("--lr", type=float, default=1e-2, help="phase-1 learning rate (default 1e-2)")
@@ -439,6 +741,22 @@ def build_parser():
                    help="continue a stopped run from its --out checkpoint (or PATH) with the same options")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("layers", help="the layers (modules owning parameters) that finetune --freeze-layers counts")
+    p.add_argument("name")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("predict", help="the top classes of image files (JPEG, PNG, ...) with their probabilities")
+    p.add_argument("model", help="a registered model name with --weights FILE, or a checkpoint written by "
+                                 "'train', 'pretrain' or 'finetune'")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", default=None,
+                   help="weights for MODEL: torchvision's .pth (e.g. resnet18-f37072fd.pth), .safetensors or .npz")
+    p.add_argument("--num-classes", type=int, default=None, help="outputs of the weights file (default 1000: ImageNet)")
+    p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("transfer-demo", help="lecture 11: scratch vs feature extraction vs fine-tuning with few labels")
     p.add_argument("--out", default="runs/transfer", help="output folder (default runs/transfer)")

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-from pathlib import Path
 
 from . import backend
 from . import functional as F
 from .autograd import no_grad
+from .serialization import save_figure
 from .tensor import Tensor
 
 ACTIVATIONS = {"tanh": F.tanh, "relu": F.relu}
@@ -148,7 +148,5 @@ def plot_activation_histograms(stats, path=None, title=None):
     if title:
         figure.suptitle(title)
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=100)
+        save_figure(figure, path)
     return figure

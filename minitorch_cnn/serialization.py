@@ -1,18 +1,20 @@
-"""``save`` and ``load``: checkpoints as plain ``.npz`` files, written atomically, read without pickle.
+"""``save`` and ``load``: checkpoints as plain ``.npz`` files, written atomically, read without pickle;
+``atomic_write`` and ``save_figure``, the same atomic write for any other file the framework writes.
 
 A checkpoint is any nest of dicts and lists whose leaves are arrays (NumPy, CuPy, Tensors) or JSON
 values (numbers, strings, booleans, None). Arrays are stored as ``.npz`` members; the structure
 around them is stored as one JSON string member, ``__structure__``, where each array is replaced by
 ``{"__array__": "<member name>"}``. Nothing is pickled, so loading a checkpoint cannot run code.
 
-The write goes to a partial file in the same folder (``.NAME.partial-XXXX``), is flushed to disk,
+Every write (:func:`atomic_write`) goes to a partial file in the same folder (``.NAME.partial-XXXX``), is flushed to disk,
 and only then renamed over the target: a save that is interrupted, even by SIGKILL, leaves the
-previous checkpoint intact, plus a partial file that :func:`partial_saves` finds. The file gets the
+previous file intact, plus a partial file that :func:`partial_saves` finds. The file gets the
 usual mode of a new file (``0o666`` less the umask), like any file the user creates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -66,20 +68,25 @@ def _unflatten(obj, arrays):
     return obj
 
 
-def save(obj, path):
-    """Write ``obj`` (dicts/lists of arrays and JSON values) to ``path`` as ``.npz``, atomically."""
-    arrays = {}
-    structure = _flatten(obj, arrays, "")
-    arrays[_STRUCTURE] = np.array(json.dumps(structure))
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a new file to write ``path`` in one step: ``with atomic_write(p, "w") as f: f.write(...)``.
+
+    The body writes a partial file next to ``path``; when it ends without an exception, the file is
+    flushed to disk and renamed over ``path``, so readers see the old file or the new one, never a
+    part. An exception removes the partial file. Missing folders are created. ``mode`` is ``"wb"``
+    or ``"w"`` (text, UTF-8).
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_write: mode must be 'wb' or 'w', got {mode!r}")
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{_partial_prefix(path)}{uuid.uuid4().hex}"
     # os.open applies the umask, as for any new file; tempfile.mkstemp would force mode 0600.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -87,6 +94,24 @@ def save(obj, path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_figure(fig, path, dpi=100, **kwargs):
+    """Write a matplotlib figure to ``path`` atomically, in the format its suffix names (PNG by
+    default); ``kwargs`` go to ``Figure.savefig``. Returns ``path``."""
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    with atomic_write(path) as f:
+        fig.savefig(f, format=suffix or "png", dpi=dpi, **kwargs)
+    return path
+
+
+def save(obj, path):
+    """Write ``obj`` (dicts/lists of arrays and JSON values) to ``path`` as ``.npz``, atomically."""
+    arrays = {}
+    structure = _flatten(obj, arrays, "")
+    arrays[_STRUCTURE] = np.array(json.dumps(structure))
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _partial_prefix(path):
@@ -123,6 +148,7 @@ def load(path):
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ValueError(f"{corrupt}: {exc}") from exc
     if _STRUCTURE not in arrays:
-        raise ValueError(f"load: {path} is an .npz file but not a minitorch_cnn checkpoint (no {_STRUCTURE})")
+        raise ValueError(f"load: {path} is a zip file but not a minitorch_cnn checkpoint (no {_STRUCTURE}); "
+                         "for a state dict (torch.save .pth, np.savez), use mt.load_weights")
     structure = json.loads(str(arrays.pop(_STRUCTURE)))
     return _unflatten(structure, arrays)

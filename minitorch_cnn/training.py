@@ -34,7 +34,7 @@ from . import functional as F
 from .autograd import no_grad
 from .backend import get_rng_state, set_rng_state
 from .engine import keep_freed_memory
-from .serialization import load, partial_saves, save
+from .serialization import load, partial_saves, save, save_figure
 
 #: Scheduler entries that say how far along the schedule is; the others are its settings, which
 #: on resume stay those of the scheduler passed to ``fit``.
@@ -364,5 +364,5 @@ def plot_history(history, path=None, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path)
     return fig

@@ -18,6 +18,7 @@ import numpy as np
 from . import backend, data, models, nn, optim
 from . import functional as F
 from .autograd import no_grad
+from .serialization import atomic_write, save_figure
 from .tensor import tensor
 from .training import evaluate, fit
 from .transfer import (FeatureExtractor, default_optimizer, finetune, keep_classes, load_pretrained, normalization,
@@ -146,7 +147,7 @@ def _plot(metrics, path):
     for ax in (ax_bar, ax_probe):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -218,9 +219,9 @@ def transfer_demo(out, quick=False, seed=0, log=print):
         metrics[key] = metrics["digits"][key]["mean"]
     metrics["seconds"] = time.perf_counter() - start
     table = _table(metrics)
-    with open(os.path.join(out, "metrics.json"), "w") as f:
+    with atomic_write(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
-    with open(os.path.join(out, "table.md"), "w") as f:
+    with atomic_write(os.path.join(out, "table.md"), "w") as f:
         f.write(table)
     _plot(metrics, os.path.join(out, "transfer.png"))
     log(table)

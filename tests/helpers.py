@@ -9,6 +9,8 @@
   :func:`model_on` moves a whole model.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
+* :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
+* :func:`write_image` / :func:`rand_pixels` - small image files (PNG, JPEG, ...) written with Pillow.
 * :func:`check_torchvision_names` - a zoo model's state-dict keys, shapes and batch-norm
   hyper-parameters against torchvision's model of the same name, at full size.
 * :func:`check_torchvision_logits` - torchvision's weights (with non-trivial batch-norm statistics)
@@ -18,7 +20,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -200,6 +205,44 @@ def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
 
 
+#: Run in a fresh interpreter where ``import torch`` fails: reads the weight files named in argv[2:]
+#: with ``mt.load_weights`` and writes each state dict to the ``.npz`` files in argv[1] (a folder).
+_LOAD_WITHOUT_TORCH = """
+import os, sys
+sys.modules["torch"] = None
+import numpy as np
+import minitorch_cnn as mt
+for i, path in enumerate(sys.argv[2:]):
+    np.savez(os.path.join(sys.argv[1], f"{i}.npz"), **mt.load_weights(path))
+"""
+
+
+def load_weights_without_torch(*paths):
+    """``mt.load_weights`` of each path in a subprocess where torch cannot be imported, so a reader
+    that quietly falls back on torch fails; returns the state dicts."""
+    with tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_TORCH, out, *map(str, paths)], check=True, env=env,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        states = []
+        for i in range(len(paths)):
+            with np.load(os.path.join(out, f"{i}.npz")) as archive:
+                states.append({k: archive[k] for k in archive.files})
+        return states
+
+
+def write_image(path, pixels, mode=None):
+    """Save a uint8 (or uint16) array ``(H, W)`` or ``(H, W, channels)`` with Pillow; the suffix sets the format."""
+    from PIL import Image
+
+    Image.fromarray(pixels, mode).save(path)
+    return path
+
+
+def rand_pixels(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
 @contextlib.contextmanager
 def _tolerant_fake_registrations(torch):
     """While torchvision is imported, a fake-op registration for an operator that does not exist
@@ -275,10 +318,13 @@ def check_torchvision_names(name, tv_name=None, options=None, tv_options=None):
         f"{name}: batch-norm eps/momentum differ from torchvision's")
 
 
-def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0):
+def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0, save=None):
     """Load torchvision's ``tv_name`` (random weights, every batch norm's running mean and
     variance drawn away from 0 and 1) into zoo model ``name`` by ``load_state_dict`` and compare the
-    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest."""
+    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest.
+
+    With ``save``, a function ``save(state_dict) -> path`` that writes torchvision's state dict to
+    a file, the zoo model is built by ``models.create(name, weights=path)`` instead."""
     from minitorch_cnn import models
 
     torch = torch_or_skip()
@@ -295,8 +341,11 @@ def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
     with no_random_init():
-        ours = models.create(name, **(options or {}))
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        if save is None:
+            ours = models.create(name, **(options or {}))
+            ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        else:
+            ours = models.create(name, weights=save(theirs.state_dict()), **(options or {}))
     ours.eval()
     with mt.no_grad():
         got = ours(mt.tensor(x)).detach().numpy()

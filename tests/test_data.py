@@ -1,4 +1,4 @@
-"""minitorch_cnn.data: file parsers on tiny generated files, digits, synthetic sets, the loader, transforms."""
+"""minitorch_cnn.data: file parsers and read_image on tiny generated files, digits, synthetic sets, the loader, transforms."""
 
 import gzip
 import struct
@@ -9,8 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 import minitorch_cnn as mt
 from minitorch_cnn import backend
+from helpers import rand_pixels, write_image
 from minitorch_cnn.data import (
-    DataLoader, Dataset, TensorDataset, cifar10, digits, fashion_mnist, mnist, synthetic_gaussian,
+    DataLoader, Dataset, TensorDataset, cifar10, digits, fashion_mnist, mnist, read_image, synthetic_gaussian,
     synthetic_shapes, transforms as T,
 )
 
@@ -393,6 +394,77 @@ def test_loader_rejects_bad_batch_size(batch_size):
 def test_tensor_dataset_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="TensorDataset: expected as many labels as images, got 3 images and 2"):
         TensorDataset(np.zeros((3, 1, 2, 2)), np.zeros(2, dtype=np.int64))
+
+
+# ---------------------------------------------------------------- one image file (read_image)
+
+
+def test_read_image_png_colour_and_grey_are_the_bytes_over_255(tmp_path):
+    rgb = rand_pixels((5, 7, 3))
+    x = read_image(write_image(tmp_path / "rgb.png", rgb))
+    assert x.dtype == np.float32 and x.shape == (3, 5, 7)
+    np.testing.assert_array_equal(x, rgb.transpose(2, 0, 1) / np.float32(255))
+    grey = rand_pixels((5, 7), seed=1)
+    x = read_image(write_image(tmp_path / "grey.png", grey))
+    assert x.shape == (1, 5, 7)
+    np.testing.assert_array_equal(x[0], grey / np.float32(255))
+
+
+def test_read_image_channel_conversions(tmp_path):
+    rgba = rand_pixels((4, 6, 4))
+    x = read_image(write_image(tmp_path / "rgba.png", rgba))
+    np.testing.assert_array_equal(x, rgba[..., :3].transpose(2, 0, 1) / np.float32(255))  # alpha dropped
+    luma = read_image(tmp_path / "rgba.png", channels=1)[0] * 255
+    expected = rgba[..., :3].astype(np.float64) @ [0.299, 0.587, 0.114]
+    assert luma.shape == (4, 6) and np.abs(luma - expected).max() <= 0.5 + 1e-3
+    grey = rand_pixels((4, 6), seed=2)
+    x = read_image(write_image(tmp_path / "grey.png", grey), channels=3)
+    assert x.shape == (3, 4, 6) and all(np.array_equal(x[c], x[0]) for c in range(3))
+
+
+def test_read_image_keeps_16_bit_greyscale_precision(tmp_path):
+    deep = (np.arange(12, dtype=np.uint16) * 5000 + 7).reshape(3, 4)
+    x = read_image(write_image(tmp_path / "deep.png", deep))
+    np.testing.assert_allclose(x[0], deep / 65535.0, rtol=1e-6)
+    assert read_image(tmp_path / "deep.png", channels=3).shape == (3, 3, 4)
+
+
+def test_read_image_jpeg_of_a_flat_colour(tmp_path):
+    x = read_image(write_image(tmp_path / "flat.jpg", np.full((16, 16, 3), (200, 40, 90), dtype=np.uint8)))
+    assert x.shape == (3, 16, 16)
+    np.testing.assert_allclose(x.mean(axis=(1, 2)), np.array([200, 40, 90]) / 255, atol=3 / 255)
+
+
+def test_read_image_resizes_to_a_model_input_size(tmp_path):
+    path = write_image(tmp_path / "flat.png", np.full((40, 30), 64, dtype=np.uint8))
+    assert read_image(path, size=8).shape == (1, 8, 8)
+    x = read_image(path, channels=3, size=(5, 9))
+    assert x.shape == (3, 5, 9)
+    np.testing.assert_allclose(x, 64 / 255, rtol=1e-6)
+
+
+def test_read_image_shrinking_filters_instead_of_aliasing(tmp_path):
+    # A one-pixel checkerboard shrunk to 7x7: a filtered resize gives its mean, grey; sampling two
+    # neighbours (transforms.resize) gives values up to 0.37 away from it.
+    board = (np.indices((40, 40)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    x = read_image(write_image(tmp_path / "board.png", board), size=7)
+    np.testing.assert_allclose(x, 0.5, atol=0.01)
+
+
+def test_read_image_errors_name_the_file_and_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="read_image: no image file at .*missing.png"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="read_image: cannot decode .*notes.png"):
+        read_image(tmp_path / "notes.png")
+    whole = write_image(tmp_path / "whole.png", rand_pixels((32, 32, 3))).read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="read_image: cannot decode .*cut.png"):
+        read_image(tmp_path / "cut.png")
+    with pytest.raises(ValueError, match="channels must be 1 or 3, got 4"):
+        read_image(tmp_path / "whole.png", channels=4)
+    with pytest.raises(ValueError, match=r"size must be a positive int H or a pair \(H, W\), got \(0, 0\)"):
+        read_image(tmp_path / "whole.png", size=0)
 
 
 # ---------------------------------------------------------------- transforms

@@ -118,6 +118,13 @@ EXPECTED = {
         'MatmulWrongTranspose: CAUGHT',
         "the check fails at the kink, though relu's backward is right: True",
     ],
+    "13_visualizing.py": [
+        'receptive field of a layer3.2 unit (side, jump) by the recurrence = from the graph: (18, 4)',
+        'test accuracy of the small ZFNet on digits:',
+        "pixels outside a unit's receptive field that its deconvnet projection moves: 0",
+        'occluding strokes costs more than occluding empty paper (ratio):',
+        'Grad-CAM at layer3.2 * h*w against ReLU(CAM), largest difference:',
+    ],
 }
 
 

@@ -1,4 +1,4 @@
-"""Checkpoints: round trip, refusal of pickled files, atomic writes, file mode, SIGKILL while saving."""
+"""Checkpoints: round trip, refusal of pickled files, atomic writes (of any file), file mode, SIGKILL while saving."""
 
 import os
 import pickle
@@ -58,6 +58,41 @@ def test_interrupted_write_leaves_old_checkpoint_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     np.testing.assert_array_equal(mt.load(path)["w"], np.ones(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
+
+
+def test_atomic_text_write_replaces_the_file_only_when_the_body_finishes(tmp_path):
+    path = tmp_path / "sub" / "metrics.json"
+    with serialization.atomic_write(path, "w") as f:
+        f.write("first")
+    with pytest.raises(RuntimeError, match="half-way"):
+        with serialization.atomic_write(path, "w") as f:
+            f.write("sec")
+            assert path.read_text() == "first"
+            raise RuntimeError("half-way")
+    assert path.read_text() == "first"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]
+
+
+def test_save_figure_writes_a_png_and_a_failed_save_keeps_the_old_one(tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().plot([0, 1], [1, 0])
+    path = tmp_path / "fig.png"
+    serialization.save_figure(fig, path)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size == (200, 100)
+    before = path.read_bytes()
+
+    def crash_half_way(f, **kwargs):
+        f.write(b"\x89PNG half a figure")
+        raise MemoryError("out of memory while drawing")
+
+    fig.savefig = crash_half_way
+    with pytest.raises(MemoryError):
+        serialization.save_figure(fig, path)
+    assert path.read_bytes() == before and serialization.partial_saves(path) == []
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
