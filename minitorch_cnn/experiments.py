@@ -141,8 +141,9 @@ def activation_statistics(dims, activation="tanh", init="xavier", batch=16, seed
         row = {
             "layer": l,
             "weight_std": float(linear.weight.detach().numpy().std()),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
+            # Summed in float64: a badly scaled stack reaches 1e18, whose float32 squares overflow.
+            "mean": float(values.mean(dtype="float64")),
+            "std": float(values.std(dtype="float64")),
             "saturated_fraction": float(flat.mean()),
             "values": values,
         }
@@ -172,9 +173,11 @@ def constant_init_symmetry(init="constant", hidden=32, epochs=10, lr=0.03, batch
     each other (up to floating-point rounding), so the network has one hidden unit's worth of
     capacity. ``init="random"`` keeps the layers' default (Kaiming-uniform) initialisation.
 
-    Returns a dict with ``"init"``, ``"hidden_weight_spread"`` (``max |W1[i, j] - W1[0, j]|``
-    over units ``i`` and inputs ``j``, after training), ``"hidden_weight_std"`` (the std of
-    ``W1``, for scale), ``"test_accuracy"`` and ``"history"`` (from :func:`~minitorch_cnn.training.fit`).
+    Returns a dict with ``"init"``, ``"hidden_weights"`` (``W1`` after training, a NumPy array
+    ``(hidden, 64)``: one 8x8 filter per unit), ``"hidden_weight_spread"``
+    (``max |W1[i, j] - W1[0, j]|`` over units ``i`` and inputs ``j``), ``"hidden_weight_std"``
+    (the std of ``W1``, for scale), ``"test_accuracy"`` and ``"history"`` (from
+    :func:`~minitorch_cnn.training.fit`).
     """
     from . import data, optim
     from .training import fit
@@ -193,6 +196,7 @@ def constant_init_symmetry(init="constant", hidden=32, epochs=10, lr=0.03, batch
     W1 = model[1].weight.detach().numpy()
     return {
         "init": init,
+        "hidden_weights": W1,
         "hidden_weight_spread": float(abs(W1 - W1[:1]).max()),
         "hidden_weight_std": float(W1.std()),
         "test_accuracy": history[-1]["test_accuracy"],

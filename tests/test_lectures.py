@@ -75,6 +75,11 @@ EXPECTED = {
     "03_weight_initialisation.py": [
         'fan_in of a 3x3 conv on 64 channels: kh*kw*C: 576',
         'ReLU, Kaiming: std of layer 6 / std of layer 1:',
+        'ReLU: std of dL/dW, Xavier / Kaiming, every layer (sqrt(2)**-5 = 0.177):',
+        'ReLU, LSUV: std of every layer (relu of N(0, 1): 0.584):',
+        'constant init: largest difference between hidden units / std of W1:',
+        'BatchNorm layers in the Fixup ResNet-20: 0 (expected 0)',
+        'std of randn(Din, Dout) / sqrt(2/Din) at Din = 4096 (sqrt(Din/2) = 45.25): 45.2',
     ],
     "04_batch_norm.py": [
         'gradcheck of F.batch_norm (x, gamma, beta): True',
