@@ -324,3 +324,19 @@ def test_data_dependent_scales_a_layer_without_bias_to_unit_std():
 def test_data_driven_initialisers_refuse_bad_input(bad, message):
     with pytest.raises(ValueError, match=message):
         bad()
+
+
+def test_data_driven_initialisers_stay_in_the_models_array_library(xp):
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4))
+    for p in model.parameters():
+        p.data = xp.asarray(p.detach().numpy())
+    x = on(xp, np.random.default_rng(0).standard_normal((16, 6)))
+    init.data_dependent_(model, x)
+    for p in model.parameters():
+        assert_namespace(p, xp)
+    init.lsuv_(model, x, tol=0.01)
+    for p in model.parameters():
+        assert_namespace(p, xp)
+    with mt.no_grad():
+        out = backend.to_numpy(model(x).array)
+    assert abs(out.var() - 1) < 0.01
