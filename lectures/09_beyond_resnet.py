@@ -127,7 +127,7 @@ block = DenseBlock(C0, L, k)
 x = mt.tensor(rng.standard_normal((1, C0, 56, 56)).astype(np.float32))
 channels = [C0]
 with mt.no_grad():
-    for layer in block.layers:
+    for layer in block.children():  # denselayer1, denselayer2, ... (torchvision's names)
         new = layer(x)
         x = F.concat([x, new], axis=1)
         channels.append(x.shape[1])

@@ -15,7 +15,7 @@ from minitorch_cnn.models import efficientnet, mobilenet, squeezenet
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import assert_namespace, check_model_grad, check_torch, count_params, no_random_init, torch_or_skip, random_images, param_count_cases, check_param_count
+from helpers import assert_namespace, model_on, check_model_grad, check_torch, count_params, no_random_init, torch_or_skip, random_images, param_count_cases, check_param_count
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
@@ -126,8 +126,7 @@ def test_runs_and_backpropagates_on_any_array_backend(name, xp):
     """Training mode: dropout, stochastic depth, batch statistics and ceil-mode pooling included."""
     options, side = SMALL[name]
     model = models.create(name, num_classes=3, **options)
-    for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, model)
     out = model(mt.Tensor(xp.asarray(images(2, 3, side).detach().numpy())))
     out.sum().backward()
     assert out.shape == (2, 3)

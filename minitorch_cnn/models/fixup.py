@@ -64,14 +64,14 @@ class ScalarBias(nn.Module):
 class FixupBasicBlock(nn.Module):
     """``y = relu(conv2(relu(conv1(x + b1a) + b1b) + b2a) * scale + b2b + shortcut)``.
 
-    ``shortcut=None`` adds ``x`` itself; otherwise a parameter-free :class:`ZeroPadShortcut` of
-    ``x + b1a`` (as in the authors' code).
+    The shortcut is the attribute ``downsample``, as in the ResNets: ``None`` adds ``x`` itself;
+    otherwise a parameter-free :class:`ZeroPadShortcut` of ``x + b1a`` (as in the authors' code).
     The convs have no bias of their own: the scalar biases replace them.
     """
 
     expansion = 1
 
-    def __init__(self, in_channels, planes, stride=1, shortcut=None):
+    def __init__(self, in_channels, planes, stride=1, downsample=None):
         super().__init__()
         self.bias1a = ScalarBias()
         self.conv1 = conv3x3(in_channels, planes, stride)
@@ -80,13 +80,13 @@ class FixupBasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.scale = nn.Parameter(new_array((1,), fill=1.0))
         self.bias2b = ScalarBias()
-        self.shortcut = shortcut
+        self.downsample = downsample
 
     def forward(self, x):
         biased = self.bias1a(x)
         out = F.relu(self.bias1b(self.conv1(biased)))
         out = self.bias2b(self.conv2(self.bias2a(out)) * self.scale)
-        return F.relu(out + (x if self.shortcut is None else self.shortcut(biased)))
+        return F.relu(out + (x if self.downsample is None else self.downsample(biased)))
 
 
 def init_fixup(model):
