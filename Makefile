@@ -30,17 +30,24 @@ bench: $(STAMP)
 lectures: $(STAMP)
 	@for lecture in $(LECTURES); do echo "== $$lecture"; $(PY) $$lecture || exit 1; done
 
-$(NOTEBOOK_STAMP): $(STAMP)
+# Only what notebooks need: the package, jupytext, ipykernel and JupyterLab (no torch, no CUDA
+# wheels), and a kernel named minitorch-cnn on this venv's python, installed inside the venv, so
+# a user-wide "python3" kernel never runs the lectures on another interpreter.
+$(NOTEBOOK_STAMP): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[notebooks]'
+	$(PY) -m ipykernel install --sys-prefix --name minitorch-cnn --display-name "Python (minitorch_cnn)"
 	touch $(NOTEBOOK_STAMP)
 
-# .ipynb versions of the lectures in lectures/notebooks/ (git-ignored). _common.py is linked next to
-# them, so `from _common import ...` works in a kernel started in that folder.
+# .ipynb versions of the lectures in lectures/notebooks/ (git-ignored), on the minitorch-cnn kernel.
+# _common.py is linked next to them, so `from _common import ...` works in a kernel started in that
+# folder. Open them with `.venv/bin/jupyter lab lectures/notebooks`.
 notebooks: $(NOTEBOOK_STAMP)
 	mkdir -p lectures/notebooks
 	ln -sf ../_common.py lectures/notebooks/_common.py
 	@for lecture in $(LECTURES); do \
-		$(VENV)/bin/jupytext --to ipynb --output lectures/notebooks/$$(basename $$lecture .py).ipynb $$lecture || exit 1; \
+		$(VENV)/bin/jupytext --to ipynb --set-kernel minitorch-cnn \
+			--output lectures/notebooks/$$(basename $$lecture .py).ipynb $$lecture || exit 1; \
 	done
 
 clean:

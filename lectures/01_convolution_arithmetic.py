@@ -13,7 +13,8 @@
 # the whole thing into one matrix product.
 #
 # Run it as a script (`python lectures/01_convolution_arithmetic.py --quick` for the small
-# version) or open it as a notebook with jupytext.
+# version) or as a notebook: `make notebooks`, then `.venv/bin/jupyter lab lectures/notebooks`
+# (the first cell selects the small version).
 
 # %%
 import numpy as np

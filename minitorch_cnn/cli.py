@@ -256,15 +256,22 @@ def cmd_info(args):
 def cmd_init_stats(args):
     from . import experiments
 
+    if args.symmetry:
+        print(f"{'init':>9}{'hidden_weight_spread':>22}{'hidden_weight_std':>19}{'test_accuracy':>15}")
+        for init in ("constant", "random"):
+            result = experiments.constant_init_symmetry(init, seed=args.seed)
+            print(f"{init:>9}{result['hidden_weight_spread']:>22.4g}{result['hidden_weight_std']:>19.4g}"
+                  f"{result['test_accuracy']:>15.4f}")
+        print("constant: every hidden unit keeps the same weights (spread 0), so the MLP has one unit's capacity")
+        return 0
     init = args.init
     try:
         init = float(init)
     except ValueError:
         pass
     stats = experiments.activation_statistics([args.width] * (args.layers + 1), args.activation, init,
-                                              batch=args.batch, seed=args.seed)
+                                              batch=args.batch, seed=args.seed, gradients=args.gradients)
     print(experiments.format_table(stats))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     experiments.plot_activation_histograms(stats, args.out)
     print(f"wrote {args.out}")
     return 0
@@ -659,11 +666,18 @@ def build_parser():
 
     p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
     p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
-    p.add_argument("--init", default="xavier", help="a float std (e.g. 0.01), 'xavier' or 'kaiming'")
+    p.add_argument("--init", default="xavier",
+                   help="a float std (e.g. 0.01), 'xavier', 'kaiming', 'orthogonal' (Saxe et al. 2013, with the "
+                        "activation's gain) or 'lsuv' (Mishkin & Matas 2015, on the input batch)")
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--width", type=int, default=4096)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gradients", action="store_true",
+                   help="also back-propagate a random loss: per-layer statistics of dL/da and of dL/dW")
+    p.add_argument("--symmetry", action="store_true",
+                   help="instead: train an MLP on the digits from constant and from random weights and show "
+                        "that constant weights keep every hidden unit identical")
     p.add_argument("--out", default="runs/init_stats.png", help="PNG of per-layer histograms")
     p.set_defaults(func=cmd_init_stats)
 

@@ -70,6 +70,26 @@ def test_init_stats_writes_table_and_png(tmp_path, capsys):
     assert "std" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("init", ["orthogonal", "lsuv"])
+def test_init_stats_orthogonal_and_lsuv_with_weight_gradients(init, tmp_path, capsys):
+    png = tmp_path / "stats.png"
+    cli.main(["init-stats", "--activation", "relu", "--init", init, "--width", "128", "--layers", "3", "--gradients",
+              "--out", str(png)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-2:] == ["weight_grad_mean", "weight_grad_std"]
+    # both keep the ReLU stack's spread: the std column of layer 3 within 30% of layer 1's
+    first, last = (float(lines[i].split()[3]) for i in (2, 4))
+    assert 0.7 < last / first < 1.3
+    assert png.stat().st_size > 1000
+
+
+def test_init_stats_symmetry_shows_identical_hidden_units_under_constant_weights(capsys):
+    assert cli.main(["init-stats", "--symmetry"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:3]}
+    assert float(rows["constant"][0]) < 1e-6 and float(rows["random"][0]) > 0.5
+    assert float(rows["random"][2]) > float(rows["constant"][2]) + 0.3
+
+
 def test_bad_shape_argument_is_refused():
     with pytest.raises(SystemExit):
         cli.main(["summary", "lenet5", "--input", "32by32"])

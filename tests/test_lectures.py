@@ -4,6 +4,7 @@ asserts its own numbers, so a failing cell means a number the lecture states no 
 of the framework; the test also checks the quick-mode line of the first cell and that every
 figure the lecture saves shows inline."""
 
+import importlib.util
 import os
 import sys
 import time
@@ -75,6 +76,11 @@ EXPECTED = {
     "03_weight_initialisation.py": [
         'fan_in of a 3x3 conv on 64 channels: kh*kw*C: 576',
         'ReLU, Kaiming: std of layer 6 / std of layer 1:',
+        'ReLU: std of dL/dW, Xavier / Kaiming, every layer (sqrt(2)**-5 = 0.177):',
+        'ReLU, LSUV: std of every layer (relu of N(0, 1): 0.584):',
+        'constant init: largest difference between hidden units / std of W1:',
+        'BatchNorm layers in the Fixup ResNet-20: 0 (expected 0)',
+        'std of randn(Din, Dout) / sqrt(2/Din) at Din = 4096 (sqrt(Din/2) = 45.25): 45.2',
     ],
     "04_batch_norm.py": [
         'gradcheck of F.batch_norm (x, gamma, beta): True',
@@ -136,8 +142,38 @@ def test_lecture_runs_as_a_notebook(name, tmp_path):
     assert "MINITORCH_CNN_QUICK=1" in out, f"{name}: the first cell did not set quick mode"
     for line in EXPECTED[name]:
         assert line in out, f"{name} no longer prints {line!r}"
+    err = "".join(o.text for o in outputs(notebook, "stream") if o.name == "stderr")
+    assert "Warning" not in err, f"{name} warns in its notebook:\n{err[-3000:]}"
     # Every figure the lecture saved in this run shows inline, once.
     saved = [p for p in FIGURES.glob(f"{name[:2]}_*.png") if p.stat().st_mtime >= start - 1]
     images = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
     assert saved, f"{name} saved no figure"
     assert len(images) == len(saved), f"{name}: {len(saved)} figures saved, {len(images)} shown inline"
+
+
+
+@pytest.fixture
+def common(monkeypatch):
+    """lectures/_common.py as a module, with a lecture's command line and no quick-mode variable."""
+    spec = importlib.util.spec_from_file_location("_common", LECTURES / "_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["lecture.py"])
+    monkeypatch.delenv("MINITORCH_CNN_QUICK", raising=False)
+    return module
+
+
+@pytest.mark.parametrize("argv, value, quick", [
+    ([], None, False), ([], "0", False), ([], "1", True), (["--quick"], None, True), (["--quick"], "0", True),
+])
+def test_quick_mode_comes_from_the_command_line_or_the_environment(common, monkeypatch, argv, value, quick):
+    monkeypatch.setattr(sys, "argv", ["lecture.py", *argv])
+    if value is not None:
+        monkeypatch.setenv("MINITORCH_CNN_QUICK", value)
+    assert common._quick_mode() is quick
+
+
+def test_quick_mode_variable_refuses_other_values(common, monkeypatch):
+    monkeypatch.setenv("MINITORCH_CNN_QUICK", "yes")
+    with pytest.raises(ValueError, match="MINITORCH_CNN_QUICK: expected 1 .* got 'yes'"):
+        common._quick_mode()
