@@ -8,6 +8,7 @@ sets are drawn on the fly.
 
 from .dataset import Dataset, TensorDataset
 from .loader import DataLoader
+from .sampler import DistributedSampler, InferenceSampler
 from .digits import digits
 from .idx import mnist, fashion_mnist, read_idx
 from .cifar import cifar10, read_cifar_batch
@@ -15,7 +16,7 @@ from .synthetic import synthetic_shapes, synthetic_gaussian
 from . import transforms
 
 __all__ = [
-    "Dataset", "TensorDataset", "DataLoader",
+    "Dataset", "TensorDataset", "DataLoader", "DistributedSampler", "InferenceSampler",
     "digits", "mnist", "fashion_mnist", "read_idx", "cifar10", "read_cifar_batch",
     "synthetic_shapes", "synthetic_gaussian", "transforms",
 ]
