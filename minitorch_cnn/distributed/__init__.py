@@ -8,8 +8,10 @@ ranks of batch ``B`` each, a step is the step of one process on a batch of ``R *
 
 * :mod:`.comm`: ``init``, ``get_rank``, ``get_world_size``, ``is_main`` and the collectives;
   without ``mpiexec`` a program is rank 0 of 1 and MPI is never imported.
+* :class:`DistributedDataParallel`: the model wrapper that averages the gradients.
 """
 
 from .comm import (
     abort, all_gather_object, all_reduce, broadcast, communication_seconds, get_rank, get_world_size, init, is_main,
 )
+from .ddp import DistributedDataParallel
