@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
+import minitorch_cnn.functional as F
 from minitorch_cnn import data
 
 from helpers import require_mpiexec, run_mpiexec
@@ -105,6 +106,7 @@ EQUIVALENCE = """
 import numpy as np
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
+import minitorch_cnn.functional as F
 from minitorch_cnn import distributed as dist, models, nn, optim
 
 NAME, C, S, SYNC = {name!r}, {channels}, {size}, {sync}
@@ -131,21 +133,19 @@ def train(model, rows):
     return model
 
 
+# Every rank trains the one-process reference too (none idles while another does).
+start = build(seed=0).state_dict()
+reference = train(build(seed=0), slice(None)).state_dict()
 model = build(seed=rank)
 if SYNC:
     model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
 ddp = dist.DistributedDataParallel(model, bucket_cap_mb=0.02)
 assert len(ddp.buckets()) > 1
 train(ddp, slice(32 * rank, 32 * rank + 32))
-states = dist.all_gather_object(ddp.module.state_dict())
-if rank == 0:
-    start = build(seed=0).state_dict()
-    reference = train(build(seed=0), slice(None)).state_dict()
-    for key, value in reference.items():
-        assert not np.array_equal(value, start[key]) or key.endswith("num_batches_tracked"), key
-        for r in range(2):
-            np.testing.assert_allclose(states[r][key], value, rtol=0, atol=1e-10, err_msg=f"rank {{r}}: {{key}}")
-    print("equal after 5 steps")
+for key, value in ddp.module.state_dict().items():
+    assert not np.array_equal(reference[key], start[key]) or key.endswith("num_batches_tracked"), key
+    np.testing.assert_allclose(value, reference[key], rtol=0, atol=1e-10, err_msg=f"rank {{rank}}: {{key}}")
+print(f"rank {{rank}}: equal after 5 steps")
 """
 
 
@@ -153,7 +153,7 @@ def test_ddp_two_ranks_equal_one_process_on_the_whole_batch_lenet5():
     require_mpiexec()
     result = run_mpiexec(2, EQUIVALENCE.format(name="lenet5", channels=1, size=32, sync=False))
     assert result.returncode == 0, result.stderr
-    assert "equal after 5 steps" in result.stdout
+    assert "rank 0: equal after 5 steps" in result.stdout and "rank 1: equal after 5 steps" in result.stdout
 
 
 def test_ddp_alone_changes_nothing():
@@ -200,3 +200,47 @@ def test_queue_callback_runs_after_every_gradient_is_in():
     np.testing.assert_array_equal(seen[0], [6.0, 12.0])
     with pytest.raises(RuntimeError, match="queue_callback: can only be called during a backward pass"):
         mt.autograd.queue_callback(print)
+
+
+def test_ddp_two_ranks_equal_one_process_on_the_whole_batch_resnet20_sync_batchnorm():
+    require_mpiexec()
+    result = run_mpiexec(2, EQUIVALENCE.format(name="resnet20", channels=3, size=4, sync=True))
+    assert result.returncode == 0, result.stderr
+    assert "rank 0: equal after 5 steps" in result.stdout and "rank 1: equal after 5 steps" in result.stdout
+
+
+# ---------------------------------------------------------------- SyncBatchNorm
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5, 5), (4, 3, 7)])
+def test_sync_batch_norm_alone_is_batch_norm(shape):
+    from minitorch_cnn.nn.sync_batchnorm import sync_batch_norm
+
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal(shape) * 3 + 1
+    w, b, grad = rng.standard_normal(3), rng.standard_normal(3), rng.standard_normal(shape)
+    results = []
+    for sync in (True, False):
+        x, weight, bias = (mt.tensor(a, requires_grad=True) for a in (host, w, b))
+        stats = [mt.zeros(3, dtype="float64"), mt.ones(3, dtype="float64")]
+        if sync:
+            y = sync_batch_norm(x, *stats, weight, bias)
+        else:
+            x4 = x.reshape(shape[0], 3, -1, 1) if len(shape) == 3 else x
+            y = F.batch_norm(x4, *stats, weight, bias, training=True).reshape(*shape)
+        y.backward(mt.tensor(grad))
+        results.append([y.detach().numpy(), x.grad.numpy(), weight.grad.numpy(), bias.grad.numpy()]
+                       + [s.numpy() for s in stats])
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_convert_sync_batchnorm_keeps_the_parameters_and_buffers():
+    model = mt.models.create("resnet20", num_classes=10)
+    before = {name: id(t) for name, t in model._state_tensors().items()}
+    converted = mt.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model
+    assert {name: id(t) for name, t in model._state_tensors().items()} == before
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
+    assert isinstance(mt.nn.SyncBatchNorm.convert_sync_batchnorm(mt.nn.BatchNorm1d(4)), mt.nn.SyncBatchNorm)
