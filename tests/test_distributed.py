@@ -13,6 +13,7 @@ import pytest
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import data
+from minitorch_cnn.training import evaluate, fit
 
 from helpers import require_mpiexec, run_mpiexec
 
@@ -244,3 +245,143 @@ def test_convert_sync_batchnorm_keeps_the_parameters_and_buffers():
     kinds = {type(m).__name__ for m in model.modules()}
     assert "SyncBatchNorm" in kinds and "BatchNorm2d" not in kinds
     assert isinstance(mt.nn.SyncBatchNorm.convert_sync_batchnorm(mt.nn.BatchNorm1d(4)), mt.nn.SyncBatchNorm)
+
+
+# ---------------------------------------------------------------- evaluation, fit and the CLI
+
+#: Two ranks evaluate 7 samples through InferenceSampler shards (4 and 3) in batches of 2; the sums
+#: over ranks must be those of one process over all 7.
+EVALUATE = """
+import numpy as np
+import minitorch_cnn as mt
+from minitorch_cnn import data, distributed as dist
+from minitorch_cnn.training import evaluate
+
+mt.manual_seed(0)
+model = mt.nn.Sequential(mt.nn.Flatten(), mt.nn.Linear(4, 6))
+rng = np.random.default_rng(0)
+dataset = data.TensorDataset(rng.standard_normal((7, 1, 2, 2)), rng.integers(0, 6, 7))
+shard = data.DataLoader(dataset, batch_size=2, sampler=data.InferenceSampler(dataset))
+whole = evaluate(model, data.DataLoader(dataset, batch_size=2))
+ours = evaluate(model, shard)
+assert ours["count"] == 7 and len(shard.sampler) == (4 if dist.get_rank() == 0 else 3), (ours, len(shard.sampler))
+for key in whole:
+    assert np.isclose(ours[key], whole[key], rtol=1e-6), (key, ours[key], whole[key])
+print("counted once")
+"""
+
+
+def test_evaluate_over_ranks_counts_each_sample_once():
+    require_mpiexec()
+    result = run_mpiexec(2, EVALUATE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("counted once") == 2
+
+
+def test_evaluate_refuses_a_padding_sampler():
+    dataset = data.TensorDataset(np.zeros((5, 1, 2, 2)), np.zeros(5, dtype=np.int64))
+    loader = data.DataLoader(dataset, sampler=data.DistributedSampler(dataset, num_replicas=2, rank=0))
+    with pytest.raises(ValueError, match="evaluate: the loader's DistributedSampler repeats samples"):
+        evaluate(mt.nn.Flatten(), loader)
+
+
+#: fit on two ranks: 3 epochs straight, against 1 epoch, then a resume from its checkpoint to 3 (new
+#: objects, as a restarted job builds them). Dropout makes each rank's random state matter.
+RESUME = """
+import os, sys
+import numpy as np
+import minitorch_cnn as mt
+from minitorch_cnn import data, distributed as dist, nn, optim
+from minitorch_cnn.training import fit
+
+rng = np.random.default_rng(0)
+dataset = data.TensorDataset(rng.standard_normal((37, 1, 3, 3)), rng.integers(0, 3, 37))
+
+
+def run(epochs, checkpoint, resume=None):
+    mt.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(9, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+    ddp = dist.DistributedDataParallel(model)
+    mt.manual_seed(dist.get_rank())
+    loader = data.DataLoader(dataset, batch_size=4, sampler=data.DistributedSampler(dataset, seed=1))
+    fit(ddp, loader, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), epochs, checkpoint=checkpoint,
+        progress=False, resume=resume)
+    return model.state_dict()
+
+
+folder = sys.argv[1]
+straight = run(3, os.path.join(folder, "straight.npz"))
+run(1, os.path.join(folder, "stopped.npz"))
+resumed = run(3, os.path.join(folder, "stopped.npz"), resume=os.path.join(folder, "stopped.npz"))
+for key in straight:
+    assert np.array_equal(straight[key], resumed[key]), key
+print(f"rank {dist.get_rank()}: resumed equal")
+"""
+
+
+def test_fit_on_two_ranks_resumes_to_the_uninterrupted_run(tmp_path):
+    require_mpiexec()
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME)
+    result = run_mpiexec(2, [str(script), str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    assert "rank 0: resumed equal" in result.stdout and "rank 1: resumed equal" in result.stdout
+    state = mt.load(tmp_path / "stopped.npz")
+    assert state["metadata"] == {"world_size": 2} and len(state["training"]["ranks"]) == 2
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
+
+
+def test_cli_train_under_mpiexec(tmp_path):
+    require_mpiexec()
+    options = ["train", "lenet5", "--dataset", "digits", "--batch-size", "128", "--epochs", "1", "--no-progress",
+               "--out", str(tmp_path)]
+    result = run_mpiexec(2, ["-m", "minitorch_cnn.cli", *options], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("training lenet5") == 1, "only rank 0 prints"
+    assert "batch 128 per process x 2 processes" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "curves.png", "metrics.json"]
+    state = mt.load(tmp_path / "checkpoint.npz")
+    assert state["metadata"]["world_size"] == 2
+    assert state["model"].keys() == mt.models.create("lenet5", num_classes=10, in_channels=1).state_dict().keys()
+    from minitorch_cnn import cli
+
+    with pytest.raises(SystemExit, match="written by a run on 2 process\\(es\\), this run has 1; resume with mpiexec -n 2"):
+        cli.main(options[:6] + ["--epochs", "2", "--no-progress", "--out", str(tmp_path), "--resume"])
+
+
+def test_fit_on_several_ranks_refuses_an_unwrapped_model(monkeypatch):
+    from minitorch_cnn.distributed import comm
+
+    monkeypatch.setitem(comm._state, "world_size", 2)
+    dataset = data.TensorDataset(np.zeros((4, 1, 2, 2)), np.zeros(4, dtype=np.int64))
+    model = mt.nn.Sequential(mt.nn.Flatten(), mt.nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="fit: running on 2 processes, expected the model wrapped in"):
+        fit(model, data.DataLoader(dataset), mt.optim.SGD(model.parameters(), lr=0.1), 1, progress=False)
+
+
+# ---------------------------------------------------------------- failures
+
+
+FAILING_RANK = """
+import numpy as np
+from minitorch_cnn import distributed as dist
+
+if dist.get_rank() == 1:
+    raise RuntimeError("rank 1 ran out of data")
+dist.all_reduce(np.ones(3))  # rank 0 waits here for a rank that has failed
+"""
+
+
+def test_a_failing_rank_aborts_the_job_within_seconds():
+    require_mpiexec()
+    result = run_mpiexec(2, FAILING_RANK, timeout=30)
+    assert result.returncode != 0
+    assert "rank 1 of 2 failed, aborting the job" in result.stderr
+    assert "RuntimeError: rank 1 ran out of data" in result.stderr
+
+
+def test_a_cli_error_on_every_rank_aborts_instead_of_hanging():
+    require_mpiexec()
+    result = run_mpiexec(2, ["-m", "minitorch_cnn.cli", "train", "lenet5", "--dataset", "mnist"], timeout=30)
+    assert result.returncode != 0
+    assert "--dataset mnist needs --data-dir" in result.stderr

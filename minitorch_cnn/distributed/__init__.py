@@ -12,6 +12,6 @@ ranks of batch ``B`` each, a step is the step of one process on a batch of ``R *
 """
 
 from .comm import (
-    abort, all_gather_object, all_reduce, broadcast, communication_seconds, get_rank, get_world_size, init, is_main,
+    abort, abort_on_error, all_gather_object, all_reduce, broadcast, communication_seconds, get_rank, get_world_size, init, is_main,
 )
 from .ddp import DistributedDataParallel

@@ -17,6 +17,7 @@ Time spent inside them, waiting for slower ranks included, adds up in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -140,6 +141,23 @@ def abort(exc, code=1):
     sys.stderr.write(f"rank {get_rank()} of {get_world_size()} failed, aborting the job:\n{text}")
     sys.stderr.flush()
     _state["comm"].Abort(code)
+
+
+@contextlib.contextmanager
+def abort_on_error():
+    """With several ranks, any exception escaping the block (``SystemExit`` with an error
+    included, which ``sys.excepthook`` never sees) aborts the job through :func:`abort`.
+    Alone, exceptions pass through unchanged."""
+    try:
+        yield
+    except SystemExit as exc:
+        if get_world_size() == 1 or exc.code in (None, 0):
+            raise
+        abort(exc)
+    except BaseException as exc:
+        if get_world_size() == 1:
+            raise
+        abort(exc)
 
 
 def _install_excepthook():
