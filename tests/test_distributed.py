@@ -124,6 +124,7 @@ rng = np.random.default_rng(1)
 x, y = rng.standard_normal((5, 64, C, S, S)), rng.integers(0, 10, (5, 64))
 
 
+@mt.reference_mode()  # the lesson's plain NumPy paths: no compiled kernel to build in each process
 def train(model, rows):
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     for step in range(5):
@@ -385,3 +386,52 @@ def test_a_cli_error_on_every_rank_aborts_instead_of_hanging():
     result = run_mpiexec(2, ["-m", "minitorch_cnn.cli", "train", "lenet5", "--dataset", "mnist"], timeout=30)
     assert result.returncode != 0
     assert "--dataset mnist needs --data-dir" in result.stderr
+
+
+# ---------------------------------------------------------------- AlexNet's two towers
+
+#: A small grouped AlexNet (width_mult 1/16: 6-16-24-24-16 maps, fc 256) in float64; each rank
+#: builds it, keeps its tower and checks the logits and its half of every gradient against the
+#: one-process model (eval mode: dropout off).
+TOWERS = """
+import numpy as np
+import minitorch_cnn as mt
+import minitorch_cnn.functional as F
+from minitorch_cnn import distributed as dist, models
+
+# The lesson's plain NumPy paths: no compiled kernel to build in each process.
+with mt.reference_mode():
+    mt.manual_seed(0)
+    grouped = models.create("alexnet", num_classes=5, two_gpu_groups=True, width_mult=1 / 16).to(dtype="float64").eval()
+    tower = dist.AlexNetTowers(grouped).eval()
+    rng = np.random.default_rng(0)
+    x, y = mt.tensor(rng.standard_normal((2, 3, 67, 67))), mt.tensor([1, 4])
+    F.cross_entropy(grouped(x), y).backward()
+    logits = tower(x)
+    F.cross_entropy(logits, y).backward()
+    np.testing.assert_allclose(logits.detach().numpy(), grouped(x).detach().numpy(), rtol=1e-12, atol=1e-12)
+    t = dist.get_rank()
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"):
+        whole = getattr(grouped.features, name, None) or getattr(grouped.classifier, name)
+        half = getattr(tower, name)
+        n = whole.weight.shape[0]
+        rows = slice(0, -(-n // 2)) if t == 0 else slice(-(-n // 2), n)
+        for p in ("weight", "bias"):
+            np.testing.assert_allclose(getattr(half, p).grad.numpy(), getattr(whole, p).grad.numpy()[rows],
+                                       rtol=1e-10, atol=1e-12, err_msg=f"tower {t} {name}.{p}")
+    print(f"tower {t}: logits and gradients equal")
+"""
+
+
+def test_alexnet_towers_on_two_ranks_equal_the_grouped_model():
+    require_mpiexec()
+    result = run_mpiexec(2, TOWERS)
+    assert result.returncode == 0, result.stderr
+    for t in (0, 1):
+        assert f"tower {t}: logits and gradients equal" in result.stdout
+
+
+def test_alexnet_towers_need_two_processes():
+    grouped = mt.models.create("alexnet", num_classes=5, two_gpu_groups=True, width_mult=1 / 16)
+    with pytest.raises(RuntimeError, match="AlexNetTowers: needs exactly 2 processes \\(mpiexec -n 2\\), got 1"):
+        mt.distributed.AlexNetTowers(grouped)

@@ -9,9 +9,14 @@ ranks of batch ``B`` each, a step is the step of one process on a batch of ``R *
 * :mod:`.comm`: ``init``, ``get_rank``, ``get_world_size``, ``is_main`` and the collectives;
   without ``mpiexec`` a program is rank 0 of 1 and MPI is never imported.
 * :class:`DistributedDataParallel`: the model wrapper that averages the gradients.
+* :class:`AlexNetTowers`: model parallelism instead, AlexNet's two towers on two ranks.
+
+Batch norm over all ranks is :class:`minitorch_cnn.nn.SyncBatchNorm`; the samplers that shard the
+data are :class:`minitorch_cnn.data.DistributedSampler` and :class:`~minitorch_cnn.data.InferenceSampler`.
 """
 
 from .comm import (
     abort, abort_on_error, all_gather_object, all_reduce, broadcast, communication_seconds, get_rank, get_world_size, init, is_main,
 )
 from .ddp import DistributedDataParallel
+from .towers import AlexNetTowers

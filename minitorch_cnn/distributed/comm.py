@@ -113,15 +113,12 @@ def all_gather_object(obj):
     return _timed(_state["comm"].allgather, obj)
 
 
-def send(a, dest):
-    """Send the NumPy array ``a`` to rank ``dest`` (point to point, for model parallelism)."""
-    _timed(_state["comm"].Send, _contiguous(a, "send"), dest)
-
-
-def recv(a, src):
-    """Receive into the NumPy array ``a`` (in place) from rank ``src``; returns ``a``."""
-    _timed(_state["comm"].Recv, _contiguous(a, "recv"), src)
-    return a
+def sendrecv(send, recv, peer):
+    """Send the NumPy array ``send`` to rank ``peer`` and receive ``recv`` (in place) from it, both
+    at once, so two ranks swapping arrays cannot each wait for the other to receive first;
+    returns ``recv``. Model parallelism swaps activations (and gradients) this way."""
+    _timed(_state["comm"].Sendrecv, _contiguous(send, "sendrecv"), peer, 0, _contiguous(recv, "sendrecv"), peer, 0)
+    return recv
 
 
 def _contiguous(a, op):
