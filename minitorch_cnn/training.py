@@ -87,7 +87,7 @@ class _StopSignals:
     def agree(self):
         """With several ranks, a signal that reached any of them stops all of them after the same
         step (one small ``Allreduce``): a rank that stopped alone would leave the others waiting."""
-        if comm.get_world_size() == 1:
+        if not self.enabled or comm.get_world_size() == 1:
             return
         signals = np.zeros(comm.get_world_size(), dtype=np.int64)
         signals[comm.get_rank()] = self.signal_number or 0

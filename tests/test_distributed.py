@@ -286,47 +286,64 @@ def test_evaluate_refuses_a_padding_sampler():
         evaluate(mt.nn.Flatten(), loader)
 
 
-#: fit on two ranks: 3 epochs straight, against 1 epoch, then a resume from its checkpoint to 3 (new
-#: objects, as a restarted job builds them). Dropout makes each rank's random state matter.
+#: fit on two ranks: 3 epochs straight, against a run that rank 1 alone interrupts (SIGINT to
+#: itself while loading its 7th batch, the 2nd of epoch 2), then a resume from its mid-epoch
+#: checkpoint to 3 (new objects, as a restarted job builds them). Both ranks must stop after the
+#: same step. Dropout makes each rank's random state matter.
 RESUME = """
-import os, sys
+import os, signal, sys
 import numpy as np
 import minitorch_cnn as mt
 from minitorch_cnn import data, distributed as dist, nn, optim
-from minitorch_cnn.training import fit
+from minitorch_cnn.training import TrainingInterrupted, fit
 
 rng = np.random.default_rng(0)
 dataset = data.TensorDataset(rng.standard_normal((37, 1, 3, 3)), rng.integers(0, 3, 37))
+batches = []
 
 
-def run(epochs, checkpoint, resume=None):
+def stop_on_rank_1(images):
+    batches.append(1)
+    if dist.get_rank() == 1 and len(batches) == 7:
+        os.kill(os.getpid(), signal.SIGINT)
+    return images
+
+
+def run(checkpoint, resume=None, transform=None):
     mt.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(9, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
     ddp = dist.DistributedDataParallel(model)
     mt.manual_seed(dist.get_rank())
-    loader = data.DataLoader(dataset, batch_size=4, sampler=data.DistributedSampler(dataset, seed=1))
-    fit(ddp, loader, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), epochs, checkpoint=checkpoint,
+    loader = data.DataLoader(dataset, batch_size=4, sampler=data.DistributedSampler(dataset, seed=1),
+                             transform=transform)
+    fit(ddp, loader, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), 3, checkpoint=checkpoint,
         progress=False, resume=resume)
     return model.state_dict()
 
 
 folder = sys.argv[1]
-straight = run(3, os.path.join(folder, "straight.npz"))
-run(1, os.path.join(folder, "stopped.npz"))
-resumed = run(3, os.path.join(folder, "stopped.npz"), resume=os.path.join(folder, "stopped.npz"))
+straight = run(os.path.join(folder, "straight.npz"))
+try:
+    run(os.path.join(folder, "stopped.npz"), transform=stop_on_rank_1)
+    raise AssertionError("not interrupted")
+except TrainingInterrupted as exc:
+    print(f"rank {dist.get_rank()}: {exc.where}")
+resumed = run(os.path.join(folder, "stopped.npz"), resume=os.path.join(folder, "stopped.npz"))
 for key in straight:
     assert np.array_equal(straight[key], resumed[key]), key
 print(f"rank {dist.get_rank()}: resumed equal")
 """
 
 
-def test_fit_on_two_ranks_resumes_to_the_uninterrupted_run(tmp_path):
+def test_fit_on_two_ranks_stopped_by_a_signal_on_one_resumes_to_the_uninterrupted_run(tmp_path):
     require_mpiexec()
     script = tmp_path / "resume.py"
     script.write_text(RESUME)
     result = run_mpiexec(2, [str(script), str(tmp_path)])
     assert result.returncode == 0, result.stderr
-    assert "rank 0: resumed equal" in result.stdout and "rank 1: resumed equal" in result.stdout
+    for rank in (0, 1):
+        assert f"rank {rank}: after batch 2 of 5 of epoch 2/3" in result.stdout
+        assert f"rank {rank}: resumed equal" in result.stdout
     state = mt.load(tmp_path / "stopped.npz")
     assert state["metadata"] == {"world_size": 2} and len(state["training"]["ranks"]) == 2
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3]

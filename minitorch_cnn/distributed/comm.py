@@ -135,6 +135,7 @@ def abort(exc, code=1):
     if get_world_size() == 1:
         raise exc
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stdout.flush()
     sys.stderr.write(f"rank {get_rank()} of {get_world_size()} failed, aborting the job:\n{text}")
     sys.stderr.flush()
     _state["comm"].Abort(code)

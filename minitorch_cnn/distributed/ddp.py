@@ -70,6 +70,8 @@ class DistributedDataParallel(Module):
         _broadcast_tensors(list(module.parameters()) + list(module.buffers()))
 
     def forward(self, *args, **kwargs):
+        # A new step: a backward that raised before its callbacks ran leaves no averaging pending.
+        self._average_queued = False
         syncing = self.training and is_grad_enabled() and comm.get_world_size() > 1
         if syncing and self.broadcast_buffers:
             _broadcast_tensors(list(self.module.buffers()))
