@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 1: convolution arithmetic
 #
@@ -19,7 +24,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import nn
 from minitorch_cnn.functional import conv_output_size
 
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 
@@ -154,7 +159,7 @@ for ax, name, r in zip(axes[1:], names, response.detach().numpy()[0]):
     ax.set_title(name)
 for ax in axes:
     ax.axis("off")
-savefig(fig, "01_edges")
+show(fig, "01_edges")
 
 # %% [markdown]
 # ## 6. A 1x1 convolution is a fully connected layer applied at every pixel
@@ -207,7 +212,7 @@ axes[1].imshow(cols.detach().numpy()[0], cmap="viridis", aspect="auto")
 for (i, j), v in np.ndenumerate(cols.detach().numpy()[0]):
     axes[1].text(j, i, int(v), ha="center", va="center", color="w")
 axes[1].set(title="im2col: one column per 3x3 window", xlabel="window (ho*Wo + wo)", ylabel="tap (c*kh + i)*kw + j")
-savefig(fig, "01_im2col")
+show(fig, "01_im2col")
 
 # %% [markdown]
 # The copying costs memory. AlexNet's first layer (96 filters of 11x11x3 at stride 4 on a

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 2: LeNet-5
 #
@@ -17,7 +22,7 @@ from minitorch_cnn import data, models, optim
 from minitorch_cnn.summary import summary
 from minitorch_cnn.training import evaluate, fit, plot_history
 
-from _common import FIGURES, QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 
@@ -98,9 +103,7 @@ result = evaluate(lenet, data.DataLoader(test_set, 256))
 check("test accuracy of LeNet-5 on digits", round(result["accuracy"], 4), lambda a: a > (0.85 if QUICK else 0.95))
 
 # The curves: the same `plot_history` that `minitorch-cnn train` uses for its curves.png.
-FIGURES.mkdir(parents=True, exist_ok=True)
-plot_history(history, FIGURES / "02_training.png", title="LeNet-5 on digits")
-print(f"figure: {FIGURES / '02_training.png'}")
+show(plot_history(history, title="LeNet-5 on digits"), "02_training")
 
 # %% [markdown]
 # ## 3. What C1 learned
@@ -136,4 +139,4 @@ for k in range(6):
 for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
-savefig(fig, "02_c1_filters_and_maps")
+show(fig, "02_c1_filters_and_maps")

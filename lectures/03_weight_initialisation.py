@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 3: weight initialisation
 #
@@ -30,7 +35,7 @@ from minitorch_cnn import nn
 from minitorch_cnn.experiments import activation_statistics, format_table
 from minitorch_cnn.nn import init
 
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 UNITS = 2048 if QUICK else 4096
 DIMS = [UNITS] * 7  # the input and 6 layers
@@ -80,7 +85,7 @@ for r, run in enumerate(RUNS):
         ax.set_title(f"{run[0]}, {run[1]}: layer {l + 1}\nmean {v.mean():.2g} std {v.std():.2g}", fontsize=8)
         ax.tick_params(labelsize=7)
 fig.tight_layout()
-savefig(fig, "03_activation_histograms")
+show(fig, "03_activation_histograms")
 
 # %% [markdown]
 # And the gradients: the experiment reports the mean and standard deviation of `dL/da` per
@@ -96,7 +101,7 @@ for run in RUNS:
 ax_a.set(xlabel="layer", ylabel="std of activations", title="forward")
 ax_g.set(xlabel="layer", ylabel="std of dL/da", title="backward")
 ax_a.legend(fontsize=8)
-savefig(fig, "03_std_per_layer")
+show(fig, "03_std_per_layer")
 
 # %% [markdown]
 # ## 3. What the numbers show
@@ -181,7 +186,7 @@ for name, stds in conv_stds.items():
     ax.semilogy(range(1, CONV_LAYERS + 1), stds, "o-", label=name)
 ax.set(xlabel="conv layer", ylabel="std of activations", title=f"8 stacked 3x3 convs, C = {C}")
 ax.legend(fontsize=8)
-savefig(fig, "03_conv_stack")
+show(fig, "03_conv_stack")
 
 
 def conv_shrink(name):

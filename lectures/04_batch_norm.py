@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 4: batch normalisation
 #
@@ -25,7 +30,7 @@ from minitorch_cnn.data import transforms
 from minitorch_cnn.nn import init
 from minitorch_cnn.training import fit
 
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -185,7 +190,7 @@ for label, stds, grads in (("no BN", plain_std, plain_grad), ("BN", bn_std, bn_g
 ax_a.set(xlabel="layer", ylabel="std of activations", title="tanh, weights N(0, 0.01^2)")
 ax_g.set(xlabel="layer", ylabel="std of dL/da", title="gradients")
 ax_a.legend()
-savefig(fig, "04_statistics_with_and_without_bn")
+show(fig, "04_statistics_with_and_without_bn")
 
 # %% [markdown]
 # ## 5. Training speed
@@ -232,7 +237,7 @@ for batch_norm, hist in histories.items():
                 label="with BN" if batch_norm else "without BN")
 ax.set(xlabel="epoch", ylabel="training loss", title="small CNN on digits, SGD lr 0.01")
 ax.legend()
-savefig(fig, "04_training_speed")
+show(fig, "04_training_speed")
 
 # %% [markdown]
 # ## 6. Train mode versus eval mode

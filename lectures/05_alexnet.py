@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 5: AlexNet
 #
@@ -20,7 +25,7 @@ from minitorch_cnn.functional import conv_output_size
 from minitorch_cnn.functional.normalization import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
 from minitorch_cnn.summary import summary
 
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 
@@ -130,7 +135,7 @@ energies = np.logspace(0, 7, 200)
 ax.semilogx(energies, (LRN_K + LRN_ALPHA * energies) ** -LRN_BETA)
 ax.set(xlabel="sum of squares of the 5 neighbouring channels", ylabel="b / a",
        title="LRN: the factor applied to an activation")
-savefig(fig, "05_lrn_factor")
+show(fig, "05_lrn_factor")
 
 # %% [markdown]
 # On real feature maps: the photo `china.jpg`, cropped to 227x227 on the paper's 0..255 scale
@@ -161,7 +166,7 @@ axes[2].imshow(lrn1.detach().numpy()[0, channel], cmap="gray")
 axes[2].set_title("after LRN")
 for ax in axes:
     ax.axis("off")
-savefig(fig, "05_lrn_feature_map")
+show(fig, "05_lrn_feature_map")
 
 # %% [markdown]
 # ## 4. Dropout
@@ -243,7 +248,7 @@ for c, (title, batch) in enumerate(columns):
         axes[r, c].imshow(np.clip(batch[r].transpose(1, 2, 0), 0, 1))
         axes[r, c].set_title(title)
         axes[r, c].axis("off")
-savefig(fig, "05_augmentation")
+show(fig, "05_augmentation")
 
 # %% [markdown]
 # ## 6. ReLU versus tanh
@@ -329,7 +334,7 @@ ax.axhline(TARGET, color="gray", linestyle="--")
 ax.set(xlabel="SGD step", ylabel=f"training error (mean of last {WINDOW} batches)",
        title="four-layer CNN on digits: ReLU vs tanh")
 ax.legend()
-savefig(fig, "05_relu_vs_tanh")
+show(fig, "05_relu_vs_tanh")
 
 # %% [markdown]
 # The printed verdict is what this run measured, and it is not the paper's. The settings differ

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 6: VGG
 #
@@ -15,7 +20,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import models, nn
 from minitorch_cnn.summary import receptive_field, summary
 
-from _common import check, plt, savefig
+from _common import check, plt, show
 
 mt.manual_seed(0)
 
@@ -170,4 +175,4 @@ ax_p.bar(range(len(labels)), [0] + [r["params"] for r in listed], color="tab:ora
 ax_m.set(ylabel="activation values", title="VGG-16 per layer, 224x224 input")
 ax_p.set(ylabel="parameters")
 ax_p.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
-savefig(fig, "06_vgg16_memory_and_params")
+show(fig, "06_vgg16_memory_and_params")

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 7: GoogLeNet (Inception v1)
 #
@@ -18,7 +23,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import models, nn
 from minitorch_cnn.models.googlenet import INCEPTION, Inception, NaiveInception
 from minitorch_cnn.summary import summary
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 
@@ -166,7 +171,7 @@ for y, v in enumerate(bars.values()):
     ax.text(v / 1e6, y, f" {v / 1e6:.0f}M", va="center")
 ax.set(xlabel="multiply-accumulates (millions)", title="inception module on 28x28x256")
 ax.invert_yaxis()
-savefig(fig, "07_inception_cost")
+show(fig, "07_inception_cost")
 
 # %% [markdown]
 # ## 2. The whole network

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 8: ResNet and the degradation problem
 #
@@ -25,7 +30,7 @@ from minitorch_cnn import data, models, optim
 from minitorch_cnn.models.resnet import BasicBlock, Bottleneck
 from minitorch_cnn.summary import summary
 from minitorch_cnn.training import fit
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 # %% [markdown]
 # ## 1. The networks
@@ -153,7 +158,7 @@ for ax, kind, title in zip(axes, ("plain", "resnet"), ("plain networks", "residu
 axes[0].set_ylabel("error (%)")
 fig.suptitle(f"digits {IMAGE_SIZE}x{IMAGE_SIZE}: dashed = training error, solid = test error")
 fig.tight_layout()
-savefig(fig, "08_degradation")
+show(fig, "08_degradation")
 
 # %% [markdown]
 # What was observed in this run: the lines below compare the final training errors (the

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 9: beyond ResNet
 #
@@ -28,7 +33,7 @@ from minitorch_cnn.models.resnet import Bottleneck
 from minitorch_cnn.models.senet import SEBlock
 from minitorch_cnn.models.squeezenet import Fire
 from minitorch_cnn.summary import summary
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -122,7 +127,7 @@ block = DenseBlock(C0, L, k)
 x = mt.tensor(rng.standard_normal((1, C0, 56, 56)).astype(np.float32))
 channels = [C0]
 with mt.no_grad():
-    for layer in block.layers:
+    for layer in block.children():  # denselayer1, denselayer2, ... (torchvision's names)
         new = layer(x)
         x = F.concat([x, new], axis=1)
         channels.append(x.shape[1])
@@ -270,7 +275,7 @@ for name, row in zoo.items():
 ax.set(xscale="log", yscale="log", xlabel="multiply-accumulates per image (G)", ylabel="parameters (M)",
        title="the model zoo: circles at 224x224, squares at 32x32 (CIFAR models, LeNet-5)")
 ax.grid(alpha=0.3, which="both")
-savefig(fig, "09_zoo_scatter")
+show(fig, "09_zoo_scatter")
 
 # %% [markdown]
 # Reading the plot (full mode, where every model is on it): the VGGs sit at the top right, with

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 10: EfficientNet and compound scaling
 #
@@ -21,7 +26,7 @@ import minitorch_cnn as mt
 from minitorch_cnn import models
 from minitorch_cnn.models.efficientnet import ALPHA, BETA, CONFIGS, GAMMA, compound_scaling
 from minitorch_cnn.summary import summary
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 BASE_RESOLUTION = 224
@@ -150,7 +155,7 @@ ax.semilogy(phi_axis, 2.0**phi_axis, ":", label="2^phi")
 ax.set(xlabel="phi (model number)", ylabel="MACs relative to B0", title="FLOPs ~ 2^phi")
 ax.grid(alpha=0.3, which="both")
 ax.legend()
-savefig(fig, "10_flops_vs_phi")
+show(fig, "10_flops_vs_phi")
 slope = float(np.exp(np.polyfit(phi_axis, np.log(measured_factor), 1)[0]))
 check("fitted growth of the MACs per step of phi (the paper's 'about 2')", slope, lambda g: 1.4 < g < 2.4)
 

@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 11: transfer learning
 #
@@ -27,7 +32,7 @@ import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import data, models, nn, optim, transfer, transfer_experiment
 from minitorch_cnn.training import evaluate, fit
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 SEED = 0
 mt.manual_seed(SEED)
@@ -237,7 +242,7 @@ for (i, amount), (j, similarity) in [((i, a), (j, s)) for i, a in enumerate(("li
 for ax in axes[:, 0]:
     ax.set_ylabel("test accuracy")
 fig.tight_layout()
-savefig(fig, "11_transfer_quadrant")
+show(fig, "11_transfer_quadrant")
 
 # %% [markdown]
 # What came out, cell by cell: the best method, and whether the better of the two pretrained

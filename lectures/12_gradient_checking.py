@@ -1,3 +1,8 @@
+# %%
+# Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
+# from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
+# # %env MINITORCH_CNN_QUICK=1
+
 # %% [markdown]
 # # Lecture 12: gradient checking
 #
@@ -19,7 +24,7 @@ import numpy as np
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn.backend import array_namespace
-from _common import QUICK, check, plt, savefig
+from _common import QUICK, check, plt, show
 
 mt.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -79,7 +84,7 @@ ax.set(xlabel="step eps", ylabel="relative error of d sigmoid / dx at x = 0.7",
        title="central differences: round-off (left) vs truncation (right)")
 ax.grid(alpha=0.3, which="both")
 ax.legend()
-savefig(fig, "12_central_difference_error")
+show(fig, "12_central_difference_error")
 
 # %% [markdown]
 # The V shapes are the two error sources. In float32 even the best step leaves an error that

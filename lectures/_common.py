@@ -1,17 +1,42 @@
-"""What every lecture shares: the ``--quick`` flag, the figures folder and the ``check`` helper.
+"""What every lecture shares: quick mode, the figures folder, ``show`` and the ``check`` helper.
 
-A lecture runs as a plain script (``python lectures/07_googlenet.py --quick``), where figures go
-to files through the Agg backend, or as a notebook built by jupytext, where they also show inline.
+A lecture runs as a plain script (``python lectures/07_googlenet.py``), where figures go to files
+through the Agg backend, or as a notebook (``make notebooks`` converts every lecture with
+jupytext), where they show inline and go to the same files.
+
+Quick mode runs the small settings the test suite uses (about a minute per lecture). A script
+takes ``--quick``; a notebook kernel has its own command line, so ``MINITORCH_CNN_QUICK=1`` in
+the environment selects it too. The first cell of every lecture holds the notebook's one-line
+way, commented out:
+
+    # %env MINITORCH_CNN_QUICK=1
+
+Uncomment it and run the notebook from the top (it must run before this module is imported), or
+start Jupyter with ``MINITORCH_CNN_QUICK=1`` for every lecture. In the ``.py`` file the line reads
+``# # %env ...``: jupytext turns a ``# %magic`` comment into a live magic, and the extra ``#``
+keeps it a comment in the notebook.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
-#: ``--quick``: the small settings the test suite runs (at most 60 s per lecture).
-QUICK = "--quick" in sys.argv
+#: The environment variable that selects quick mode where ``--quick`` cannot be passed.
+QUICK_VARIABLE = "MINITORCH_CNN_QUICK"
+
+
+def _quick_mode():
+    value = os.environ.get(QUICK_VARIABLE, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{QUICK_VARIABLE}: expected 1 (quick mode) or 0 or unset (full mode), got {value!r}")
+    return "--quick" in sys.argv or value == "1"
+
+
+#: Quick mode: ``--quick`` or ``MINITORCH_CNN_QUICK=1``.
+QUICK = _quick_mode()
 #: A notebook kernel has already imported ipykernel; a script has not.
 IN_NOTEBOOK = "ipykernel" in sys.modules
 
@@ -35,23 +60,29 @@ if QUICK:
 FIGURES = Path(__file__).resolve().parent / "figures"
 
 
-def savefig(fig, name):
-    """Save ``fig`` as ``lectures/figures/<name>.png``; show it inline in a notebook, else close it.
+def show(fig, name):
+    """Save ``fig`` as ``lectures/figures/<name>.png``, show that file inline in a notebook, and
+    close the figure.
 
-    Returns the path written.
+    ``fig`` may be a pyplot figure or a bare ``matplotlib.figure.Figure`` (what the library's plot
+    helpers return, since they never touch pyplot's backend). The inline backend draws only the
+    first kind by itself, so the notebook shows the saved file instead, the same image for both
+    kinds; closing keeps the backend from drawing a pyplot figure a second time and a long script
+    from holding every figure in memory. Returns the path written.
     """
     FIGURES.mkdir(parents=True, exist_ok=True)
     path = FIGURES / f"{name}.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     if IN_NOTEBOOK:
-        plt.show()
-    else:
-        plt.close(fig)
+        from IPython.display import Image, display
+
+        display(Image(filename=path))
+    plt.close(fig)
     print(f"figure: {path}")
     return path
 
 
-def _show(value):
+def _format(value):
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
@@ -70,13 +101,13 @@ def check(name, value, expected, rel=1e-9):
     """
     if callable(expected):
         ok = bool(expected(value))
-        print(f"{name}: {_show(value)}")
-        assert ok, f"{name}: {_show(value)} does not satisfy the lecture's condition"
+        print(f"{name}: {_format(value)}")
+        assert ok, f"{name}: {_format(value)} does not satisfy the lecture's condition"
         return value
-    print(f"{name}: {_show(value)} (expected {_show(expected)})")
+    print(f"{name}: {_format(value)} (expected {_format(expected)})")
     if isinstance(value, float) or isinstance(expected, float):
         ok = math.isclose(value, expected, rel_tol=rel, abs_tol=0.0)
     else:
         ok = value == expected
-    assert ok, f"{name}: expected {_show(expected)}, got {_show(value)}"
+    assert ok, f"{name}: expected {_format(expected)}, got {_format(value)}"
     return value

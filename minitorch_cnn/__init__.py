@@ -9,6 +9,7 @@ from .methods import reference_mode
 from . import functional, nn, optim, data, models, utils, distributed
 from . import engine  # registers the fast methods and the measured "auto" rules
 from .summary import summary, receptive_field
+from . import visualize
 
 __version__ = "0.1.0"
 from .creation import zeros, ones, full, rand, randn, normal, arange, eye

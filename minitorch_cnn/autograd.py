@@ -20,6 +20,9 @@ _grad_state = {"enabled": True}
 #: Functions to call once the backward pass in progress has finished; ``None`` outside a backward.
 _queued = {"callbacks": None}
 
+#: Function class -> the ``rule(ctx, grad)`` that replaces its backward (see :func:`backward_rule`).
+_backward_rules = {}
+
 
 def is_grad_enabled() -> bool:
     return _grad_state["enabled"]
@@ -45,6 +48,39 @@ def enable_grad():
         yield
     finally:
         _grad_state["enabled"] = previous
+
+
+@contextlib.contextmanager
+def backward_rule(function, rule):
+    """Inside the block, every backward pass calls ``rule(ctx, grad)`` instead of
+    ``function.backward(ctx, grad)`` for the nodes of Function class ``function``.
+
+    The forward is unchanged, and so is the rest of the chain rule: this swaps one op's local
+    derivative for another backward signal. Visualisations need exactly that (``visualize.py``):
+    the deconvnet of Zeiler & Fergus (2014) sends ``max(grad, 0)`` back through a ReLU whatever
+    its input was, and guided backpropagation (Springenberg et al. 2015) keeps only
+    ``grad * (x > 0) * (grad > 0)``::
+
+        with autograd.backward_rule(functional.activation.ReLU, lambda ctx, grad: xp.maximum(grad, 0.0)):
+            y.backward(seed)
+
+    ``rule`` returns what ``backward`` would: a gradient, or a tuple of them, per positional input.
+    Blocks nest; the innermost rule for a class wins, and the previous one is back on exit.
+    """
+    if not (isinstance(function, type) and issubclass(function, Function)):
+        raise TypeError(f"backward_rule: expected a Function class (e.g. functional.activation.ReLU), got {function!r}")
+    if not callable(rule):
+        raise TypeError(f"backward_rule: expected rule to be a callable rule(ctx, grad), got {type(rule).__name__}")
+    missing = object()
+    previous = _backward_rules.get(function, missing)
+    _backward_rules[function] = rule
+    try:
+        yield
+    finally:
+        if previous is missing:
+            del _backward_rules[function]
+        else:
+            _backward_rules[function] = previous
 
 
 class Context:
@@ -132,9 +168,10 @@ def backward(root, grad):
 
     The order is found iteratively (no recursion), so a 152-layer ResNet cannot hit Python's
     recursion limit. Gradients of tensors used more than once are summed; leaves that require a
-    gradient accumulate into ``.grad`` as in PyTorch. NumPy's warnings about inf and nan are
-    silenced, as PyTorch has none (:func:`backend.quiet_float_errors`). Then the callbacks queued
-    during the pass (:func:`queue_callback`) run.
+    gradient accumulate into ``.grad`` as in PyTorch. A Function class with a rule set by
+    :func:`backward_rule` has that rule called instead of its ``backward``. NumPy's warnings about
+    inf and nan are silenced, as PyTorch has none (:func:`backend.quiet_float_errors`). Then the
+    callbacks queued during the pass (:func:`queue_callback`) run.
     """
     outer = _queued["callbacks"]
     _queued["callbacks"] = callbacks = []
@@ -159,7 +196,8 @@ def _backward_pass(root, grad):
                 _accumulate(tensor, g)
             if node is None:
                 continue
-            input_grads = node.function.backward(node.ctx, g)
+            rule = _backward_rules.get(node.function, node.function.backward)
+            input_grads = rule(node.ctx, g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) < len(node.inputs):

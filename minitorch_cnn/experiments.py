@@ -129,9 +129,10 @@ def format_table(stats):
     return "\n".join(lines)
 
 
-def plot_activation_histograms(stats, path, title=None):
-    """Save one histogram per layer, side by side with a shared x range (so a collapse towards 0
-    or a pile-up at +-1 is visible), as a PNG at ``path``. Returns the path."""
+def plot_activation_histograms(stats, path=None, title=None):
+    """One histogram per layer, side by side with a shared x range (so a collapse towards 0 or a
+    pile-up at +-1 is visible). Saved as a PNG at ``path`` when given (its folder is created);
+    returns the ``matplotlib.figure.Figure``."""
     from matplotlib.figure import Figure
 
     lo = min(float(row["values"].min()) for row in stats)
@@ -146,7 +147,8 @@ def plot_activation_histograms(stats, path, title=None):
         ax.tick_params(labelsize=7)
     if title:
         figure.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+    return figure

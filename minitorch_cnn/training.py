@@ -33,7 +33,8 @@ import time
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
+# The text bar, which a notebook shows too: tqdm.auto's widget bar needs ipywidgets and warns without it.
+from tqdm import tqdm
 
 from . import functional as F
 from .autograd import no_grad
@@ -283,8 +284,8 @@ def fit(
                 train_loader.sampler.set_epoch(epoch - 1)
             first, seen, loss_sum, correct = so_far["batches"], so_far["seen"], so_far["loss_sum"], so_far["correct"]
             start = time.perf_counter() - so_far["seconds"]
-            # tqdm.auto's bar calls iter() on what it wraps twice (once in __init__): given the loader,
-            # it would start two epochs and draw two orders. Given the epoch's iterator, it starts one.
+            # The epoch's iterator, not the loader: every iter() on the loader starts an epoch and draws
+            # a shuffle order, and some bars (tqdm.auto's) call iter() on what they wrap twice.
             bar = tqdm(iter(train_loader), desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=True,
                        initial=first, total=len(train_loader))
             for batch, (images, labels) in enumerate(bar, start=first + 1):
@@ -414,9 +415,13 @@ def _differences(saved, now):
             for key, value in now.items() if key not in saved or saved[key] != value]
 
 
-def plot_history(history, path, title=None):
-    """Save loss and accuracy curves (train and, if present, test) to a PNG."""
-    # A bare Figure needs no pyplot backend, so saving curves never changes a notebook's backend.
+def plot_history(history, path=None, title=None):
+    """Loss and accuracy curves (train and, if present, test) against the epoch, as a Figure.
+
+    Saved as a PNG at ``path`` when given; returns the ``matplotlib.figure.Figure`` (a notebook
+    shows it with ``IPython.display.display``).
+    """
+    # A bare Figure needs no pyplot backend, so plotting curves never changes a notebook's backend.
     from matplotlib.figure import Figure
 
     epochs = [h["epoch"] for h in history]
@@ -435,4 +440,6 @@ def plot_history(history, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

@@ -17,18 +17,23 @@ Which recipe to pick depends on the new data (CS231n, "Transfer Learning")::
 
 Stages
 ------
-Every zoo model has a ``features`` :class:`~minitorch_cnn.nn.Sequential` (the convolutional
-*base*) and a ``classifier`` (the *head*). A model's *stages* are, in forward order:
+Zoo models name their modules as torchvision does, so there are two layouts. Most (LeNet,
+AlexNet, VGG, DenseNet, MobileNet, EfficientNet, ...) have a ``features``
+:class:`~minitorch_cnn.nn.Sequential` (the convolutional *base*) and a ``classifier`` (the *head*);
+torchvision's ResNets put the base's parts at the top level (``conv1``, ``bn1``, ``relu``,
+``maxpool``, ``layer1`` ... ``layer4``, ``avgpool``) and call the head ``fc``. A model's *stages*
+are, in forward order:
 
 * the children of ``model.features``, named ``"features.0"``, ``"features.1"``, ... (or by their
-  own keys, e.g. ``"features.inception4a"``), then the other top-level children (``avgpool``):
-  the base;
-* ``classifier``, and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet): the head, which
-  :func:`freeze` leaves trainable. Its hidden layers (LeNet's F6, VGG's fc6 and fc7) keep their
-  pretrained weights as a starting point, but they are specific to the pretraining classes, so
-  they train with the new output layer that :func:`replace_head` puts in.
+  own keys, e.g. ``"features.denseblock1"``), and the other top-level children (``avgpool``;
+  a ResNet's ``conv1``, ``layer1``, ...): the base;
+* ``classifier`` or ``fc``, and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet): the
+  head, which :func:`freeze` leaves trainable. Its hidden layers (LeNet's F6, VGG's fc6 and fc7)
+  keep their pretrained weights as a starting point, but they are specific to the pretraining
+  classes, so they train with the new output layer that :func:`replace_head` puts in.
 
-A model without ``features`` uses its top-level children as stages, the last one being the head.
+A model with neither ``features`` nor a head of those names uses its top-level children as
+stages, the last one being the head.
 :func:`stages` lists the stages that own parameters (a conv, a batch norm, a residual stage, an
 inception module), which are the ones freezing and learning rates are about; names of
 parameter-free stages (a ReLU, a pool) are accepted as boundaries too.
@@ -46,7 +51,8 @@ from .backend import get_rng_state, set_rng_state
 from .serialization import load, save
 from .training import ResumeError, _differences, evaluate, fit
 
-HEAD_NAME = "classifier"
+#: The head's name: torchvision's ``classifier`` for most models, ``fc`` for ResNets.
+HEAD_NAMES = ("classifier", "fc")
 #: Auxiliary classifiers (GoogLeNet's ``aux1``, ``aux2``) are heads too: they predict the classes.
 AUX_PREFIX = "aux"
 STRATEGIES = ("feature-extract", "fine-tune-top", "full")
@@ -69,23 +75,27 @@ def _children(name, module):
     return [(f"{name}.{key}", m) for key, m in inner] if inner else [(name, module)]
 
 
+def _is_head(name):
+    return name in HEAD_NAMES or name.startswith(AUX_PREFIX)
+
+
 def _all_stages(model):
     """``(base, head)``: lists of ``(name, module)`` in forward order, parameter-free stages included."""
     children = list(model.named_children())
     if not children:
         raise ValueError(f"transfer: expected a model with sub-modules, got {type(model).__name__}")
-    if "features" not in dict(children):
+    if "features" not in dict(children) and not any(_is_head(name) for name, _ in children):
         return children[:-1], children[-1:]
     base, head = [], []
     for name, child in children:
         if name == "features":
             base += _children(name, child)
-        elif name == HEAD_NAME or name.startswith(AUX_PREFIX):
+        elif _is_head(name):
             head.append((name, child))
         else:
             base.append((name, child))
     # The main classifier is the last stage even when aux heads were registered after it.
-    head.sort(key=lambda item: item[0] == HEAD_NAME)
+    head.sort(key=lambda item: item[0] in HEAD_NAMES)
     return base, head
 
 
@@ -93,7 +103,8 @@ def split_stages(model):
     """``(base, head)``: the stages that own parameters, each a list of ``(name, module)``.
 
     For LeNet-5: base ``features.0`` (C1), ``features.3`` (C3), ``features.6`` (C5); head
-    ``classifier`` (F6 and the output layer).
+    ``classifier`` (F6 and the output layer). For ResNet-18: base ``conv1``, ``bn1``, ``layer1``
+    ... ``layer4``; head ``fc``.
     """
     base, head = _all_stages(model)
     return ([s for s in base if _has_parameters(s[1])], [s for s in head if _has_parameters(s[1])])
@@ -207,18 +218,18 @@ def _fresh_like(layer, num_classes):
 def replace_head(model, num_classes):
     """Swap the output layer of every head for a freshly initialised one with ``num_classes`` outputs.
 
-    The output layer is the last ``Linear`` in ``model.classifier`` (LeNet, AlexNet, VGG, ResNet,
-    DenseNet, MobileNet, GoogLeNet, EfficientNet) or its last ``Conv2d``, when the class scores come
-    from a 1x1 convolution followed by global average pooling (SqueezeNet, NiN). Auxiliary heads
-    (GoogLeNet's ``aux1``/``aux2``) get a new output layer too; a model without ``classifier``
-    has its last child's. Every other weight, the whole base and the hidden layers of the
+    The output layer is the last ``Linear`` in ``model.classifier`` (LeNet, AlexNet, VGG, DenseNet,
+    MobileNet, GoogLeNet, EfficientNet) or ``model.fc`` (ResNet), or the last ``Conv2d`` of
+    ``model.classifier``, when the class scores come from a 1x1 convolution followed by global
+    average pooling (SqueezeNet, NiN). Auxiliary heads (GoogLeNet's ``aux1``/``aux2``) get a new
+    output layer too; a model without a head of those names has its last child's. Every other weight, the whole base and the hidden layers of the
     classifier, is kept. The new layer has PyTorch's default initialisation, the dtype and device of
     the old one, and is trainable. Returns ``model``.
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"replace_head: expected a positive number of classes, got {num_classes!r}")
     children = list(model.named_children())
-    heads = [(n, m) for n, m in children if n == HEAD_NAME or n.startswith(AUX_PREFIX)] or children[-1:]
+    heads = [(n, m) for n, m in children if _is_head(n)] or children[-1:]
     modules = dict(model.named_modules())
     for head_name, head in heads:
         layers = [(name, m) for name, m in head.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]

@@ -5,10 +5,15 @@
   (``kernels/``) against the lesson (``minitorch_cnn/functional/``).
 * :func:`check_grad` - float64 central-difference gradient check on a given backend.
 * :func:`check_torch` - forward and every gradient against PyTorch, when it is installed.
-* :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there.
+* :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there;
+  :func:`model_on` moves a whole model.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
 * :func:`require_mpiexec` / :func:`run_mpiexec` - run a script or the CLI under ``mpiexec -n R``.
+* :func:`check_torchvision_names` - a zoo model's state-dict keys, shapes and batch-norm
+  hyper-parameters against torchvision's model of the same name, at full size.
+* :func:`check_torchvision_logits` - torchvision's weights (with non-trivial batch-norm statistics)
+  loaded into the zoo model by key give torchvision's eval-mode logits.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -37,6 +43,13 @@ def on(xp, host, requires_grad=False, dtype=None):
         host = host.astype(dtype)
     data = xp.asarray(host, copy=True)
     return mt.Tensor(data, requires_grad=requires_grad)
+
+
+def model_on(xp, model):
+    """``model`` with copies of its parameters and buffers in namespace ``xp``; returns the model."""
+    for t in list(model.parameters()) + list(model.buffers()):
+        t.data = xp.asarray(t.detach().numpy(), copy=True)
+    return model
 
 
 def assert_namespace(t, xp):
@@ -232,3 +245,109 @@ def run_mpiexec(n, script_or_args, timeout=60):
             script_or_args = [path]
         command = [*launch.mpiexec_command(n), *script_or_args]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
+
+
+@contextlib.contextmanager
+def _tolerant_fake_registrations(torch):
+    """While torchvision is imported, a fake-op registration for an operator that does not exist
+    does nothing. The PyPI torchvision wheel is built for the CUDA torch; under the CPU torch its
+    compiled ops (``torchvision::nms``, ...) do not load and registering their fake (meta)
+    kernels stops the import. The model definitions use none of those ops."""
+    register = torch.library.register_fake
+
+    def tolerant(op, func=None, /, **kwargs):
+        def attempt(fn):
+            try:
+                return register(op, fn, **kwargs)
+            except RuntimeError as exc:
+                if "does not exist" not in str(exc):
+                    raise
+                return fn
+
+        return attempt if func is None else attempt(func)
+
+    torch.library.register_fake = tolerant
+    try:
+        yield
+    finally:
+        torch.library.register_fake = register
+
+
+def torchvision_or_skip():
+    """``torchvision.models``, or a visible skip when torch or torchvision is not installed."""
+    torch = torch_or_skip()
+    if "torchvision" not in sys.modules:
+        with _tolerant_fake_registrations(torch):
+            pytest.importorskip("torchvision", reason="torchvision is not installed (pip install torchvision==0.28.*)")
+    import torchvision.models
+
+    return torchvision.models
+
+
+def _torchvision_model(name, options, device):
+    """torchvision's ``name`` built with ``options`` on ``device`` ("meta": no memory, no values)."""
+    import warnings
+
+    torch = torch_or_skip()
+    tv = torchvision_or_skip()
+    with torch.device(device), warnings.catch_warnings():
+        # GoogLeNet and Inception-v3 warn that their default initialisation will change.
+        warnings.simplefilter("ignore", FutureWarning)
+        return getattr(tv, name)(**options)
+
+
+def _batch_norm_settings(modules):
+    return {name: (type(m).__name__, float(m.eps), float(m.momentum)) for name, m in modules
+            if type(m).__name__.startswith("BatchNorm")}
+
+
+def check_torchvision_names(name, tv_name=None, options=None, tv_options=None):
+    """Zoo model ``name`` and torchvision's ``tv_name`` (default: the same name), both at full size
+    with their ``options``, have the same state-dict keys in the same order, the same shapes, and
+    batch norms with the same ``eps`` and ``momentum``. torchvision's model is built on the meta
+    device and ours without random draws, so even VGG-19 or EfficientNet-B7 costs little."""
+    from minitorch_cnn import models
+
+    with no_random_init():
+        ours = models.create(name, **(options or {}))
+    theirs = _torchvision_model(tv_name or name, tv_options or {}, "meta")
+    got = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    expected = [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+    missing = [k for k, _ in expected if k not in dict(got)]
+    unexpected = [k for k, _ in got if k not in dict(expected)]
+    assert got == expected, (f"{name}: state-dict keys differ from torchvision's {tv_name or name}: "
+                             f"missing {missing[:5]}, unexpected {unexpected[:5]} "
+                             f"({len(got)} keys, torchvision {len(expected)})")
+    assert _batch_norm_settings(ours.named_modules()) == _batch_norm_settings(theirs.named_modules()), (
+        f"{name}: batch-norm eps/momentum differ from torchvision's")
+
+
+def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0):
+    """Load torchvision's ``tv_name`` (random weights, every batch norm's running mean and
+    variance drawn away from 0 and 1) into zoo model ``name`` by ``load_state_dict`` and compare the
+    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest."""
+    from minitorch_cnn import models
+
+    torch = torch_or_skip()
+    torch.manual_seed(seed)
+    theirs = _torchvision_model(tv_name or name, tv_options or {}, "cpu").eval()
+    with torch.no_grad():
+        for m in theirs.modules():
+            if type(m).__name__.startswith("BatchNorm"):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    with no_random_init():
+        ours = models.create(name, **(options or {}))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.eval()
+    x = np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    with mt.no_grad():
+        got = ours(mt.tensor(x)).detach().numpy()
+    scale = float(np.abs(expected).max())
+    assert got.shape == expected.shape, f"{name}: logits {got.shape}, torchvision {expected.shape}"
+    assert np.abs(got - expected).max() <= rtol * scale, (
+        f"{name}: logits differ from torchvision's by {np.abs(got - expected).max():.3g} (largest logit {scale:.3g})")

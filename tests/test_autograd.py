@@ -173,3 +173,39 @@ def test_cuda_without_gpu_says_why():
         mt.tensor([1.0], device="cuda")
     with pytest.raises(RuntimeError, match="not available"):
         mt.tensor([1.0]).to("cuda")
+
+
+# ---------------------------------------------------------------- backward_rule
+
+
+def test_backward_rule_replaces_one_ops_backward_inside_the_block_only():
+    from minitorch_cnn.autograd import backward_rule
+    from minitorch_cnn.functional.activation import ReLU
+
+    def gradient_of_relu_sum():
+        x = mt.tensor([-1.0, 2.0], requires_grad=True)
+        (mt.functional.relu(x) * 3.0).sum().backward()
+        return x.grad.tolist()
+
+    assert gradient_of_relu_sum() == [0.0, 3.0]
+    with backward_rule(ReLU, lambda ctx, grad: grad * 2.0):
+        assert gradient_of_relu_sum() == [6.0, 6.0]
+        with backward_rule(ReLU, lambda ctx, grad: -grad):  # the innermost rule wins
+            assert gradient_of_relu_sum() == [-3.0, -3.0]
+        assert gradient_of_relu_sum() == [6.0, 6.0]
+    assert gradient_of_relu_sum() == [0.0, 3.0]
+    with pytest.raises(KeyError), backward_rule(ReLU, lambda ctx, grad: grad):
+        raise KeyError("the rule must be removed on the way out of an error too")
+    assert gradient_of_relu_sum() == [0.0, 3.0]
+
+
+def test_backward_rule_refuses_what_is_not_a_function_class_or_a_rule():
+    from minitorch_cnn.autograd import backward_rule
+    from minitorch_cnn.functional.activation import ReLU
+
+    with pytest.raises(TypeError, match="backward_rule: expected a Function class.*got 'relu'"):
+        with backward_rule("relu", lambda ctx, grad: grad):
+            pass
+    with pytest.raises(TypeError, match="backward_rule: expected rule to be a callable rule\\(ctx, grad\\), got int"):
+        with backward_rule(ReLU, 0):
+            pass

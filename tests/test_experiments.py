@@ -105,8 +105,9 @@ def test_format_table_lists_every_layer():
 
 def test_histograms_are_saved_as_png(tmp_path):
     stats = activation_statistics([32] * 4, "tanh", "xavier")
-    path = plot_activation_histograms(stats, tmp_path / "plots" / "hist.png", title="tanh, xavier")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = plot_activation_histograms(stats, tmp_path / "plots" / "hist.png", title="tanh, xavier")
+    assert (tmp_path / "plots" / "hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [ax.get_title().split("\n")[0] for ax in figure.axes] == ["layer 1", "layer 2", "layer 3"]
 
 
 @pytest.mark.parametrize("kwargs, message", [

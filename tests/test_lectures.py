@@ -1,27 +1,64 @@
-"""Every lecture runs end to end in quick mode; each asserts its own numbers, so a non-zero exit
-code means a number the lecture states no longer comes out of the framework."""
+"""Every lecture runs end to end in quick mode, as a notebook in a real Jupyter kernel: converted
+with jupytext, executed cell by cell with nbclient, as a student opening it would. Each lecture
+asserts its own numbers, so a failing cell means a number the lecture states no longer comes out
+of the framework; the test also checks the quick-mode line of the first cell and that every
+figure the lecture saves shows inline."""
 
 import os
-import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+jupytext = pytest.importorskip("jupytext", reason="jupytext is not installed (pip install -e '.[test]')")
+nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (pip install -e '.[test]')")
+kernelspec = pytest.importorskip("ipykernel.kernelspec", reason="ipykernel is not installed (pip install -e '.[test]')")
+from jupyter_client import KernelManager  # noqa: E402  (installed with nbclient)
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
-LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+ROOT = Path(__file__).resolve().parent.parent
+LECTURES = ROOT / "lectures"
+FIGURES = LECTURES / "figures"
+#: The first cell's quick-mode line as a notebook shows it (commented out: full mode by default).
+QUICK_LINE = "# %env MINITORCH_CNN_QUICK=1"
 
-# One BLAS thread per lecture: the suite runs lectures side by side (pytest -n 2 on 2 cores),
-# and oversubscribed OpenBLAS threads spin-wait, which made small matmuls several times slower.
-ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+# One BLAS thread per kernel: the suite runs lectures side by side (pytest -n 2 on 2 cores), and
+# oversubscribed OpenBLAS threads spin-wait, which made small matmuls several times slower. The
+# checkout's package comes first on the path, as for the tests themselves; quick mode comes from
+# the notebook's own first cell, so the variable is removed here.
+ENV = {key: value for key, value in os.environ.items() if key != "MINITORCH_CNN_QUICK"}
+ENV.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+           PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
-def run_lecture(name):
-    result = subprocess.run([sys.executable, str(LECTURES / name), "--quick"], capture_output=True, text=True,
-                            timeout=120, cwd=LECTURES.parent, env=ENV)
-    assert result.returncode == 0, f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
+def python3_kernel(folder):
+    """A manager for ipykernel's ``python3`` kernel on this interpreter (the venv's python), from a
+    kernelspec written into ``folder``: a user-wide kernel of the same name is never picked up."""
+    kernelspec.write_kernel_spec(folder / "python3")
+    specs = KernelSpecManager(kernel_dirs=[str(folder)], ensure_native_kernel=False)
+    return KernelManager(kernel_name="python3", kernel_spec_manager=specs)
+
+
+def run_lecture_notebook(name, tmp_path):
+    """Execute lecture ``name`` as a notebook with its quick-mode line uncommented; returns the
+    executed notebook."""
+    notebook = jupytext.read(LECTURES / name)
+    first = notebook.cells[0]
+    assert first.cell_type == "code" and first.source.splitlines()[-1] == QUICK_LINE, (
+        f"{name}: the first cell must end with the quick-mode line {QUICK_LINE!r}, got:\n{first.source}")
+    first.source = first.source.replace(QUICK_LINE, QUICK_LINE.removeprefix("# "))
+    client = nbclient.NotebookClient(notebook, km=python3_kernel(tmp_path), timeout=120,
+                                     resources={"metadata": {"path": str(LECTURES)}})
+    client.execute(env=ENV)
+    return notebook
+
+
+def outputs(notebook, kind):
+    return [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs
+            if out.output_type == kind]
 
 
 #: Lines each lecture must print: the numbers it states, computed by the framework.
@@ -85,7 +122,15 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
-def test_lecture_runs_and_prints_its_numbers(name):
-    out = run_lecture(name)
+def test_lecture_runs_as_a_notebook(name, tmp_path):
+    start = time.time()
+    notebook = run_lecture_notebook(name, tmp_path)
+    out = "".join(o.text for o in outputs(notebook, "stream") if o.name == "stdout")
+    assert "MINITORCH_CNN_QUICK=1" in out, f"{name}: the first cell did not set quick mode"
     for line in EXPECTED[name]:
         assert line in out, f"{name} no longer prints {line!r}"
+    # Every figure the lecture saved in this run shows inline, once.
+    saved = [p for p in FIGURES.glob(f"{name[:2]}_*.png") if p.stat().st_mtime >= start - 1]
+    images = [o for o in outputs(notebook, "display_data") if "image/png" in o.data]
+    assert saved, f"{name} saved no figure"
+    assert len(images) == len(saved), f"{name}: {len(saved)} figures saved, {len(images)} shown inline"

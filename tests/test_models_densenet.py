@@ -9,11 +9,13 @@ import minitorch_cnn as mt
 from minitorch_cnn import models, nn
 from minitorch_cnn.models import densenet
 
-from helpers import assert_namespace, check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
+from helpers import (assert_namespace, check_model_grad, check_param_count, check_torchvision_logits,
+                     check_torchvision_names, no_random_init, param_count_cases, random_images)
 
 #: (name, options, trainable parameters, source).
 PARAMETER_COUNTS = [
     ("densenet121", {}, 7_978_856, "torchvision"),
+    ("densenet161", {}, 28_681_000, "torchvision"),
     ("densenet169", {}, 14_149_480, "torchvision"),
     ("densenet201", {}, 20_013_928, "torchvision"),
     ("densenet264", {}, 33_337_704, "Huang et al. 2017 Table 1 (k=32, 6-12-64-48), computed"),
@@ -25,6 +27,7 @@ PARAMETER_COUNTS = [
 #: Reduced copies for gradient checks: one dense layer per block, growth rate 2.
 SMALL = {
     "densenet121": dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4),
+    "densenet161": dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4),
     "densenet169": dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4),
     "densenet201": dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4),
     "densenet264": dict(growth_rate=2, layers=(1, 2, 1, 1), num_init_features=4, drop_rate=0.2),
@@ -50,13 +53,34 @@ def test_torchvision_block_and_transition_layout():
     with no_random_init():
         model = densenet.densenet121()
     blocks = [m for m in model.features if isinstance(m, densenet.DenseBlock)]
-    assert [len(b.layers) for b in blocks] == [6, 12, 24, 16]
+    assert [len(list(b.children())) for b in blocks] == [6, 12, 24, 16]
     transitions = [m for m in model.features if isinstance(m, nn.Sequential)]
     # 64 + 6*32 = 256 -> 128; 128 + 12*32 = 512 -> 256; 256 + 24*32 = 1024 -> 512; 512 + 16*32 = 1024
     assert [(t[2].in_channels, t[2].out_channels) for t in transitions] == [(256, 128), (512, 256), (1024, 512)]
     assert model.classifier.in_features == 1024
-    layer = blocks[0].layers[5]
+    layer = blocks[0].denselayer6
     assert (layer.conv1.in_channels, layer.conv1.out_channels, layer.conv2.out_channels) == (224, 128, 32)
+
+
+TORCHVISION = ["densenet121", "densenet161", "densenet169", "densenet201"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
+    check_torchvision_names(name)
+
+
+def test_torchvision_weights_give_torchvisions_logits_at_full_size():
+    check_torchvision_logits("densenet121", 64)
+
+
+#: The bigger ones with the same code at a reduced growth rate: torchvision's ``DenseNet`` class
+#: with the same block sizes (its named constructors fix the growth rate).
+@pytest.mark.parametrize("name, layers", [
+    ("densenet161", (6, 12, 36, 24)), ("densenet169", (6, 12, 32, 32)), ("densenet201", (6, 12, 48, 32))])
+def test_torchvision_weights_give_torchvisions_logits_at_reduced_growth_rate(name, layers):
+    check_torchvision_logits(name, 32, "DenseNet", options=dict(growth_rate=8, num_init_features=16),
+                             tv_options=dict(growth_rate=8, num_init_features=16, block_config=layers))
 
 
 def test_dense_block_output_starts_with_its_input_and_grows_by_k_per_layer():
@@ -64,7 +88,7 @@ def test_dense_block_output_starts_with_its_input_and_grows_by_k_per_layer():
     x = images(2, 4, 5)
     with mt.no_grad():
         out = block(x)
-        first = block.layers[0](x)
+        first = block.denselayer1(x)
     assert out.shape == (2, 4 + 3 * 2, 5, 5)
     np.testing.assert_array_equal(out.detach().numpy()[:, :4], x.detach().numpy())
     np.testing.assert_allclose(out.detach().numpy()[:, 4:6], first.detach().numpy(), rtol=1e-6)
@@ -72,9 +96,9 @@ def test_dense_block_output_starts_with_its_input_and_grows_by_k_per_layer():
 
 def test_cifar_densenet_bc_layout():
     model = densenet.densenet_bc(40, 12)  # (40 - 4) / 6 = 6 bottleneck layers per block
-    stem = model.features[0]
+    stem = model.features.conv0
     assert (stem.kernel_size, stem.stride, stem.out_channels) == ((3, 3), (1, 1), 24)
-    assert [len(m.layers) for m in model.features if isinstance(m, densenet.DenseBlock)] == [6, 6, 6]
+    assert [len(list(m.children())) for m in model.features if isinstance(m, densenet.DenseBlock)] == [6, 6, 6]
     with mt.no_grad():
         assert model.eval().features(images(1, 3, 32)).shape[2:] == (8, 8)
 
@@ -101,11 +125,11 @@ def test_gradcheck_end_to_end(name, mode):
 def test_torchvision_initialisation():
     mt.manual_seed(0)
     model = densenet.densenet121(growth_rate=16)
-    conv = model.features[4].layers[0].conv1  # 1x1, fan_in = 64
+    conv = model.features.denseblock1.denselayer1.conv1  # 1x1, fan_in = 64
     std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - np.sqrt(2.0 / 64)) < 0.1 * std
     np.testing.assert_array_equal(model.classifier.bias.detach().numpy(), 0)
-    np.testing.assert_array_equal(model.features[1].weight.detach().numpy(), 1)
+    np.testing.assert_array_equal(model.features.norm0.weight.detach().numpy(), 1)
 
 
 def test_runs_on_any_array_backend(xp):

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import models, nn
+from minitorch_cnn import models, nn, transfer
 from minitorch_cnn.models import resnet
 
-from helpers import assert_namespace, check_model_grad, count_params, no_random_init, random_images, param_count_cases, check_param_count
+from helpers import (assert_namespace, check_model_grad, check_param_count, check_torchvision_logits,
+                     check_torchvision_names, count_params, no_random_init, param_count_cases, random_images)
 
 #: (name, options, trainable parameters, source). torchvision counts are its published ones.
 PARAMETER_COUNTS = [
@@ -23,6 +24,9 @@ PARAMETER_COUNTS = [
     ("resnet152", {}, 60_192_808, "torchvision"),
     ("wide_resnet50_2", {}, 68_883_240, "torchvision"),
     ("resnext50_32x4d", {}, 25_028_904, "torchvision"),
+    ("resnext101_32x8d", {}, 88_791_336, "torchvision"),
+    ("resnext101_64x4d", {}, 83_455_272, "torchvision"),
+    ("wide_resnet101_2", {}, 126_886_696, "torchvision"),
     # resnet18/34 minus the three projection shortcuts (172,032 conv + 1,792 BN parameters)
     ("plain18", {}, 11_515_688, "He et al. 2015 Fig. 3, computed"),
     ("plain34", {}, 21_623_848, "He et al. 2015 Fig. 3, computed"),
@@ -62,6 +66,9 @@ SMALL = {
     "wide_resnet50_2": dict(width=4, layers=(1, 1, 1, 1)),
     "wrn": dict(depth=10, k=2, width=4, dropout=0.3),
     "resnext50_32x4d": dict(width=4, layers=(1, 1, 1, 1), groups=2, width_per_group=32),
+    "resnext101_32x8d": dict(width=4, layers=(1, 1, 1, 1), groups=2, width_per_group=32),
+    "resnext101_64x4d": dict(width=4, layers=(1, 1, 1, 1), groups=2, width_per_group=32),
+    "wide_resnet101_2": dict(width=4, layers=(1, 1, 1, 1)),
 }
 
 FAMILY = sorted(SMALL)
@@ -91,24 +98,59 @@ def test_full_size_resnet18_runs_a_forward_pass_with_the_imagenet_head():
     assert np.all(np.isfinite(out.detach().numpy()))
 
 
+#: The ImageNet networks have torchvision's names: the base ends with ``layer4``, the head is ``fc``.
+TORCHVISION_LAYOUT = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34",
+                      "wide_resnet50_2", "wide_resnet101_2", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d"}
+
+
 @pytest.mark.parametrize("name", FAMILY)
-def test_output_shape_and_features_classifier_split(name):
+def test_output_shape_and_base_head_split(name):
     model = models.create(name, num_classes=7, in_channels=2, **SMALL[name]).eval()
     x = images(2, 2, 32)
-    with mt.no_grad():
+    base, head = ("layer4", model.fc) if name in TORCHVISION_LAYOUT else ("features", model.classifier)
+    with mt.no_grad(), transfer.FeatureExtractor(model, [base]) as extract:
+        feats = extract(x)[base]
         out = model(x)
-        feats = model.features(x)
     assert out.shape == (2, 7)
-    assert feats.ndim == 4 and feats.shape[1] == model.classifier.in_features
+    assert feats.ndim == 4 and feats.shape[1] == head.in_features
     side = 32 // (4 if name in CIFAR else 32)
     assert feats.shape[2:] == (side, side)
 
 
-def test_replacing_the_classifier_retargets_the_model():
+def test_replacing_the_fc_layer_retargets_the_model():
     model = models.create("resnet18", **SMALL["resnet18"])
-    model.classifier = nn.Linear(model.classifier.in_features, 5)
+    model.fc = nn.Linear(model.fc.in_features, 5)
     with mt.no_grad():
         assert model(images()).shape == (2, 5)
+
+
+#: Family members torchvision defines, built at full size for the names (cheap: no forward).
+TORCHVISION = sorted(TORCHVISION_LAYOUT - {"plain18", "plain34"})
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
+    check_torchvision_names(name)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_torchvision_weights_give_torchvisions_logits_at_full_size(name):
+    check_torchvision_logits(name, 64)
+
+
+#: The widest at reduced bottleneck width (torchvision's resnet101 with the same options is the
+#: same network), ResNet-152 at full size on a small input.
+@pytest.mark.parametrize("name, options, tv_name, tv_options", [
+    ("resnet152", {}, "resnet152", {}),
+    ("wide_resnet101_2", dict(width_per_group=16), "resnet101", dict(width_per_group=16)),
+    ("resnext101_32x8d", dict(groups=4, width_per_group=4), "resnet101", dict(groups=4, width_per_group=4)),
+    ("resnext101_64x4d", dict(groups=8, width_per_group=2), "resnet101", dict(groups=8, width_per_group=2)),
+    ("resnext50_32x4d", dict(groups=4, width_per_group=4), "resnet50", dict(groups=4, width_per_group=4)),
+    ("wide_resnet50_2", dict(width_per_group=16), "resnet50", dict(width_per_group=16)),
+    ("resnet34", {}, "resnet34", {}),
+])
+def test_torchvision_weights_give_torchvisions_logits_on_a_small_input(name, options, tv_name, tv_options):
+    check_torchvision_logits(name, 32, tv_name, options=options, tv_options=tv_options)
 
 
 @pytest.mark.parametrize("name", FAMILY)
@@ -141,19 +183,19 @@ def test_resnet152_full_depth_backpropagates_iteratively():
 def test_block_layouts_follow_the_papers():
     with no_random_init():
         r18, r50, plain = resnet.resnet18(), resnet.resnet50(), resnet.plain18()
-        rx = resnet.resnext50_32x4d().features[4][0].conv2
-        wide = resnet.wide_resnet50_2().features[4][0].conv2
-    stage2 = r18.features[5]
+        rx = resnet.resnext50_32x4d().layer1[0].conv2
+        wide = resnet.wide_resnet50_2().layer1[0].conv2
+    stage2 = r18.layer2
     assert isinstance(stage2[0], resnet.BasicBlock) and stage2[0].conv1.stride == (2, 2)
-    assert stage2[0].shortcut[0].kernel_size == (1, 1) and stage2[1].shortcut is None
-    assert r18.features[4][0].shortcut is None  # same shape in the first stage: identity
-    first = r50.features[4][0]
+    assert stage2[0].downsample[0].kernel_size == (1, 1) and stage2[1].downsample is None
+    assert r18.layer1[0].downsample is None  # same shape in the first stage: identity
+    first = r50.layer1[0]
     assert (first.conv1.out_channels, first.conv3.out_channels) == (64, 256)
-    assert first.shortcut is not None  # 64 -> 256 channels: projection
-    assert r50.features[5][0].conv2.stride == (2, 2)  # torchvision puts the stride on the 3x3
+    assert first.downsample is not None  # 64 -> 256 channels: projection
+    assert r50.layer2[0].conv2.stride == (2, 2)  # torchvision puts the stride on the 3x3
     assert (rx.groups, rx.out_channels) == (32, 128)
     assert wide.out_channels == 128
-    assert all(getattr(m, "shortcut", None) is None and getattr(m, "residual", False) is False
+    assert all(m.downsample is None and getattr(m, "residual", False) is False
                for m in plain.modules() if isinstance(m, resnet.BasicBlock))
 
 
@@ -191,14 +233,14 @@ def test_preact_projection_reads_the_preactivated_input():
 def test_torchvision_initialisation_and_zero_init_residual():
     mt.manual_seed(0)
     model = resnet.resnet50(width=16, zero_init_residual=True)
-    conv = model.features[6][0].conv2  # 3x3, fan_out = 9 * out_channels
+    conv = model.layer3[0].conv2  # 3x3, fan_out = 9 * out_channels
     std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - np.sqrt(2.0 / (9 * conv.out_channels))) < 0.1 * std
     for block in model.modules():
         if isinstance(block, resnet.Bottleneck):
             np.testing.assert_array_equal(block.bn3.weight.detach().numpy(), 0)
             np.testing.assert_array_equal(block.bn1.weight.detach().numpy(), 1)
-    assert not np.all(resnet.resnet18(width=8).features[4][0].bn2.weight.detach().numpy() == 0)
+    assert not np.all(resnet.resnet18(width=8).layer1[0].bn2.weight.detach().numpy() == 0)
 
 
 def test_zero_init_residual_blocks_start_as_the_identity():

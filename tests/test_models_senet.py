@@ -65,6 +65,6 @@ def test_output_shape_and_options():
                           reduction=8, zero_init_residual=True).eval()
     with mt.no_grad():
         assert model(images(2, 1, 32)).shape == (2, 5)
-    block = model.features[4][0]
+    block = model.layer1[0]
     assert block.se.fc1.out_features == 16 // 8
     np.testing.assert_array_equal(block.bn3.weight.detach().numpy(), 0)

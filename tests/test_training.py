@@ -32,8 +32,9 @@ def test_training_on_a_small_subset_lowers_the_loss(tmp_path):
     assert {"train_loss", "train_accuracy", "images_per_s", "lr", "test_top5_error"} <= set(history[0])
     saved = mt.load(tmp_path / "ckpt.npz")
     assert len(saved["history"]) == 4
-    plot_history(history, tmp_path / "curves.png")
+    figure = plot_history(history, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert [len(ax.get_lines()) for ax in figure.axes] == [2, 2]
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path):

@@ -55,6 +55,16 @@ def test_lenet5_stages_are_its_three_convolutions_then_the_classifier():
     assert [name for name, _ in head] == ["classifier"]
 
 
+def test_resnet18_stages_are_torchvisions_top_level_modules_then_fc():
+    base, head = transfer.split_stages(_small("resnet18"))
+    assert [name for name, _ in base] == ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]
+    assert [name for name, _ in head] == ["fc"]
+    model = _small("resnet18")
+    assert transfer.freeze(model, upto="layer2") == ["conv1", "bn1", "layer1", "layer2"]
+    assert not any(p.requires_grad for p in model.layer2.parameters())
+    assert all(p.requires_grad for p in model.layer3.parameters())
+
+
 def test_googlenet_aux_heads_are_heads_and_the_main_classifier_comes_last():
     _, head = transfer.split_stages(_small("googlenet"))
     assert [name for name, _ in head] == ["aux1", "aux2", "classifier"]
@@ -177,7 +187,7 @@ def test_replace_head_keeps_feature_weights_and_changes_the_output(name):
     after = model.state_dict()
     assert after.keys() == before.keys()
     changed = {k for k in before if after[k].shape != before[k].shape}
-    assert changed and all(k.startswith(("classifier", "aux")) and k.endswith(("weight", "bias")) for k in changed)
+    assert changed and all(k.startswith(("classifier", "fc", "aux")) and k.endswith(("weight", "bias")) for k in changed)
     for key in before.keys() - changed:
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     _, channels, size = SMALL[name]

@@ -16,6 +16,8 @@ default options (checked in ``tests/test_models_densenet.py``):
 name         reference                                                    classes     parameters
 ===========  ===========================================================  ==========  ==========
 densenet121  torchvision ``densenet121``: k=32, blocks (6, 12, 24, 16)    1000         7,978,856
+densenet161  torchvision ``densenet161``: k=48, blocks (6, 12, 36, 24),   1000        28,681,000
+             96 stem channels
 densenet169  torchvision ``densenet169``: k=32, blocks (6, 12, 32, 32)    1000        14,149,480
 densenet201  torchvision ``densenet201``: k=32, blocks (6, 12, 48, 32)    1000        20,013,928
 densenet264  the paper's Table 1: k=32, blocks (6, 12, 64, 48), in        1000        33,337,704
@@ -28,7 +30,11 @@ densenet_bc  the paper's CIFAR DenseNet-BC (section 3): depth ``L``,      10    
 
 The ImageNet layout is torchvision's: 7x7/2 conv with 64 channels, BN, ReLU, 3x3/2 max pool,
 four dense blocks with three transitions, a final BN-ReLU, global average pooling and a
-linear layer. Convs have no bias. Initialisation is torchvision's for all of them: convs
+linear layer. Convs have no bias. Module names are torchvision's too (``features.conv0``,
+``features.denseblock1.denselayer1.norm1``, ``features.transition1.conv``, ``features.norm5``,
+``classifier``; the final ReLU is applied in ``forward``, after ``features``), so its state dicts
+load by key; batch norms keep PyTorch's defaults (eps 1e-5, momentum 0.1), as torchvision's do.
+The CIFAR network shares the class and the names. Initialisation is torchvision's for all of them: convs
 ``kaiming_normal_`` (fan_in), BN scale 1 and shift 0, linear bias 0.
 
 Input sizes: the ImageNet networks need at least 29x29 (each of the three 2x2 transition pools
@@ -72,28 +78,29 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.Module):
-    """``num_layers`` dense layers; each appends its ``k`` maps to the running concatenation,
-    so the block turns ``C`` channels into ``C + num_layers * k``."""
+    """``num_layers`` dense layers ``denselayer1``, ``denselayer2``, ... (torchvision's names); each
+    appends its ``k`` maps to the running concatenation, so the block turns ``C`` channels into
+    ``C + num_layers * k``."""
 
     def __init__(self, in_channels, num_layers, growth_rate, bn_size=BN_SIZE, drop_rate=0.0):
         super().__init__()
-        self.layers = nn.ModuleList(
-            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate) for i in range(num_layers)
-        )
+        for i in range(num_layers):
+            self.add_module(f"denselayer{i + 1}",
+                            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate))
 
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self.children():
             x = F.concat([x, layer(x)], axis=1)
         return x
 
 
 def transition(in_channels, out_channels):
-    """BN-ReLU-conv1x1-avgpool 2x2/2 between two dense blocks."""
-    return nn.Sequential(
-        nn.BatchNorm2d(in_channels), nn.ReLU(),
-        nn.Conv2d(in_channels, out_channels, 1, bias=False),
-        nn.AvgPool2d(2, stride=2),
-    )
+    """BN-ReLU-conv1x1-avgpool 2x2/2 between two dense blocks (``norm``, ``relu``, ``conv``, ``pool``)."""
+    return nn.Sequential({
+        "norm": nn.BatchNorm2d(in_channels), "relu": nn.ReLU(),
+        "conv": nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        "pool": nn.AvgPool2d(2, stride=2),
+    })
 
 
 class DenseNet(nn.Module):
@@ -109,8 +116,8 @@ class DenseNet(nn.Module):
         compression: ``theta``; a transition keeps ``floor(theta * m)`` channels.
         stem: ``"imagenet"`` (7x7/2 conv, BN, ReLU, 3x3/2 max pool) or ``"cifar"`` (one 3x3 conv).
 
-    Attributes ``features`` (stem, blocks, transitions, final BN-ReLU), ``avgpool`` and
-    ``classifier`` (the linear layer).
+    Attributes ``features`` (stem, ``denseblock1``, ``transition1``, ..., the final BN ``norm5``),
+    ``avgpool`` and ``classifier`` (the linear layer).
     """
 
     def __init__(self, growth_rate=32, layers=(6, 12, 24, 16), num_init_features=64, bn_size=BN_SIZE,
@@ -121,25 +128,26 @@ class DenseNet(nn.Module):
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"DenseNet: expected compression in (0, 1], got {compression!r}")
         if stem == "imagenet":
-            parts = [
-                nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
-                nn.BatchNorm2d(num_init_features), nn.ReLU(),
-                nn.MaxPool2d(3, stride=2, padding=1),
-            ]
+            parts = {
+                "conv0": nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
+                "norm0": nn.BatchNorm2d(num_init_features), "relu0": nn.ReLU(),
+                "pool0": nn.MaxPool2d(3, stride=2, padding=1),
+            }
         elif stem == "cifar":
-            parts = [nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False)]
+            parts = {"conv0": nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False)}
         else:
             raise ValueError(f"DenseNet: expected stem 'imagenet' or 'cifar', got {stem!r}")
         channels = num_init_features
         for i, num_layers in enumerate(layers):
-            parts.append(DenseBlock(channels, num_layers, growth_rate, bn_size, drop_rate))
+            parts[f"denseblock{i + 1}"] = DenseBlock(channels, num_layers, growth_rate, bn_size, drop_rate)
             channels += num_layers * growth_rate
             if i != len(layers) - 1:
                 out_channels = math.floor(compression * channels)
-                parts.append(transition(channels, out_channels))
+                parts[f"transition{i + 1}"] = transition(channels, out_channels)
                 channels = out_channels
-        parts += [nn.BatchNorm2d(channels), nn.ReLU()]
-        self.features = nn.Sequential(*parts)
+        # torchvision's name whatever the block count: its weights files use it.
+        parts["norm5"] = nn.BatchNorm2d(channels)
+        self.features = nn.Sequential(parts)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(channels, num_classes)
         for m in self.modules():
@@ -152,7 +160,7 @@ class DenseNet(nn.Module):
                 init.zeros_(m.bias)
 
     def forward(self, x):
-        return self.classifier(F.flatten(self.avgpool(self.features(x)), 1))
+        return self.classifier(F.flatten(self.avgpool(F.relu(self.features(x))), 1))
 
 
 _TV = "torchvision {} (Huang et al. 2017, Table 1)"
@@ -162,6 +170,14 @@ _TV = "torchvision {} (Huang et al. 2017, Table 1)"
 def densenet121(num_classes=1000, in_channels=3, growth_rate=32, layers=(6, 12, 24, 16), num_init_features=64,
                 drop_rate=0.0):
     """DenseNet-121 (k=32); 7,978,856 parameters."""
+    return DenseNet(growth_rate, layers, num_init_features, drop_rate=drop_rate, num_classes=num_classes,
+                    in_channels=in_channels)
+
+
+@register("densenet161", reference=_TV.format("densenet161"), min_input=32)
+def densenet161(num_classes=1000, in_channels=3, growth_rate=48, layers=(6, 12, 36, 24), num_init_features=96,
+                drop_rate=0.0):
+    """DenseNet-161 (k=48, 96 stem channels); 28,681,000 parameters."""
     return DenseNet(growth_rate, layers, num_init_features, drop_rate=drop_rate, num_classes=num_classes,
                     in_channels=in_channels)
 

@@ -3,36 +3,42 @@
 Which definition each registered model follows, and its trainable parameter count at the
 default options (the counts are checked in ``tests/test_models_resnet.py``):
 
-===============  ===============================================================  ===========
-name             reference                                                        parameters
-===============  ===============================================================  ===========
-resnet18         torchvision ``resnet18`` (He, Zhang, Ren & Sun 2015, Table 1)     11,689,512
-resnet34         torchvision ``resnet34``                                          21,797,672
-resnet50         torchvision ``resnet50``                                          25,557,032
-resnet101        torchvision ``resnet101``                                         44,549,160
-resnet152        torchvision ``resnet152``                                         60,192,808
-plain18          resnet18 without any shortcut (He et al. 2015, Fig. 3 middle)     11,515,688
-plain34          resnet34 without any shortcut                                     21,623,848
-preact_resnet18  He, Zhang, Ren & Sun 2016, "Identity Mappings in Deep Residual    11,687,720
-                 Networks", in the ImageNet layout of fb.resnet.torch
-                 ``preresnet.lua``
-preact_resnet50  the same with bottlenecks                                         25,549,352
-resnet20         He et al. 2015 section 4.2, CIFAR-10, option A (paper: 0.27M)        269,722
-resnet32         the same, n=5 (paper: 0.46M)                                         464,154
-resnet44         the same, n=7 (paper: 0.66M)                                         658,586
-resnet56         the same, n=9 (paper: 0.85M)                                         853,018
-resnet110        the same, n=18 (paper: 1.7M)                                       1,727,962
-plain20          resnet20 without shortcuts (option A has no parameters: equal)       269,722
-plain56          resnet56 without shortcuts                                           853,018
-wide_resnet50_2  torchvision ``wide_resnet50_2`` (bottleneck 3x3 twice as wide)    68,883,240
-wrn              Zagoruyko & Komodakis 2016, WRN-depth-k for CIFAR, 10 classes;    36,479,194
-                 default WRN-28-10 (paper: 36.5M); WRN-16-4 has 2,748,890
-resnext50_32x4d  torchvision ``resnext50_32x4d`` (Xie et al. 2017, 32 groups of 4)  25,028,904
-===============  ===============================================================  ===========
+================  ===============================================================  ===========
+name              reference                                                        parameters
+================  ===============================================================  ===========
+resnet18          torchvision ``resnet18`` (He, Zhang, Ren & Sun 2015, Table 1)     11,689,512
+resnet34          torchvision ``resnet34``                                          21,797,672
+resnet50          torchvision ``resnet50``                                          25,557,032
+resnet101         torchvision ``resnet101``                                         44,549,160
+resnet152         torchvision ``resnet152``                                         60,192,808
+plain18           resnet18 without any shortcut (He et al. 2015, Fig. 3 middle)     11,515,688
+plain34           resnet34 without any shortcut                                     21,623,848
+preact_resnet18   He, Zhang, Ren & Sun 2016, "Identity Mappings in Deep Residual    11,687,720
+                  Networks", in the ImageNet layout of fb.resnet.torch
+                  ``preresnet.lua``
+preact_resnet50   the same with bottlenecks                                         25,549,352
+resnet20          He et al. 2015 section 4.2, CIFAR-10, option A (paper: 0.27M)        269,722
+resnet32          the same, n=5 (paper: 0.46M)                                         464,154
+resnet44          the same, n=7 (paper: 0.66M)                                         658,586
+resnet56          the same, n=9 (paper: 0.85M)                                         853,018
+resnet110         the same, n=18 (paper: 1.7M)                                       1,727,962
+plain20           resnet20 without shortcuts (option A has no parameters: equal)       269,722
+plain56           resnet56 without shortcuts                                           853,018
+wide_resnet50_2   torchvision ``wide_resnet50_2`` (bottleneck 3x3 twice as wide)    68,883,240
+wide_resnet101_2  torchvision ``wide_resnet101_2``                                126,886,696
+wrn               Zagoruyko & Komodakis 2016, WRN-depth-k for CIFAR, 10 classes;    36,479,194
+                  default WRN-28-10 (paper: 36.5M); WRN-16-4 has 2,748,890
+resnext50_32x4d   torchvision ``resnext50_32x4d`` (Xie et al. 2017, 32 groups of 4)  25,028,904
+resnext101_32x8d  torchvision ``resnext101_32x8d`` (32 groups of 8)                 88,791,336
+resnext101_64x4d  torchvision ``resnext101_64x4d`` (64 groups of 4)                 83,455,272
+================  ===============================================================  ===========
 
 Layout notes:
 
-* ImageNet ResNets follow torchvision: a bottleneck puts its stride on the 3x3 conv (the
+* ImageNet ResNets (and ResNeXts, Wide ResNet-50/101-2 and the plain18/34 twins) are
+  torchvision's, down to the module names (``conv1``, ``layer1.0.downsample.0``, ``fc``): its
+  state dicts load by key. Their batch norms keep PyTorch's defaults (eps 1e-5, momentum 0.1), as
+  torchvision's do. Like torchvision, a bottleneck puts its stride on the 3x3 conv (the
   "v1.5" variant; the 2015 paper strides the first 1x1, which changes speed and accuracy but
   not the parameter count), and projection shortcuts (option B: strided 1x1 conv + BN) are used
   only where the shape changes. ``zero_init_residual=True`` starts the last BN scale of every
@@ -113,14 +119,15 @@ def projection(in_channels, out_channels, stride):
 class ResidualBlock(nn.Module):
     """``y = relu(F(x) + shortcut(x))``, with the residual function ``F`` in :meth:`branch`.
 
-    ``shortcut=None`` is the identity; ``residual=False`` leaves out the addition, which turns
-    the block into two (or three) plain conv layers for the degradation experiment.
+    The shortcut is the attribute ``downsample`` (torchvision's name): ``None`` is the identity;
+    ``residual=False`` leaves out the addition, which turns the block into two (or three) plain
+    conv layers for the degradation experiment.
     """
 
     def forward(self, x):
         out = self.branch(x)
         if self.residual:
-            out = out + (x if self.shortcut is None else self.shortcut(x))
+            out = out + (x if self.downsample is None else self.downsample(x))
         return F.relu(out)
 
 
@@ -129,7 +136,7 @@ class BasicBlock(ResidualBlock):
 
     expansion = 1
 
-    def __init__(self, in_channels, planes, stride=1, shortcut=None, residual=True, groups=1, width_per_group=64):
+    def __init__(self, in_channels, planes, stride=1, downsample=None, residual=True, groups=1, width_per_group=64):
         super().__init__()
         if groups != 1 or width_per_group != 64:
             raise ValueError(
@@ -140,7 +147,7 @@ class BasicBlock(ResidualBlock):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = shortcut
+        self.downsample = downsample
         self.residual = residual
 
     def branch(self, x):
@@ -160,7 +167,7 @@ class Bottleneck(ResidualBlock):
 
     expansion = 4
 
-    def __init__(self, in_channels, planes, stride=1, shortcut=None, residual=True, groups=1, width_per_group=64):
+    def __init__(self, in_channels, planes, stride=1, downsample=None, residual=True, groups=1, width_per_group=64):
         super().__init__()
         mid = int(planes * (width_per_group / 64.0)) * groups
         if mid < 1:
@@ -173,7 +180,7 @@ class Bottleneck(ResidualBlock):
         self.bn2 = nn.BatchNorm2d(mid)
         self.conv3 = conv1x1(mid, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
-        self.shortcut = shortcut
+        self.downsample = downsample
         self.residual = residual
 
     def branch(self, x):
@@ -286,7 +293,8 @@ def init_resnet(model, zero_init_residual=False):
 
 class ResNet(nn.Module):
     """ImageNet ResNet: 7x7/2 conv, 3x3/2 max pool, four stages at ``width * (1, 2, 4, 8)`` planes
-    (strides 1, 2, 2, 2), global average pooling, one linear layer.
+    (strides 1, 2, 2, 2), global average pooling, one linear layer; module names are torchvision's,
+    so its state dicts load by key.
 
     Args:
         block: :class:`BasicBlock` or :class:`Bottleneck` (or a subclass, as in SE-ResNet).
@@ -297,8 +305,9 @@ class ResNet(nn.Module):
         zero_init_residual: start every block's last BN scale at 0.
         **block_options: passed to every block (``groups``, ``width_per_group``, ...).
 
-    Attributes ``features`` (stem and stages, output ``(N, 8 * width * expansion, H/32, W/32)``),
-    ``avgpool`` and ``classifier`` (the linear layer).
+    Attributes, in forward order: the stem ``conv1``, ``bn1``, ``relu``, ``maxpool``; the stages
+    ``layer1`` to ``layer4`` (``layer4`` outputs ``(N, 8 * width * expansion, H/32, W/32)``);
+    ``avgpool`` and ``fc`` (the linear layer).
     """
 
     def __init__(self, block, layers, num_classes=1000, in_channels=3, width=64, residual=True,
@@ -313,17 +322,19 @@ class ResNet(nn.Module):
             stage, channels = make_stage(block, channels, width * 2**i, blocks, 1 if i == 0 else 2, shortcut,
                                          residual=residual, **block_options)
             stages.append(stage)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.MaxPool2d(3, stride=2, padding=1),
-            *stages,
-        )
+        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
+        self.fc = nn.Linear(channels, num_classes)
         init_resnet(self, zero_init_residual)
 
     def forward(self, x):
-        return self.classifier(F.flatten(self.avgpool(self.features(x)), 1))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(F.flatten(self.avgpool(x), 1))
 
 
 class PreActResNet(nn.Module):
@@ -539,10 +550,34 @@ def wrn(depth=28, k=10, num_classes=10, in_channels=3, dropout=0.0, width=16):
     return WideResNet(depth, k, num_classes, in_channels, dropout=dropout, width=width)
 
 
+@register("wide_resnet101_2", reference="torchvision wide_resnet101_2 (Zagoruyko & Komodakis 2016)", min_input=32)
+def wide_resnet101_2(num_classes=1000, in_channels=3, zero_init_residual=False, width=64, layers=(3, 4, 23, 3),
+                     width_per_group=128):
+    """Wide ResNet-101-2: ResNet-101 with bottleneck 3x3 convs twice as wide; 126,886,696 parameters."""
+    return ResNet(Bottleneck, layers, num_classes, in_channels, width=width, zero_init_residual=zero_init_residual,
+                  width_per_group=width_per_group)
+
+
 @register("resnext50_32x4d", reference="torchvision resnext50_32x4d (Xie et al. 2017)", min_input=32)
 def resnext50_32x4d(num_classes=1000, in_channels=3, zero_init_residual=False, width=64, layers=(3, 4, 6, 3),
                     groups=32, width_per_group=4):
     """ResNeXt-50 (32x4d): bottlenecks whose 3x3 conv has 32 groups of 4 channels per 64 planes;
     25,028,904 parameters."""
+    return ResNet(Bottleneck, layers, num_classes, in_channels, width=width, zero_init_residual=zero_init_residual,
+                  groups=groups, width_per_group=width_per_group)
+
+
+@register("resnext101_32x8d", reference="torchvision resnext101_32x8d (Xie et al. 2017)", min_input=32)
+def resnext101_32x8d(num_classes=1000, in_channels=3, zero_init_residual=False, width=64, layers=(3, 4, 23, 3),
+                     groups=32, width_per_group=8):
+    """ResNeXt-101 (32x8d): 32 groups of 8 channels per 64 planes; 88,791,336 parameters."""
+    return ResNet(Bottleneck, layers, num_classes, in_channels, width=width, zero_init_residual=zero_init_residual,
+                  groups=groups, width_per_group=width_per_group)
+
+
+@register("resnext101_64x4d", reference="torchvision resnext101_64x4d (Xie et al. 2017)", min_input=32)
+def resnext101_64x4d(num_classes=1000, in_channels=3, zero_init_residual=False, width=64, layers=(3, 4, 23, 3),
+                     groups=64, width_per_group=4):
+    """ResNeXt-101 (64x4d): 64 groups of 4 channels per 64 planes; 83,455,272 parameters."""
     return ResNet(Bottleneck, layers, num_classes, in_channels, width=width, zero_init_residual=zero_init_residual,
                   groups=groups, width_per_group=width_per_group)

@@ -53,9 +53,9 @@ class SEBottleneck(Bottleneck):
     """A ResNet bottleneck whose residual branch is rescaled by an :class:`SEBlock`:
     ``y = relu(se(F(x)) + shortcut(x))``."""
 
-    def __init__(self, in_channels, planes, stride=1, shortcut=None, residual=True, groups=1, width_per_group=64,
+    def __init__(self, in_channels, planes, stride=1, downsample=None, residual=True, groups=1, width_per_group=64,
                  reduction=SE_REDUCTION):
-        super().__init__(in_channels, planes, stride, shortcut, residual, groups, width_per_group)
+        super().__init__(in_channels, planes, stride, downsample, residual, groups, width_per_group)
         self.se = SEBlock(planes * self.expansion, reduction)
 
     def branch(self, x):
