@@ -94,6 +94,21 @@ for name, value in features.items():
 check("C5 output of one 32x32 image", tuple(features["features.7"].shape), (1, 120, 1, 1))
 
 # %% [markdown]
+# The stages are named by module, and the zoo's ImageNet networks use torchvision's module names,
+# so a state dict saved by torchvision has the keys of ours (`layer1.0.conv1.weight`). LeNet-5,
+# VGG, DenseNet, MobileNet and EfficientNet keep a `features` base and a `classifier` head;
+# torchvision's ResNets have their stem and four stages at the top level and call the head `fc`.
+
+# %%
+resnet = models.create("resnet18", num_classes=5)
+resnet_base, resnet_head = transfer.split_stages(resnet)
+print("ResNet-18 base:", [name for name, _ in resnet_base], " head:", [name for name, _ in resnet_head])
+check("ResNet-18 stages", [name for name, _ in resnet_base + resnet_head],
+      ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"])
+check("freezing up to layer2 freezes the stem and the first two stages", transfer.freeze(resnet, upto="layer2"),
+      ["conv1", "bn1", "layer1", "layer2"])
+
+# %% [markdown]
 # ## 3. Feature extraction: a new head on a frozen base
 #
 # The new task, the digits 5-9, has five classes. `replace_head` swaps the output layer for a

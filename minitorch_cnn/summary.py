@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from . import backend
-from .autograd import no_grad
+from .autograd import enable_grad, no_grad
 from .tensor import Tensor
 
 
@@ -128,22 +128,31 @@ def summary(model, input_shape, print_table=False):
             })
 
         handles.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
-    try:
-        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model))
-        with no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    _run_hooked(model, input_shape, handles, record_graph=False)
     params = list(model.parameters())
     result = Summary(rows, input_shape, sum(p.numel() for p in params),
                      sum(p.numel() for p in params if p.requires_grad), lazy)
     if print_table:
         print(result.table())
     return result
+
+
+def _run_hooked(model, input_shape, handles, record_graph):
+    """One eval-mode forward of a zero image of ``input_shape`` through ``model``, whose forward
+    hooks (``handles``) read what they need; the hooks are removed and the mode restored after.
+    ``record_graph`` keeps the autograd graph (``receptive_field`` walks it back to the returned
+    input) instead of ``no_grad``."""
+    was_training = model.training
+    model.eval()
+    try:
+        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model), requires_grad=record_graph)
+        with enable_grad() if record_graph else no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return x
 
 
 def _zeros_like_model(shape, model):
@@ -282,7 +291,7 @@ def _union(fields):
 
 
 def _graph_field(model, layer, input_shape):
-    from .autograd import _parents, enable_grad
+    from .autograd import _parents
     from .nn import AdaptiveAvgPool2d, Conv2d
 
     if layer is not None:
@@ -307,16 +316,7 @@ def _graph_field(model, layer, input_shape):
     for name, module in model.named_modules():
         if name:
             handles.append(module.register_forward_hook(lambda m, i, o, name=name: hook(m, i, o, name)))
-    was_training = model.training
-    model.eval()
-    try:
-        x = Tensor(_zeros_like_model((1,) + tuple(input_shape), model), requires_grad=True)
-        with enable_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    x = _run_hooked(model, input_shape, handles, record_graph=True)
     if layer is None and None not in outputs:
         raise ValueError(f"receptive_field: {type(model).__name__} has no convolution or pooling layer")
     target = outputs.get(layer)

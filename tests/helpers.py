@@ -338,13 +338,13 @@ def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=
                 m.running_var.uniform_(0.5, 2.0)
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
+    x = np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
     with no_random_init():
         ours = models.create(name, **(options or {}))
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     ours.eval()
-    x = np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
-    with torch.no_grad():
-        expected = theirs(torch.from_numpy(x)).numpy()
     with mt.no_grad():
         got = ours(mt.tensor(x)).detach().numpy()
     scale = float(np.abs(expected).max())

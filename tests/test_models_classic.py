@@ -12,12 +12,15 @@ from minitorch_cnn.models import alexnet, googlenet, nin, vgg
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import check_model_grad, no_random_init, random_images, param_count_cases, check_param_count
+from helpers import (check_model_grad, check_param_count, check_torch, check_torchvision_logits,
+                     check_torchvision_names, no_random_init, param_count_cases, random_images, torch_or_skip,
+                     torchvision_or_skip)
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
     ("alexnet", {}, 62_378_344, "Krizhevsky et al. 2012, counted from the layer list (module docstring)"),
     ("alexnet", {"two_gpu_groups": True}, 60_965_224, "same, groups=2 in conv2/4/5: the paper's '60 million'"),
+    ("alexnet_owt", {}, 61_100_840, "torchvision"),
     ("zfnet", {}, 107_627_624, "Zeiler & Fergus 2013, Fig. 3 with 512-1024-512, counted"),
     ("vgg11", {}, 132_863_336, "torchvision"),
     ("vgg11_bn", {}, 132_868_840, "torchvision"),
@@ -34,14 +37,18 @@ PARAMETER_COUNTS = [
     ("nin", {}, 7_595_176, "Lin et al. 2014, released NIN-Imagenet prototxt, counted"),
     ("googlenet", {}, 13_378_280, "Szegedy et al. 2015 Table 1 widths + two auxiliary heads, counted"),
     ("googlenet", {"aux_logits": False}, 6_998_552, "Table 1 widths, counted (paper: ~6.8M)"),
+    ("googlenet_bn", {}, 13_004_888, "torchvision, with its auxiliary heads"),
+    ("googlenet_bn", {"aux_logits": False}, 6_624_904, "torchvision"),
 ]
 
 #: Reduced copies for gradient checks and shape tests: (options, input size).
 SMALL = {
     "alexnet": ({"width_mult": 1 / 32}, 67),
+    "alexnet_owt": ({"width_mult": 1 / 32}, 63),
     "zfnet": ({"width_mult": 1 / 32}, 53),
     "nin": ({"width_mult": 1 / 32}, 67),
     "googlenet": ({"width_mult": 1 / 16}, 79),
+    "googlenet_bn": ({"width_mult": 1 / 16}, 15),
     **{name: ({"width_mult": 1 / 32}, 32) for name in [
         "vgg11", "vgg11_bn", "vgg11_lrn", "vgg11_lrn_bn", "vgg13", "vgg13_bn",
         "vgg16_c", "vgg16_c_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]},
@@ -119,6 +126,26 @@ def test_vgg_layouts_follow_table_1_in_torchvision_numbering():
     assert sum(isinstance(m, nn.BatchNorm2d) for m in vgg.vgg16_bn(width_mult=1 / 32).features) == 13
 
 
+def test_alexnet_owt_has_torchvisions_names_and_logits():
+    check_torchvision_names("alexnet_owt", "alexnet")
+    check_torchvision_logits("alexnet_owt", 63, "alexnet")
+
+
+TORCHVISION_VGG = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
+
+
+@pytest.mark.parametrize("name", TORCHVISION_VGG)
+def test_vgg_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
+    check_torchvision_names(name)
+
+
+#: torchvision's VGG has no width option (its classifier is fixed at 512 * 7 * 7 -> 4096), so the
+#: logits are checked once, at full size on 32x32 images, with batch norm; the other
+#: configurations differ only in their conv counts and batch norms, which the keys pin.
+def test_vgg_torchvision_weights_give_torchvisions_logits_at_full_size():
+    check_torchvision_logits("vgg16_bn", 32)
+
+
 def test_nin_ends_in_class_maps_and_global_average_pooling():
     model, _ = small("nin", num_classes=5)
     assert model.classifier.cccp8.out_channels == 5
@@ -194,6 +221,58 @@ def test_googlenet_follows_table_1():
     assert [rows[f"features.pool{i}"][2] for i in range(1, 5)] == [56, 28, 14, 7]
 
 
+def test_googlenet_bn_returns_torchvisions_outputs_in_training_and_the_logits_in_eval():
+    model, size = small("googlenet_bn", num_classes=4)
+    out = model.train()(images(2, 3, size + 29))
+    assert out._fields == ("logits", "aux_logits2", "aux_logits1")
+    assert [o.shape for o in out] == [(2, 4)] * 3
+    with mt.no_grad():
+        assert model.eval()(images(2, 3, size)).shape == (2, 4)
+    bare, _ = small("googlenet_bn", aux_logits=False)
+    assert bare.aux1 is None and bare.train()(images(2, 3, size)).shape == (2, 1000)
+    with pytest.raises(ValueError, match=r"layer 'maxpool3' of GoogLeNetBN"):
+        model.eval()(images(1, 3, size - 1))
+
+
+def test_googlenet_bn_layout_is_torchvisions():
+    with no_random_init():
+        model = googlenet.googlenet_bn()
+    assert [getattr(model, f"inception{k}").out_channels for k in googlenet.INCEPTION] == [
+        256, 480, 512, 512, 512, 528, 832, 832, 1024]
+    assert model.inception3a.branch3[1].conv.kernel_size == (3, 3)  # torchvision's "5x5" branch
+    assert all(m.eps == 1e-3 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert (model.maxpool4.kernel_size, model.dropout.p, model.aux1.dropout.p) == (2, 0.2, 0.7)
+    with pytest.raises(ValueError, match="transform_input=True re-normalises 3 RGB channels, got in_channels=1"):
+        googlenet.googlenet_bn(in_channels=1, transform_input=True)
+
+
+@pytest.mark.parametrize("aux_logits", [True, False])
+def test_googlenet_bn_has_torchvisions_names(aux_logits):
+    check_torchvision_names("googlenet_bn", "googlenet", options=dict(aux_logits=aux_logits),
+                            tv_options=dict(aux_logits=aux_logits))
+
+
+#: At 112x112 inception 4a and 4d see 7x7 maps, which the auxiliary heads pool to 4x4 in
+#: overlapping windows; ``transform_input`` as torchvision's ImageNet weights use it.
+@pytest.mark.parametrize("transform_input", [False, True])
+def test_googlenet_bn_torchvision_weights_give_torchvisions_logits(transform_input):
+    options = dict(transform_input=transform_input)
+    check_torchvision_logits("googlenet_bn", 112, "googlenet", options=options, tv_options=options)
+
+
+def test_googlenet_bn_auxiliary_head_matches_torchvisions_in_training():
+    torch = torch_or_skip()
+    torchvision_or_skip()
+    from torchvision.models.googlenet import InceptionAux
+
+    torch.manual_seed(0)
+    theirs = InceptionAux(16, 5, dropout=0.0).train()
+    ours = googlenet.InceptionAuxBN(16, 5, dropout=0.0).train()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((3, 16, 7, 7))
+    check_torch(ours, theirs, x, rtol=1e-4, atol=1e-5)
+
+
 def test_googlenet_initialisation_is_the_caffe_reproductions():
     model, _ = small("googlenet")
     np.testing.assert_allclose(model.features.conv1.bias.detach().numpy(), 0.2, rtol=1e-6)
@@ -202,7 +281,7 @@ def test_googlenet_initialisation_is_the_caffe_reproductions():
         np.testing.assert_array_equal(head.bias.detach().numpy(), 0.0)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "googlenet_bn"])  # torchvision's has no features
 def test_output_shape_and_features_classifier_split(name):
     model, size = small(name, num_classes=7, in_channels=2)
     x = images(2, 2, size)
@@ -225,7 +304,8 @@ def _he_init(model):
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             init.kaiming_normal_(m.weight, nonlinearity="relu")
-            init.normal_(m.bias, 0.0, 0.1)
+            if m.bias is not None:
+                init.normal_(m.bias, 0.0, 0.1)
     return model
 
 

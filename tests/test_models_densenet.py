@@ -10,7 +10,7 @@ from minitorch_cnn import models, nn
 from minitorch_cnn.models import densenet
 
 from helpers import (assert_namespace, check_model_grad, check_param_count, check_torchvision_logits,
-                     check_torchvision_names, no_random_init, param_count_cases, random_images)
+                     check_torchvision_names, model_on, no_random_init, param_count_cases, random_images)
 
 #: (name, options, trainable parameters, source).
 PARAMETER_COUNTS = [
@@ -134,8 +134,7 @@ def test_torchvision_initialisation():
 
 def test_runs_on_any_array_backend(xp):
     model = densenet.densenet_bc(10, 2, num_classes=3)
-    for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, model)
     out = model(mt.Tensor(xp.asarray(images(2, 3, 8).detach().numpy())))
     out.sum().backward()
     assert_namespace(out, xp)

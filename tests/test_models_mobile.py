@@ -15,7 +15,9 @@ from minitorch_cnn.models import efficientnet, mobilenet, squeezenet
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
-from helpers import assert_namespace, check_model_grad, check_torch, count_params, no_random_init, torch_or_skip, random_images, param_count_cases, check_param_count
+from helpers import (assert_namespace, check_model_grad, check_param_count, check_torch, check_torchvision_logits,
+                     check_torchvision_names, count_params, model_on, no_random_init, param_count_cases,
+                     random_images, torch_or_skip)
 
 #: (name, options, trainable parameters at 1000 classes, source).
 PARAMETER_COUNTS = [
@@ -126,8 +128,7 @@ def test_runs_and_backpropagates_on_any_array_backend(name, xp):
     """Training mode: dropout, stochastic depth, batch statistics and ceil-mode pooling included."""
     options, side = SMALL[name]
     model = models.create(name, num_classes=3, **options)
-    for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, model)
     out = model(mt.Tensor(xp.asarray(images(2, 3, side).detach().numpy())))
     out.sum().backward()
     assert out.shape == (2, 3)
@@ -137,6 +138,21 @@ def test_runs_and_backpropagates_on_any_array_backend(name, xp):
 
 
 # ---------------------------------------------------------------- SqueezeNet
+
+
+TORCHVISION = ["squeezenet1_0", "squeezenet1_1", "mobilenet_v2"] + sorted(efficientnet.CONFIGS)
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
+    check_torchvision_names(name)
+
+
+#: At full size; the EfficientNets on 32x32 images (B7's 600x600 would take minutes).
+@pytest.mark.parametrize("name, size", [("squeezenet1_0", 64), ("squeezenet1_1", 64), ("mobilenet_v2", 64)]
+                         + [(name, 32) for name in sorted(efficientnet.CONFIGS)])
+def test_torchvision_weights_give_torchvisions_logits(name, size):
+    check_torchvision_logits(name, size)
 
 
 def test_fire_widths_reproduce_table_1_from_the_metaparameters():

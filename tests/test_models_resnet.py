@@ -13,7 +13,7 @@ from minitorch_cnn import models, nn, transfer
 from minitorch_cnn.models import resnet
 
 from helpers import (assert_namespace, check_model_grad, check_param_count, check_torchvision_logits,
-                     check_torchvision_names, count_params, no_random_init, param_count_cases, random_images)
+                     check_torchvision_names, count_params, model_on, no_random_init, param_count_cases, random_images)
 
 #: (name, options, trainable parameters, source). torchvision counts are its published ones.
 PARAMETER_COUNTS = [
@@ -260,8 +260,7 @@ def test_inputs_below_32_still_run_because_every_stride_two_layer_pads(name):
 
 def test_runs_on_any_array_backend(xp):
     model = models.create("resnet20", num_classes=3, width=4, layers=(1, 1, 1))
-    for t in list(model.parameters()) + list(model.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, model)
     x = mt.Tensor(xp.asarray(images(2, 3, 8).detach().numpy()))
     out = model(x)
     out.sum().backward()

@@ -9,7 +9,7 @@ import pytest
 import minitorch_cnn as mt
 from minitorch_cnn import backend, nn
 from minitorch_cnn.optim import SGD
-from helpers import assert_namespace, torch_or_skip
+from helpers import assert_namespace, model_on, torch_or_skip
 
 
 class Net(nn.Module):
@@ -433,8 +433,7 @@ def test_zero_grad_and_requires_grad_():
 
 def test_layers_run_on_any_array_backend(xp):
     net = Net()
-    for t in list(net.parameters()) + list(net.buffers()):
-        t.data = xp.asarray(t.detach().numpy())
+    model_on(xp, net)
     x = mt.Tensor(xp.asarray(images().detach().numpy()))
     out = net(x)
     out.sum().backward()

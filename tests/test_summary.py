@@ -82,7 +82,7 @@ def test_resnet_shortcuts_count_once_and_the_jump_matches_the_map():
     assert field == ReceptiveField(size=(25, 25), jump=(4, 4), offset=(-12, -12))
     assert receptive_field(model, "features.5", input_shape=(3, 16, 16)) == field
     # The shortcut's 1x1 stride-2 conv sees what the first stage's output sees (3 + 2 + 2 = 7).
-    assert receptive_field(model, "features.4.0.shortcut", input_shape=(3, 16, 16)) == ((7, 7), (2, 2), (-3, -3))
+    assert receptive_field(model, "features.4.0.downsample", input_shape=(3, 16, 16)) == ((7, 7), (2, 2), (-3, -3))
 
 
 def test_a_channel_gate_does_not_widen_the_field():
@@ -113,3 +113,15 @@ def test_receptive_field_and_named_layer_errors_name_the_layers():
     assert named_layer(model, "2") is model[2]
     with pytest.raises(TypeError, match="named_layer: expected layer to be a module name \\(str\\), got int"):
         named_layer(model, 2)
+
+
+def test_published_receptive_fields_of_vgg16_and_resnet18():
+    """VGG-16's pool5 sees 212 pixels (Araujo, Norris & Sim, Distill 2019, Table 1; conv5_3: 196).
+    ResNet-18's last stage sees 435: 7 (conv1, jump 2) + 2*2 (max-pool, jump 4) + 4 convs * 2*4
+    + (2*4 + 3*2*8) + (2*8 + 3*2*16) + (2*16 + 3*2*32), each stage's first conv striding.
+    Widths do not change a field, so thin copies run on 32x32 inputs."""
+    vgg = models.create("vgg16", width_mult=1 / 16)
+    assert receptive_field(vgg, input_shape=(3, 32, 32)) == ((212, 212), (32, 32), (-90, -90))
+    assert receptive_field(vgg, "features.29", input_shape=(3, 32, 32)).size == (196, 196)
+    resnet = models.create("resnet18", width=4)
+    assert receptive_field(resnet, "layer4", input_shape=(3, 32, 32)) == ((435, 435), (32, 32), (-217, -217))

@@ -20,6 +20,7 @@ SMALL = {
     "squeezenet1_0": ({"stem_channels": 8, "base_e": 16, "incr_e": 16}, 3, 32),
     "nin": ({"width_mult": 1 / 32}, 3, 67),
     "googlenet": ({"width_mult": 1 / 16}, 3, 79),
+    "googlenet_bn": ({"width_mult": 1 / 16}, 3, 15),
     "densenet_bc": ({"depth": 10, "growth_rate": 4}, 3, 16),
     "mobilenet_v2": ({"width_mult": 0.25}, 3, 32),
 }
@@ -68,6 +69,9 @@ def test_resnet18_stages_are_torchvisions_top_level_modules_then_fc():
 def test_googlenet_aux_heads_are_heads_and_the_main_classifier_comes_last():
     _, head = transfer.split_stages(_small("googlenet"))
     assert [name for name, _ in head] == ["aux1", "aux2", "classifier"]
+    base, head = transfer.split_stages(_small("googlenet_bn"))
+    assert [name for name, _ in head] == ["aux1", "aux2", "fc"]
+    assert [name for name, _ in base][:3] == ["conv1", "conv2", "conv3"] and base[-1][0] == "inception5b"
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

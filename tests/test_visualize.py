@@ -263,8 +263,8 @@ def test_every_method_runs_through_the_array_api(xp, method):
 
 ZOO = {
     "lenet5": ({}, 1, 32, "features.3"),
-    "resnet18": (dict(width=4, layers=(1, 1, 1, 1)), 3, 32, "features.5"),
-    "densenet121": (dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4), 3, 32, "features.4"),
+    "resnet18": (dict(width=4, layers=(1, 1, 1, 1)), 3, 32, "layer3"),
+    "densenet121": (dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4), 3, 32, "features.denseblock2"),
     "squeezenet1_1": (dict(stem_channels=4, base_e=8, incr_e=8), 3, 24, "features.4"),
     "mobilenet_v2": (dict(width_mult=0.1, round_nearest=2, inverted_residual_setting=((1, 16, 1, 1), (6, 24, 2, 2))),
                      3, 32, "features.2"),

@@ -2,7 +2,20 @@
 Convolutional Neural Networks", NeurIPS, section 3 and Fig. 2) and ZFNet (Zeiler & Fergus 2013,
 "Visualizing and Understanding Convolutional Networks", arXiv:1311.2901, Fig. 3 and section 5.1).
 
-Both follow their paper (torchvision's ``alexnet`` is a different, 64-192-384-256-256 network).
+Both follow their paper. torchvision's ``alexnet`` is a different network, registered here as
+``alexnet_owt``: the single-tower variant of Krizhevsky 2014 ("One weird trick for parallelizing
+convolutional neural networks", arXiv:1404.5997, section 4), with 64-192-384-256-256 conv filters,
+no LRN, padding 2 in conv1 and 61,100,840 parameters at 1000 classes. Its module names and
+initialisation (PyTorch's defaults) are torchvision's, so torchvision's weights load by key::
+
+    features.0  conv 64 @ 11x11 / 4, pad 2 | ReLU | max pool 3x3 / 2      (224 -> 55 -> 27)
+    features.3  conv 192 @ 5x5, pad 2      | ReLU | max pool 3x3 / 2      (27 -> 13)
+    features.6  conv 384, features.8 conv 256, features.10 conv 256 @ 3x3, pad 1, ReLU each
+                                                  | max pool 3x3 / 2      (13 -> 6)
+    classifier.1 fc 9216 -> 4096, classifier.4 fc 4096 -> 4096, classifier.6 fc 4096 -> 1000
+                 (dropout 0.5 before each of the first two, ReLU after them)
+
+Its smallest input is 63x63 (the last pool needs a 3x3 map).
 
 AlexNet on a 227x227x3 input (the paper's text says 224, but an 11x11 stride-4 conv reaches
 55x55 only from 227; ReLU after every conv and hidden FC)::
@@ -69,6 +82,8 @@ from .registry import register
 ALEXNET_WIDTHS = (96, 256, 384, 384, 256)
 ZFNET_WIDTHS = (96, 256, 512, 1024, 512)
 FC_WIDTH = 4096
+#: Krizhevsky 2014 "one weird trick" (torchvision's alexnet), conv1..conv5.
+OWT_WIDTHS = (64, 192, 384, 256, 256)
 #: The weight standard deviation both papers start from.
 INIT_STD = 0.01
 
@@ -80,13 +95,17 @@ def _width(c, width_mult, multiple=1):
 
 class AlexNet(nn.Module):
     """``features`` (any conv stack ending in ``feature_channels`` maps) -> adaptive average pool
-    to 6x6 -> ``classifier``: dropout, fc6, ReLU, dropout, fc7, ReLU, fc8. ZFNet uses it too."""
+    to 6x6 -> ``classifier``: dropout, fc6, ReLU, dropout, fc7, ReLU, fc8. ZFNet uses it too.
 
-    def __init__(self, features, feature_channels, num_classes=1000, hidden=FC_WIDTH, dropout=0.5):
+    The classifier's layers are named after the paper (``classifier.fc6``), or numbered 0-6 as
+    torchvision's (``classifier.1`` is fc6) with ``numbered=True``.
+    """
+
+    def __init__(self, features, feature_channels, num_classes=1000, hidden=FC_WIDTH, dropout=0.5, numbered=False):
         super().__init__()
         self.features = features
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential({
+        layers = {
             "drop6": nn.Dropout(dropout),
             "fc6": nn.Linear(feature_channels * 6 * 6, hidden),
             "relu6": nn.ReLU(),
@@ -94,7 +113,8 @@ class AlexNet(nn.Module):
             "fc7": nn.Linear(hidden, hidden),
             "relu7": nn.ReLU(),
             "fc8": nn.Linear(hidden, num_classes),
-        })
+        }
+        self.classifier = nn.Sequential(*layers.values()) if numbered else nn.Sequential(layers)
 
     def forward(self, x):
         return self.classifier(F.flatten(self.avgpool(self.features(x)), 1))
@@ -150,3 +170,20 @@ def zfnet(num_classes=1000, in_channels=3, width_mult=1.0):
     model = AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult))
     _gaussian_init(model)
     return model
+
+
+@register("alexnet_owt", reference="torchvision alexnet (Krizhevsky 2014 'one weird trick', 64-192-384-256-256)",
+          min_input=63)
+def alexnet_owt(num_classes=1000, in_channels=3, dropout=0.5, width_mult=1.0):
+    """torchvision's AlexNet, the single tower of Krizhevsky 2014; 61,100,840 parameters at 1000
+    classes, 224x224 inputs (at least 63x63). ``width_mult`` scales all hidden widths."""
+    c1, c2, c3, c4, c5 = (_width(c, width_mult) for c in OWT_WIDTHS)
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+    )
+    return AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult), dropout=dropout, numbered=True)

@@ -35,9 +35,9 @@ resnext101_64x4d  torchvision ``resnext101_64x4d`` (64 groups of 4)             
 
 Layout notes:
 
-* ImageNet ResNets (and ResNeXts, Wide ResNet-50/101-2 and the plain18/34 twins) are
-  torchvision's, down to the module names (``conv1``, ``layer1.0.downsample.0``, ``fc``): its
-  state dicts load by key. Their batch norms keep PyTorch's defaults (eps 1e-5, momentum 0.1), as
+* ImageNet ResNets, ResNeXts and Wide ResNet-50/101-2 are torchvision's, down to the module
+  names (``conv1``, ``layer1.0.downsample.0``, ``fc``): its state dicts load by key. plain18/34
+  and ``se_resnet50`` (built by the same class) carry the same names. Their batch norms keep PyTorch's defaults (eps 1e-5, momentum 0.1), as
   torchvision's do. Like torchvision, a bottleneck puts its stride on the 3x3 conv (the
   "v1.5" variant; the 2015 paper strides the first 1x1, which changes speed and accuracy but
   not the parameter count), and projection shortcuts (option B: strided 1x1 conv + BN) are used

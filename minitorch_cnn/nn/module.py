@@ -421,7 +421,10 @@ def new_array(shape, fill=0.0, dtype=backend.DEFAULT_DTYPE):
     """A CPU array of ``shape`` filled with ``fill``: the starting point of a new parameter or
     buffer, before an initialiser draws its values and ``Module.to`` moves it."""
     xp = backend.namespace_for_device("cpu")
-    return xp.full(tuple(shape), fill, dtype=backend.dtype_of(xp, dtype))
+    dtype = backend.dtype_of(xp, dtype)
+    # zeros rather than full(0): the operating system hands out zeroed pages lazily, so a model
+    # whose weights are about to be loaded (or only counted) costs no pass over its memory.
+    return xp.zeros(tuple(shape), dtype=dtype) if fill == 0 else xp.full(tuple(shape), fill, dtype=dtype)
 
 
 def _to_host(value):
