@@ -452,3 +452,15 @@ def test_alexnet_towers_need_two_processes():
     grouped = mt.models.create("alexnet", num_classes=5, two_gpu_groups=True, width_mult=1 / 16)
     with pytest.raises(RuntimeError, match="AlexNetTowers: needs exactly 2 processes \\(mpiexec -n 2\\), got 1"):
         mt.distributed.AlexNetTowers(grouped)
+
+
+def test_a_missing_mpiexec_skips_but_fails_under_ci(monkeypatch):
+    import helpers
+
+    monkeypatch.setattr(helpers, "_mpiexec_problem", lambda: "mpiexec not found")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="mpiexec not found"):
+        require_mpiexec()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and the MPI tests cannot run: mpiexec not found"):
+        require_mpiexec()
