@@ -94,6 +94,15 @@ del two_gpu
 # (both printed above). The grouping saves little because it removes weights only in the three
 # grouped conv layers, while more than nine tenths of the parameters sit in the fully connected
 # layers, which are not grouped.
+#
+# The two GPUs can be run literally, as two processes: `minitorch_cnn.distributed.AlexNetTowers`
+# keeps one tower of the grouped model per process (MPI rank) and swaps activations only where
+# the paper's GPUs talked, before conv3 and before each fully connected layer (plus the two maps
+# on either side of the split that the cross-channel LRN reaches). Its output and gradients equal
+# the one-process grouped model's (`tests/test_distributed.py`, under `mpiexec -n 2`):
+#
+#     mpiexec -n 2 python -c "import minitorch_cnn as mt; grouped = mt.models.create('alexnet', \
+#         two_gpu_groups=True, width_mult=1/16); print(mt.distributed.AlexNetTowers(grouped))"
 
 # %% [markdown]
 # ## 3. Local response normalisation

@@ -112,11 +112,16 @@ def _resume_path(args, checkpoint):
 
 
 def cmd_train(args):
+    """Train in this process, or data-parallel when started by ``mpiexec -n R`` (R > 1): each rank
+    trains on its shard with ``--batch-size`` images per step (R times as many per step in all),
+    batch norm becomes SyncBatchNorm, and only rank 0 prints and writes files."""
     import minitorch_cnn as mt
-    from . import data, models, optim, transfer
+    from . import data, distributed, models, optim, transfer
     from .serialization import atomic_write
     from .training import fit, evaluate, plot_history
 
+    world, rank = distributed.get_world_size(), distributed.get_rank()
+    say = print if rank == 0 else lambda *a, **k: None
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
     normalize = transfer.standardization(train_set)
@@ -130,9 +135,21 @@ def cmd_train(args):
     augment = normalize
     if args.shift:
         augment = data.transforms.Compose([data.transforms.RandomShift(args.shift), normalize])
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=augment, device=args.device)
-    test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device)
-    os.makedirs(args.out, exist_ok=True)
+    if world > 1:
+        model = distributed.DistributedDataParallel(mt.nn.SyncBatchNorm.convert_sync_batchnorm(model))
+        # Every rank built the same model (rank 0's is broadcast anyway); from here on each draws
+        # its own dropout masks and shifts.
+        mt.manual_seed(args.seed + rank)
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, transform=augment, device=args.device,
+                                       sampler=data.DistributedSampler(train_set, seed=args.seed))
+        test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device,
+                                      sampler=data.InferenceSampler(test_set))
+    else:
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=augment,
+                                       device=args.device)
+        test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device)
+    if rank == 0:
+        os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     metadata = {
         "architecture": args.model,
@@ -146,15 +163,18 @@ def cmd_train(args):
     }
     resume = _resume_path(args, checkpoint)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
-          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
-          f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, device {args.device}"
-          + (f", resuming from {resume}" if resume else ""))
+    batch = f"batch {args.batch_size}" + (f" per process x {world} processes" if world > 1 else "")
+    say(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
+        f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
+        f"{args.optimizer} lr={args.lr}, {batch}, device {args.device}"
+        + (f", resuming from {resume}" if resume else ""))
     start = time.perf_counter()
     history = fit(model, train_loader, optimizer, args.epochs, test_loader=test_loader, scheduler=scheduler,
                   checkpoint=checkpoint, progress=not args.no_progress, metadata=metadata, resume=resume)
     seconds = time.perf_counter() - start
     result = evaluate(model, test_loader)
+    if rank > 0:
+        return 0
     state = mt.load(checkpoint)
     state["metadata"]["test_accuracy"] = result["accuracy"]
     mt.save(state, checkpoint)
@@ -601,7 +621,7 @@ def _add_training_options(p, epochs, lr):
     p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (per process under mpiexec)")
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
@@ -791,19 +811,28 @@ def _resume_command(argv):
 
 
 def main(argv=None):
+    from .distributed import abort_on_error
     from .engine import keep_freed_memory
-    from .training import ResumeError, TrainingInterrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command here trains or evaluates: keep the step's freed buffers
+    with abort_on_error():
+        return _run(args, argv)
+
+
+def _run(args, argv):
+    from . import distributed
+    from .training import ResumeError, TrainingInterrupted
+
     try:
         return args.func(args)
     except ResumeError as exc:
         raise SystemExit(f"minitorch-cnn {args.command} --resume: {exc}") from None
     except TrainingInterrupted as exc:
-        print(f"minitorch-cnn {args.command}: stopped by {signal.Signals(exc.signal_number).name} {exc.where}; "
-              f"wrote {exc.checkpoint}\nto continue, run:\n  {_resume_command(argv)}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"minitorch-cnn {args.command}: stopped by {signal.Signals(exc.signal_number).name} {exc.where}; "
+                  f"wrote {exc.checkpoint}\nto continue, run:\n  {_resume_command(argv)}", file=sys.stderr)
         return 128 + exc.signal_number
     except KeyboardInterrupt:
         print(f"minitorch-cnn {args.command}: stopped at once; checkpoints already written are intact",

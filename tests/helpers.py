@@ -11,6 +11,7 @@
 * :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
 * :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
 * :func:`write_image` / :func:`rand_pixels` - small image files (PNG, JPEG, ...) written with Pillow.
+* :func:`require_mpiexec` / :func:`run_mpiexec` - run a script or the CLI under ``mpiexec -n R``.
 * :func:`check_torchvision_names` - a zoo model's state-dict keys, shapes and batch-norm
   hyper-parameters against torchvision's model of the same name, at full size.
 * :func:`check_torchvision_logits` - torchvision's weights (with non-trivial batch-norm statistics)
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -31,6 +33,7 @@ import pytest
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend
+from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
 
 
@@ -241,6 +244,45 @@ def write_image(path, pixels, mode=None):
 
 def rand_pixels(shape, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+@functools.lru_cache(maxsize=None)
+def _mpiexec_problem():
+    """Why ``mpiexec -n 2`` cannot run an ``Allreduce`` here, or ``None`` if it can."""
+    if launch.mpiexec_path() is None:
+        return "mpiexec not found (pip install 'minitorch_cnn[distributed]')"
+    try:
+        result = run_mpiexec(2, "from mpi4py import MPI\nassert MPI.COMM_WORLD.allreduce(1) == 2\n", timeout=60)
+    except subprocess.TimeoutExpired:
+        return "mpiexec -n 2 did not finish a one-line Allreduce in 60 s"
+    if result.returncode != 0:
+        return f"mpiexec -n 2 failed (exit {result.returncode}): {result.stderr.strip()[-500:]}"
+    return None
+
+
+def require_mpiexec():
+    """Skip the calling test, visibly, when ``mpiexec -n 2`` cannot run; under ``CI=true`` a
+    missing MPI is a failure instead, so CI cannot pass with the MPI tests skipped."""
+    problem = _mpiexec_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the MPI tests cannot run: {problem}")
+        pytest.skip(problem)
+
+
+def run_mpiexec(n, script_or_args, timeout=60):
+    """Run ``n`` processes under ``mpiexec``: a Python source text (``str``), or the arguments of
+    ``python`` (a list, e.g. ``["-m", "minitorch_cnn.cli", "train", ...]``). The processes import
+    the ``minitorch_cnn`` under test. Returns the ``CompletedProcess`` (text stdout and stderr);
+    raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mt.__file__)))
+    env = launch.mpiexec_env(PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory() as folder:
+        if isinstance(script_or_args, str):
+            path = os.path.join(folder, "script.py")
+            with open(path, "w") as f:
+                f.write(script_or_args)
+            script_or_args = [path]
+        command = [*launch.mpiexec_command(n), *script_or_args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
 
 
 @contextlib.contextmanager

@@ -340,7 +340,7 @@ def test_loader_state_after_a_finished_epoch_starts_a_new_one():
 def test_loader_state_of_another_dataset_size_is_refused():
     loader = DataLoader(numbered_dataset(10), batch_size=4, shuffle=True)
     next(iter(loader))
-    with pytest.raises(ValueError, match="saved order has 10 samples, the dataset 12"):
+    with pytest.raises(ValueError, match="saved order has 10 samples, this loader draws 12 per epoch"):
         DataLoader(numbered_dataset(12), batch_size=4, shuffle=True).load_state_dict(loader.state_dict())
 
 

@@ -11,6 +11,7 @@ subfolder per class, decoded as the loader asks for them.
 
 from .dataset import Dataset, TensorDataset, Subset, stratified_split
 from .loader import DataLoader
+from .sampler import DistributedSampler, InferenceSampler
 from .digits import digits
 from .idx import mnist, fashion_mnist, read_idx
 from .cifar import cifar10, read_cifar_batch
@@ -21,6 +22,7 @@ from . import transforms, imagenet
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "stratified_split", "ImageFolder", "DataLoader",
+    "DistributedSampler", "InferenceSampler",
     "digits", "mnist", "fashion_mnist", "read_idx", "cifar10", "read_cifar_batch", "read_image",
     "synthetic_shapes", "synthetic_gaussian", "transforms", "imagenet",
 ]
