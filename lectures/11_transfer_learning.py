@@ -160,12 +160,16 @@ check("probabilities of each photo sum to 1, largest error", float(np.abs(probab
 fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), gridspec_kw={"height_ratios": [3, 2]})
 for j, (path, image, p) in enumerate(zip(photos, pixels, probabilities)):
     axes[0, j].imshow(image.transpose(1, 2, 0))
+    # The square the network sees: the 224 crop of the photo resized to 256, in the photo's pixels.
+    _, H, W = image.shape
+    side = preset.crop_size * min(H, W) / preset.resize_size
+    axes[0, j].add_patch(plt.Rectangle(((W - side) / 2, (H - side) / 2), side, side, fill=False, color="w", lw=2))
     axes[0, j].set(title=Path(path).name, xticks=[], yticks=[])
     top = np.argsort(-p, kind="stable")[:5]
     axes[1, j].barh(range(5)[::-1], p[top], color="C0")
     axes[1, j].set_yticks(range(5)[::-1], [CLASS_NAMES[c] for c in top])
     axes[1, j].set(xlabel="probability", xlim=(0, 1))
-fig.suptitle(f"ResNet-18, top-5 ImageNet classes ({WEIGHTS_LABEL})")
+fig.suptitle(f"ResNet-18, top-5 ImageNet classes ({WEIGHTS_LABEL}); white: the crop the network sees")
 fig.tight_layout()
 show(fig, "11_sample_photos")
 
@@ -277,11 +281,12 @@ check(f"the first {FREEZE_LAYERS} layers are the layers under conv1, bn1, layer1
 #
 # ```sh
 # minitorch-cnn finetune resnet18 --weights $MINITORCH_CNN_RESNET18 --dataset folder:photos \
-#     --freeze-layers 30 --head-epochs 3 --finetune-epochs 3 --out photos.npz
+#     --freeze-layers 30 --head-epochs 4 --finetune-epochs 4 --lr 1e-3 --batch-size 8 --out photos.npz
 # minitorch-cnn predict photos.npz new-photo.jpg
 # ```
 #
-# (there at the weights' 224x224, with a fifth of each class held out).
+# (full mode's epochs; the command always works at the weights' 224x224 and holds out a fifth of
+# each class).
 
 # %%
 mt.manual_seed(SEED)
