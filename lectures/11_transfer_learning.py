@@ -24,8 +24,8 @@
 # torchvision's `ResNet18_Weights.IMAGENET1K_V1`
 # (`https://download.pytorch.org/models/resnet18-f37072fd.pth`), and name in the first cell or in
 # the environment as `MINITORCH_CNN_RESNET18`. Nothing in this lecture downloads anything: without
-# the file, it makes a stand-in (a randomly initialised ResNet-18, saved the way a state dict is
-# saved) and runs every step on that, labelling what the numbers then mean.
+# the file, it makes a stand-in (a randomly initialised ResNet-18, written with
+# `mt.save(model.state_dict(), path)`) and runs every step on that, labelling what the numbers then mean.
 #
 # **Part B** (sections 4-9) measures the mechanics on a network small enough to pretrain here.
 # Which method to choose depends on how similar the new data is to the old and how much of it there
@@ -204,15 +204,15 @@ photo_root = WORK / "photos"
 for path in photos:
     photo = np.asarray(Image.open(path).convert("RGB"))
     H, W, _ = photo.shape
-    folder = photo_root / Path(path).stem
-    folder.mkdir(parents=True)
+    class_folder = photo_root / Path(path).stem
+    class_folder.mkdir(parents=True)
     for k in range(settings["photos_per_class"]):
         side = int(rng.integers(H // 3, 2 * H // 3 + 1))
         top, left = int(rng.integers(0, H - side + 1)), int(rng.integers(0, W - side + 1))
         crop = photo[top:top + side, left:left + side]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        Image.fromarray(np.ascontiguousarray(crop)).save(folder / f"{k:03d}.jpg", quality=90)
+        Image.fromarray(np.ascontiguousarray(crop)).save(class_folder / f"{k:03d}.jpg", quality=90)
 print(f"wrote {sum(1 for _ in photo_root.rglob('*.jpg'))} JPEG files under {photo_root}")
 
 # %% [markdown]
