@@ -116,6 +116,10 @@ EXPECTED = {
         'efficientnet_b0 parameters: 5,288,548',
     ],
     "11_transfer_learning.py": [
+        'predict printed the top-5 computed above: True',
+        'ResNet-18 layers (modules that own parameters): 41',
+        'no weight or statistic of the 30 frozen layers moved: True',
+        'predict on the checkpoint gives the model',
         'no base weight moved during feature extraction: True',
         'observed: different data, little of it:',
         'observed: pretraining beat training from scratch in',
