@@ -107,7 +107,6 @@ EQUIVALENCE = """
 import numpy as np
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-import minitorch_cnn.functional as F
 from minitorch_cnn import distributed as dist, models, nn, optim
 
 NAME, C, S, SYNC = {name!r}, {channels}, {size}, {sync}
@@ -464,3 +463,13 @@ def test_a_missing_mpiexec_skips_but_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true and the MPI tests cannot run: mpiexec not found"):
         require_mpiexec()
+
+
+def test_mpiexec_env_lets_the_caller_override_a_variable_the_environment_already_has(monkeypatch):
+    from minitorch_cnn.distributed import launch
+
+    monkeypatch.setenv("PYTHONPATH", "/from/the/user")
+    monkeypatch.setenv("OMPI_MCA_mpi_yield_when_idle", "0")
+    env = launch.mpiexec_env(PYTHONPATH="/from/the/caller")
+    assert env["PYTHONPATH"] == "/from/the/caller"
+    assert env["OMPI_MCA_mpi_yield_when_idle"] == "0"

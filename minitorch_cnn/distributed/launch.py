@@ -35,7 +35,7 @@ def mpiexec_env(threads=1, **extra):
     """This process's environment for a job: one BLAS/OpenMP/Numba thread per process (``threads``),
     waiting ranks that yield their core (:data:`YIELD_VARIABLES`) and, as root, Open MPI's
     permission to run; ``extra`` variables on top."""
-    env = dict(YIELD_VARIABLES, **os.environ, **extra)  # a value set by the user wins
+    env = {**YIELD_VARIABLES, **os.environ, **extra}  # a value set by the user wins
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[name] = str(threads)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
