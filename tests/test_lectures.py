@@ -99,6 +99,9 @@ EXPECTED = {
         'reduced module: MACs from summary: 271,351,808',
         "'3x3 conv, 192' with C = 128 instead of 64: total 358,055,936",
         'global average pooling 7x7x1024 -> 1024: parameters: 0',
+        "H x W x C (the slide's 28x28x672): (28, 28, 672) (expected (28, 28, 672))",
+        "the slide's 5M and 4M match none of our counts: [] (expected [])",
+        "VGG-16 / the slide's 5M (the slide's '27x fewer'): 27.6",
     ],
     "08_resnet.py": [
         'ran all its epochs: 3',
