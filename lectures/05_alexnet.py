@@ -90,6 +90,34 @@ check("multiply-accumulates per image (G), one tower", round(table.total_macs / 
 del two_gpu
 
 # %% [markdown]
+# **650,000 neurons.** The paper's abstract says the network "has 60 million parameters and
+# 650,000 neurons". A neuron is one output value of a conv or fully connected layer, so the count
+# is the sum of those layers' output sizes, the "activations" column of the summary above. Section
+# 3.5 of the paper lists the layers' counts too: 253,440-186,624-64,896-64,896-43,264-4096-4096-1000.
+
+# %%
+#: Krizhevsky et al. 2012, section 3.5: neurons per layer (conv1 ... fc8), as the paper gives them.
+PAPER_NEURONS = [253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+SLIDE_NEURONS = 650_000
+#: The slide's round figure against our count: within 3%.
+NEURON_TOLERANCE = 0.03
+neurons = [r["activations"] for r in table.rows if r["type"] in ("Conv2d", "Linear")]
+print("neurons per layer, ours:   ", [f"{n:,}" for n in neurons])
+print("neurons per layer, paper's:", [f"{n:,}" for n in PAPER_NEURONS])
+check("AlexNet neurons (conv and linear outputs) / the slide's 650,000, within 3%", sum(neurons) / SLIDE_NEURONS,
+      lambda q: abs(q - 1) < NEURON_TOLERANCE)
+differing = [i for i, (ours, theirs) in enumerate(zip(neurons, PAPER_NEURONS)) if ours != theirs]
+check("layers whose count differs from the paper's list", differing, [0])
+check("conv1: 55 x 55 x 96", neurons[0], 55 * 55 * 96)
+
+# %% [markdown]
+# Our count is about 659,000, 1.4% above the round 650,000. Every layer agrees with the paper's
+# own list except conv1: 55 x 55 x 96 = 290,400, where the paper writes 253,440, which is not 96
+# times a square (it is 96 x 2640); with the paper's list the total is 622,312, 4% below the round
+# figure. The 55 x 55 maps are the ones section 1 derived from the 227 input, so the paper's
+# conv1 entry looks like a slip; the abstract's 650,000 lies between the two totals.
+
+# %% [markdown]
 # The paper's "60 million parameters" fits the two-GPU count better than the one-tower count
 # (both printed above). The grouping saves little because it removes weights only in the three
 # grouped conv layers, while more than nine tenths of the parameters sit in the fully connected

@@ -89,6 +89,8 @@ EXPECTED = {
     "05_alexnet.py": [
         'AlexNet spatial sizes: [227, 55, 27, 13, 6]',
         'AlexNet parameters, two-GPU grouping: 60,965,224',
+        "AlexNet neurons (conv and linear outputs) / the slide's 650,000, within 3%: 1.01426",
+        'layers whose count differs from the paper\'s list: [0] (expected [0])',
     ],
     "06_vgg.py": [
         "summary over the slide's layers = sum of the slide's rows: 15,237,608",
