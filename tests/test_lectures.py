@@ -127,6 +127,9 @@ EXPECTED = {
     "10_efficientnet.py": [
         "alpha * beta^2 * gamma^2 (the paper's 'approximately 2'): 1.92027",
         'efficientnet_b0 parameters: 5,288,548',
+        "phi = 2 multipliers, rounded to one decimal: the slide's compound point: (1.4, 1.2, 1.3)",
+        'ResNet-50, resolution r=2: measured / predicted MACs factor, within 15%:',
+        "the four scaled ResNet-50s: largest / smallest MACs (the slide's 'about the same cost'):",
     ],
     "11_transfer_learning.py": [
         'no base weight moved during feature extraction: True',
