@@ -161,8 +161,8 @@ check("the four scaled ResNet-50s: largest / smallest MACs (the slide's 'about t
 
 # %% [markdown]
 # Width and resolution land on their predicted factor 4. Depth falls short of it (table above):
-# the stem, the four projection shortcuts and the classifier run once whatever `d` is, so four times the blocks
-# is not four times the network. The compound point lands above its `3.4`, because `ceil(1.4 n)`
+# the stem, the four projection shortcuts and the classifier run once whatever `d` is, so four
+# times the blocks is not four times the network. The compound point lands above its `3.4`, because `ceil(1.4 n)`
 # gives 25 blocks instead of `1.4 x 16 = 22.4`. So the four networks of the slide's comparison cost
 # within 20% of each other, as the comparison needs; what the paper then measures, that the
 # compound network is the most accurate of the four, takes ImageNet training.
