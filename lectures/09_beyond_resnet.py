@@ -270,9 +270,10 @@ check("MobileNet's MACs: fewer than GoogLeNet's by a factor", mobilenet_table["g
 # %% [markdown]
 # Every entry agrees within the tolerance (ratios above). The largest gaps: VGG-16 comes out 1%
 # above 15300M (the slide rounds to three figures), and GoogLeNet 2 to 3% above both of its
-# figures, 1583M and 7.0M parameters against 1550M and 6.8M; lecture 7 finds 7.0M with the
-# 1000-way classifier, and no way of counting that gives exactly 6.8M. MobileNet matches to the
-# million: 569M multiply-adds and 4.2M parameters.
+# figures, 1583M and 7.0M parameters against 1550M and 6.8M; lecture 7 counts GoogLeNet's
+# parameters several ways (with and without the classifier, the inception modules alone, without
+# biases) and none of them gives 6.8M. MobileNet matches to the million: 569M multiply-adds and
+# 4.2M parameters.
 #
 # ## 7. The whole zoo
 #
