@@ -36,7 +36,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import backend
 from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
-from minitorch_cnn.nn.utils import no_random_init  # noqa: F401  (the tests' fast model builds)
+from minitorch_cnn.nn.utils import no_random_init
 
 
 def on(xp, host, requires_grad=False, dtype=None):
