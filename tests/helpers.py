@@ -8,7 +8,8 @@
 * :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there;
   :func:`model_on` moves a whole model.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
-* :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
+* :func:`count_params` / :func:`no_random_init` (from :mod:`minitorch_cnn.nn.utils`) - parameter counts of
+  full-size models, built fast.
 * :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
 * :func:`write_image` / :func:`rand_pixels` - small image files (PNG, JPEG, ...) written with Pillow.
 * :func:`require_mpiexec` / :func:`run_mpiexec` - run a script or the CLI under ``mpiexec -n R``.
@@ -35,6 +36,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import backend
 from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
+from minitorch_cnn.nn.utils import no_random_init
 
 
 def on(xp, host, requires_grad=False, dtype=None):
@@ -188,18 +190,6 @@ def check_param_count(name, options, expected, source):
 def count_params(model):
     """Trainable parameters: the number torchvision and the papers quote."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@contextlib.contextmanager
-def no_random_init():
-    """Build models without drawing random numbers: every initialiser keeps the array it was
-    given. Only for counting parameters and shapes (ResNet-152's 60M normal draws take ~4 s)."""
-    saved = backend.random_normal, backend.random_uniform
-    backend.random_normal = backend.random_uniform = lambda shape, like, *args, **kwargs: like
-    try:
-        yield
-    finally:
-        backend.random_normal, backend.random_uniform = saved
 
 
 def check_model_grad(model, x, mode, eps=1e-8, directions=1):

@@ -89,6 +89,11 @@ EXPECTED = {
     "05_alexnet.py": [
         'AlexNet spatial sizes: [227, 55, 27, 13, 6]',
         'AlexNet parameters, two-GPU grouping: 60,965,224',
+        "AlexNet neurons (conv and linear outputs) / the slide's 650,000, within 3%: 1.01426",
+        'layers whose count differs from the paper\'s list: [0] (expected [0])',
+        'seeds where augmentation shrinks the train-test gap (of all the seeds): 3 (expected 3)',
+        'shift by 1: change after / before the 3x3 stride-2 pool:',
+        'every pool: the ratio grows from a shift by 1 to a shift by 2: True',
     ],
     "06_vgg.py": [
         "summary over the slide's layers = sum of the slide's rows: 15,237,608",
@@ -99,14 +104,22 @@ EXPECTED = {
         'reduced module: MACs from summary: 271,351,808',
         "'3x3 conv, 192' with C = 128 instead of 64: total 358,055,936",
         'global average pooling 7x7x1024 -> 1024: parameters: 0',
+        "H x W x C (the slide's 28x28x672): (28, 28, 672) (expected (28, 28, 672))",
+        "the slide's 5M and 4M match none of our counts: [] (expected [])",
+        "VGG-16 / the slide's 5M (the slide's '27x fewer'): 27.6",
     ],
     "08_resnet.py": [
         'ran all its epochs: 3',
         'observed ordering',
         'bottleneck conv weights: 256*64 + 3*3*64*64 + 64*256: 69,632',
+        "resnet152: our MACs (paper's strides) / the slide's FLOPs, within 3%:",
+        "ResNet-50 v1.5 (the zoo's), in G MACs: the ResNeXt paper's 4.1: 4.1 (expected 4.1)",
     ],
     "09_beyond_resnet.py": [
         'ResNeXt 32x4d block at 256 channels: conv parameters from our module: 70,144',
+        "resnext50_32x4d: our MACs / the slide's 4.2 G, within 2%:",
+        "vgg16: our MACs / the slide's 15300M, within 3%:",
+        "googlenet: our MACs / the slide's 1550M, within 3%:",
         'C=512, N=512, k=3: measured ratio equals 1/N + 1/k^2',
         'figure:',
         '09_zoo_scatter.png',
@@ -114,6 +127,9 @@ EXPECTED = {
     "10_efficientnet.py": [
         "alpha * beta^2 * gamma^2 (the paper's 'approximately 2'): 1.92027",
         'efficientnet_b0 parameters: 5,288,548',
+        "phi = 2 multipliers, rounded to one decimal: the slide's compound point: (1.4, 1.2, 1.3)",
+        'ResNet-50, resolution r=2: measured / predicted MACs factor, within 15%:',
+        "the four scaled ResNet-50s: largest / smallest MACs (the slide's 'about the same cost'):",
     ],
     "11_transfer_learning.py": [
         'predict printed the top-5 computed above: True',

@@ -10,7 +10,7 @@ so ``import minitorch_cnn.nn.functional as F`` gives the same module object.
 import sys
 
 from .. import functional
-from . import init
+from . import init, utils
 from .module import (
     Module, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
 )
