@@ -12,7 +12,7 @@ $(PY):
 
 $(STAMP): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test,oracle]'
+	$(PY) -m pip install -e '.[test,oracle,distributed]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -17,18 +17,21 @@ import os
 import sys
 import time
 
-SUITES = ("conv", "layers", "train")
+SUITES = ("conv", "layers", "train", "distributed")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
 TRAIN = ("lenet5_digits", "resnet20_synthetic")
+DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
 METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", nargs="+", choices=SUITES, default=list(SUITES), help="suites to run (default all)")
+    parser.add_argument("--suite", nargs="+", choices=SUITES, default=list(SUITES[:3]),
+                        help="suites to run (default conv layers train; distributed needs the distributed extra)")
     parser.add_argument("--cases", nargs="+", metavar="CASE",
-                        help=f"cases to run, from {', '.join(CONV_SHAPES + LAYERS + TRAIN)} (default all)")
+                        help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED))} "
+                             "(default all)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="conv2d methods")
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, OpenMP, PyTorch and Numba (2)")
     parser.add_argument("--repeats", type=int, help="timed runs per candidate after the warm-up (5; quick: 3)")
@@ -43,7 +46,7 @@ def _parse(argv):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="directory for the JSON and PNG results (default bench/results)")
     args = parser.parse_args(argv)
-    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN)
+    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED)
     if unknown:
         parser.error(f"unknown case(s) {sorted(unknown)}")
     if args.repeats is None:
@@ -59,12 +62,17 @@ def _set_threads(threads):
 
 
 def _tables(rows):
-    from . import conv_suite, report
+    from . import conv_suite, distributed_suite, report
 
+    scaling = [r for r in rows if r["suite"] == "distributed"]
+    rows = [r for r in rows if r["suite"] != "distributed"]
+    tables = [report.markdown(rows)] if rows else []
     memory = conv_suite.memory_table(rows)
-    if not memory:
-        return report.markdown(rows)
-    return report.markdown(rows) + "\n\nPeak memory, forward plus backward (tracemalloc):\n\n" + memory
+    if memory:
+        tables.append("Peak memory, forward plus backward (tracemalloc):\n\n" + memory)
+    if scaling:
+        tables.append("Data-parallel scaling (one BLAS thread per process):\n\n" + distributed_suite.markdown(scaling))
+    return "\n\n".join(tables)
 
 
 def _show(path):
@@ -136,6 +144,10 @@ def main(argv=None):
         from . import train_suite
 
         rows += train_suite.run(picked(TRAIN), **common)
+    if "distributed" in args.suite:
+        from . import distributed_suite
+
+        rows += distributed_suite.run(picked(DISTRIBUTED), **common)
     info["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     info["wall_seconds"] = round(time.time() - start, 1)
 

@@ -24,6 +24,7 @@ from minitorch_cnn.data import transforms
 from minitorch_cnn.functional import conv_output_size
 from minitorch_cnn.functional.normalization import LRN_ALPHA, LRN_BETA, LRN_K, LRN_SIZE
 from minitorch_cnn.summary import summary
+from minitorch_cnn.training import evaluate, fit
 
 from _common import QUICK, check, plt, show
 
@@ -90,10 +91,47 @@ check("multiply-accumulates per image (G), one tower", round(table.total_macs / 
 del two_gpu
 
 # %% [markdown]
+# **650,000 neurons.** The paper's abstract says the network "has 60 million parameters and
+# 650,000 neurons". A neuron is one output value of a conv or fully connected layer, so the count
+# is the sum of those layers' output sizes, the "activations" column of the summary above. Section
+# 3.5 of the paper lists the layers' counts too: 253,440-186,624-64,896-64,896-43,264-4096-4096-1000.
+
+# %%
+#: Krizhevsky et al. 2012, section 3.5: neurons per layer (conv1 ... fc8), as the paper gives them.
+PAPER_NEURONS = [253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+SLIDE_NEURONS = 650_000
+#: The slide's round figure against our count: within 3%.
+NEURON_TOLERANCE = 0.03
+neurons = [r["activations"] for r in table.rows if r["type"] in ("Conv2d", "Linear")]
+print("neurons per layer, ours:   ", [f"{n:,}" for n in neurons])
+print("neurons per layer, paper's:", [f"{n:,}" for n in PAPER_NEURONS])
+check("AlexNet neurons (conv and linear outputs) / the slide's 650,000, within 3%", sum(neurons) / SLIDE_NEURONS,
+      lambda q: abs(q - 1) < NEURON_TOLERANCE)
+differing = [i for i, (ours, theirs) in enumerate(zip(neurons, PAPER_NEURONS)) if ours != theirs]
+check("layers whose count differs from the paper's list", differing, [0])
+check("conv1: 55 x 55 x 96", neurons[0], 55 * 55 * 96)
+
+# %% [markdown]
+# Our count is about 659,000, 1.4% above the round 650,000. Every layer agrees with the paper's
+# own list except conv1: 55 x 55 x 96 = 290,400, where the paper writes 253,440, which is not 96
+# times a square (it is 96 x 2640); with the paper's list the total is 622,312, 4% below the round
+# figure. The 55 x 55 maps are the ones section 1 derived from the 227 input, so the paper's
+# conv1 entry looks like a slip; the abstract's 650,000 lies between the two totals.
+
+# %% [markdown]
 # The paper's "60 million parameters" fits the two-GPU count better than the one-tower count
 # (both printed above). The grouping saves little because it removes weights only in the three
 # grouped conv layers, while more than nine tenths of the parameters sit in the fully connected
 # layers, which are not grouped.
+#
+# The two GPUs can be run literally, as two processes: `minitorch_cnn.distributed.AlexNetTowers`
+# keeps one tower of the grouped model per process (MPI rank) and swaps activations only where
+# the paper's GPUs talked, before conv3 and before each fully connected layer (plus the two maps
+# on either side of the split that the cross-channel LRN reaches). Its output and gradients equal
+# the one-process grouped model's (`tests/test_distributed.py`, under `mpiexec -n 2`):
+#
+#     mpiexec -n 2 python -c "import minitorch_cnn as mt; grouped = mt.models.create('alexnet', \
+#         two_gpu_groups=True, width_mult=1/16); print(mt.distributed.AlexNetTowers(grouped))"
 
 # %% [markdown]
 # ## 3. Local response normalisation
@@ -242,6 +280,89 @@ for c, (title, batch) in enumerate(columns):
 show(fig, "05_augmentation")
 
 # %% [markdown]
+# **What augmentation does to overfitting.** The paper's reason for augmenting was that without it
+# the network "suffers from substantial overfitting". We measure that on a scale we can train: a
+# small CNN on only 200 training digits (16x16), once on the images as they are and once through
+# `RandomShift(2)`, with the same seed, initialisation and optimiser, for several seeds (each seed
+# draws its own 200 images). After every epoch both models are evaluated on the 200 training
+# images *as they are* and on the 359 test images; the gap between the two accuracies is the
+# overfitting.
+
+# %%
+AUG_SETTINGS = {"quick": {"seeds": (0, 1, 2), "epochs": 10}, "full": {"seeds": (0, 1, 2, 3, 4), "epochs": 30}}
+aug_settings = AUG_SETTINGS["quick" if QUICK else "full"]
+AUG_SIZE, AUG_TRAIN_IMAGES, AUG_BATCH, AUG_LR = 16, 200, 50, 0.01
+#: The gap is averaged over the last epochs, so that one noisy epoch does not decide it.
+GAP_EPOCHS = 3
+aug_train_full = data.digits("train", size=AUG_SIZE)
+aug_test_loader = data.DataLoader(data.digits("test", size=AUG_SIZE), 512)
+
+
+def small_cnn():
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(32 * (AUG_SIZE // 4) ** 2, 10))
+
+
+def train_and_track(seed, augment):
+    """(train accuracy, test accuracy) after every epoch, on un-augmented images."""
+    keep = np.random.default_rng(seed).permutation(len(aug_train_full))[:AUG_TRAIN_IMAGES]
+    subset = data.TensorDataset(aug_train_full.images[keep], aug_train_full.labels[keep],
+                                classes=aug_train_full.classes)
+    mt.manual_seed(seed)
+    model = small_cnn()
+    optimizer = optim.Adam(model.parameters(), lr=AUG_LR)
+    loader = data.DataLoader(subset, AUG_BATCH, shuffle=True, seed=seed,
+                             transform=transforms.RandomShift(2) if augment else None)
+    clean_loader = data.DataLoader(subset, 256)
+    curve = []
+    for _ in range(aug_settings["epochs"]):
+        fit(model, loader, optimizer, 1, progress=False)
+        curve.append((evaluate(model, clean_loader)["accuracy"], evaluate(model, aug_test_loader)["accuracy"]))
+    return np.array(curve)
+
+
+curves = {(seed, augment): train_and_track(seed, augment)
+          for seed in aug_settings["seeds"] for augment in (False, True)}
+gaps = {key: float(np.mean(c[-GAP_EPOCHS:, 0] - c[-GAP_EPOCHS:, 1])) for key, c in curves.items()}
+print(f"{'seed':>4} {'gap, plain':>11} {'gap, shifted':>13} {'test acc, plain':>16} {'test acc, shifted':>18}")
+for seed in aug_settings["seeds"]:
+    print(f"{seed:>4} {gaps[seed, False]:>11.3f} {gaps[seed, True]:>13.3f} {curves[seed, False][-1, 1]:>16.3f} "
+          f"{curves[seed, True][-1, 1]:>18.3f}")
+smaller = [seed for seed in aug_settings["seeds"] if gaps[seed, True] < gaps[seed, False]]
+check("seeds where augmentation shrinks the train-test gap (of all the seeds)", len(smaller),
+      len(aug_settings["seeds"]))
+check("mean gap without augmentation minus with it", float(np.mean([gaps[s, False] - gaps[s, True]
+                                                                   for s in aug_settings["seeds"]])),
+      lambda d: d > 0.01)
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+epochs = np.arange(1, aug_settings["epochs"] + 1)
+for augment, color, label in ((False, "C3", "no augmentation"), (True, "C0", "RandomShift(2)")):
+    mean = np.mean([curves[seed, augment] for seed in aug_settings["seeds"]], axis=0)
+    axes[0].plot(epochs, mean[:, 0], "--", color=color, label=f"{label}: train")
+    axes[0].plot(epochs, mean[:, 1], "-", color=color, label=f"{label}: test")
+    axes[1].plot(epochs, mean[:, 0] - mean[:, 1], color=color, label=label)
+axes[0].set(xlabel="epoch", ylabel="accuracy", title=f"mean of {len(aug_settings['seeds'])} seeds, "
+            f"{AUG_TRAIN_IMAGES} training digits")
+axes[1].set(xlabel="epoch", ylabel="train accuracy - test accuracy", title="the overfitting gap")
+for ax in axes:
+    ax.grid(alpha=0.3)
+    ax.legend()
+show(fig, "05_augmentation_overfitting")
+
+# %% [markdown]
+# With shifted images the gap between training and test accuracy is smaller in every seed (table
+# above): the network can no longer memorise the 200 images pixel for pixel. Two honest caveats.
+# The shifted images are also harder to fit, so part of the smaller gap is a lower training
+# accuracy rather than a higher test accuracy. In quick mode's 10 epochs the augmented network is
+# still catching up, and its test accuracy is below the plain one's; after full mode's 30 epochs
+# (five seeds) the two test accuracies end within about two points of each other, higher with
+# augmentation in one seed, lower in one, level in the rest, while the gap is smaller in all five.
+# On 200 digits, shifting regularises without buying test accuracy yet. And these are 16x16
+# digits, not ImageNet: the direction of the effect is the paper's, its size is not comparable.
+
+# %% [markdown]
 # ## 6. ReLU versus tanh
 #
 # The paper's Figure 1: a four-layer CNN with ReLUs reached 25% training error on CIFAR-10 six
@@ -334,3 +455,71 @@ show(fig, "05_relu_vs_tanh")
 # are easy, the inputs are standardised and the default initialisation keeps pre-activations
 # near the unit range, where tanh is close to linear and its gradient close to 1. Lecture 3
 # shows the opposite regime, where tanh saturates and its gradients vanish.
+
+# %% [markdown]
+# ## 7. Max pooling and small shifts
+#
+# Pooling is often said to make a network *invariant to small translations*: the maximum of a
+# window does not care where in the window the strong response is. We measure it. Twenty-five
+# 64x64 grey patches of the photo go through a conv layer with ReLU (16 random 3x3 filters), then
+# AlexNet's overlapping 3x3 stride-2 max pool and, for comparison, a 2x2 stride-2 one. Each patch
+# is shifted right by one and by two pixels (zeros shifted in), and we compare the representation
+# of the shifted patch with the original's at the same positions: the relative change
+# `|f(shifted) - f(x)| / |f(x)|`, averaged over the patches, before pooling and after it.
+
+# %%
+mt.manual_seed(0)
+conv_relu = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
+pools = {"3x3 stride 2 (AlexNet)": nn.MaxPool2d(3, stride=2), "2x2 stride 2": nn.MaxPool2d(2)}
+grey = load_sample_image("china.jpg").mean(axis=2).astype(np.float32) / 255.0
+patches = np.stack([grey[40 * i:40 * i + 64, 50 * j:50 * j + 64] for i in range(5) for j in range(5)])[:, None]
+
+
+def shift_right(images, pixels):
+    """Move every image ``pixels`` to the right, zeros coming in on the left."""
+    shifted = np.zeros_like(images)
+    shifted[..., pixels:] = images[..., :images.shape[-1] - pixels]
+    return shifted
+
+
+def relative_change(f, shift):
+    with mt.no_grad():
+        before = f(mt.tensor(patches)).detach().numpy()
+        after = f(mt.tensor(shift_right(patches, shift))).detach().numpy()
+    return float(np.mean(np.linalg.norm((after - before).reshape(len(before), -1), axis=1)
+                         / np.linalg.norm(before.reshape(len(before), -1), axis=1)))
+
+
+invariance = {}
+print(f"{'representation':<38} {'shift 1':>8} {'shift 2':>8}")
+for name, f in [("conv + ReLU (before pooling)", conv_relu)] + [
+        (f"after max pool {pool_name}", nn.Sequential(conv_relu, pool)) for pool_name, pool in pools.items()]:
+    invariance[name] = [relative_change(f, shift) for shift in (1, 2)]
+    print(f"{name:<38} {invariance[name][0]:>8.3f} {invariance[name][1]:>8.3f}")
+before_pool = np.array(invariance["conv + ReLU (before pooling)"])
+ratios = {pool_name: np.array(invariance[f"after max pool {pool_name}"]) / before_pool for pool_name in pools}
+check("shift by 1: change after / before the 3x3 stride-2 pool", float(ratios["3x3 stride 2 (AlexNet)"][0]),
+      lambda r: r < 0.5)
+check("shift by 1: change after / before the 2x2 stride-2 pool", float(ratios["2x2 stride 2"][0]), lambda r: r < 0.8)
+check("every pool: the ratio grows from a shift by 1 to a shift by 2",
+      all(r[1] > r[0] for r in ratios.values()), True)
+
+fig, ax = plt.subplots(figsize=(6, 4))
+for name, values in invariance.items():
+    ax.plot([1, 2], values, "o-", label=name)
+ax.set(xlabel="shift (pixels)", ylabel="relative change of the representation", xticks=[1, 2],
+       title="how much a shifted patch changes the feature map")
+ax.grid(alpha=0.3)
+ax.legend()
+show(fig, "05_pooling_shift")
+
+# %% [markdown]
+# After the 3x3 pool a one-pixel shift changes the representation about a third as much as
+# before it (ratios above): within a window the maximum often keeps its value. The invariance is
+# partial and local: at a shift of two pixels, the pool's stride, the pooled map moves by a whole
+# cell and the ratio grows for both pools; the overlapping 3x3 window, which sees more positions,
+# tolerates shifts better than the 2x2 one. On the 8x8 digits upsampled to 32x32, which are smooth,
+# a shift changes the map little to begin with and pooling removes less of it. Stacking several
+# pooling layers (three in AlexNet) is what extends the tolerance to larger shifts, and even then
+# CNNs are less shift-invariant than this argument suggests (Azulay & Weiss 2019, "Why do deep
+# convolutional networks generalize so poorly to small image transformations?").

@@ -104,6 +104,12 @@ check("reduced module: the slide's own list, in millions (the slide says 358M)",
 check("naive / reduced cost ratio (from summary)", naive_summary.total_macs / reduced_summary.total_macs,
       lambda r: r > 3)
 check("naive module output channels (128 + 192 + 96 + the 256 pooled)", naive.out_channels, 672)
+# The slide's "28x28x672": every branch of the naive module keeps the 28x28 map (the pool pads), so
+# their outputs, as summary recorded them, concatenate along the channels.
+naive_branches = [r["output_shape"][1:] for r in naive_summary.rows if r["type"] in ("Conv2d", "MaxPool2d")]
+print("naive module branch outputs (C, H, W):", naive_branches)
+check("naive module output from summary's branch shapes, H x W x C (the slide's 28x28x672)",
+      (naive_branches[0][1], naive_branches[0][2], sum(c for c, _, _ in naive_branches)), (28, 28, 672))
 check("reduced module output channels (128 + 192 + 96 + 64)", reduced.out_channels, 480)
 
 # %% [markdown]
@@ -194,6 +200,55 @@ for name, count in aux_params.items():
     print(f"{name}: {count:,} parameters ({count / total_params:.0%} of the training network)")
 check("share of the training network's parameters in the two auxiliary heads",
       sum(aux_params.values()) / total_params, lambda share: 0.4 < share < 0.5)
+
+# %% [markdown]
+# **How many parameters has GoogLeNet?** The course's slides give three figures: "5M", "4M" and
+# "7M", and say GoogLeNet has "12x fewer" parameters than AlexNet and "27x fewer" than VGG-16.
+# The network at test time, counted above, has 7.0M, so "7M" is the network as built. We look
+# for the other two among ways of counting part of it (all from the same summary): without the
+# 1000-way classifier, the inception modules alone, the weights without biases. Then the two
+# ratios, from the zoo's AlexNet (two-GPU grouping, the paper's 60M) and VGG-16, built without
+# drawing their weights (`nn.utils.skip_init`), against our count and against the slide's 5M.
+
+# %%
+#: The slides' figures for GoogLeNet's parameters, in millions.
+SLIDE_GOOGLENET_MPARAMS = (5, 4, 7)
+#: A slide's figure "is" one of our counts if it is within 10% of it (the figures have one digit).
+PARAMS_TOLERANCE = 0.10
+named = dict(inference_only.named_parameters())
+counts = {
+    "the inference network": full_summary.total_params,
+    "without the 1000-way classifier": full_summary.total_params - sum(
+        p.numel() for p in inference_only.classifier.parameters()),
+    "the nine inception modules": sum(p.numel() for name, p in named.items() if "inception" in name),
+    "weights only (no biases)": sum(p.numel() for name, p in named.items() if not name.endswith("bias")),
+}
+for what, value in counts.items():
+    print(f"    {what:<34} {value:>10,}")
+matches = {}
+for quoted in SLIDE_GOOGLENET_MPARAMS:
+    matches[quoted] = [what for what, value in counts.items() if abs(value / 1e6 / quoted - 1) < PARAMS_TOLERANCE]
+    print(f"slide's {quoted}M: within {PARAMS_TOLERANCE:.0%} of: {', '.join(matches[quoted]) or 'none of our counts'}")
+check("the slide's 7M is the inference network", matches[7], lambda m: "the inference network" in m)
+check("the slide's 5M and 4M match none of our counts", matches[5] + matches[4], [])
+
+alexnet_params = sum(p.numel() for p in nn.utils.skip_init(models.create, "alexnet", two_gpu_groups=True).parameters())
+vgg16_params = sum(p.numel() for p in nn.utils.skip_init(models.create, "vgg16").parameters())
+print(f"AlexNet (two GPUs) {alexnet_params:,}, VGG-16 {vgg16_params:,} parameters")
+check("AlexNet / the slide's 5M (the slide's '12x fewer')", alexnet_params / 5e6, lambda r: round(r) == 12)
+check("VGG-16 / the slide's 5M (the slide's '27x fewer')", vgg16_params / 5e6, lambda r: int(r) == 27)
+check("AlexNet / our 7.0M", alexnet_params / full_summary.total_params, lambda r: 8 < r < 9)
+check("VGG-16 / our 7.0M", vgg16_params / full_summary.total_params, lambda r: 19 < r < 20.5)
+
+# %% [markdown]
+# "7M" is the network as built. "5M" and "4M" are none of the sub-counts above (the closest,
+# the network without its classifier, has about 6M). "5M" is how the later papers describe
+# GoogLeNet (the Inception-v3 paper writes that it "employed only 5 million parameters"), a
+# rounded-down figure rather than a count of this layer list; where "4M" comes from we could not
+# reproduce by any way of counting the network of Table 1. The ratios follow the figure they
+# divide by: "12x" and "27x" are 60M / 5M and 138M / 5M; with the 7.0M the network has, GoogLeNet
+# has about 9x fewer parameters than AlexNet and 20x fewer than VGG-16 (printed above). The
+# argument survives, with smaller factors.
 
 # %% [markdown]
 # ## 3. Auxiliary classifiers

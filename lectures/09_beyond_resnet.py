@@ -114,6 +114,30 @@ difference = float(np.max(np.abs(together - np.concatenate(paths, axis=1))))
 check("grouped conv vs 32 separate convs, max difference", difference, lambda d: d < 1e-4)
 
 # %% [markdown]
+# The whole networks, as the ResNeXt paper's Table 1 compares them: ResNet-50 and ResNeXt-50
+# (32x4d) at 224x224, "4.1" and "4.2 x 10^9 FLOPs", 25.5 and 25.0 million parameters. As in
+# the ResNet table (lecture 8), those "FLOPs" are multiply-adds, our MACs. We build both without
+# drawing their weights (`nn.utils.skip_init`) and compare within 2%.
+
+# %%
+#: Xie et al. 2017, Table 1 (224x224): multiply-adds in G and parameters in millions, as the slide gives them.
+SLIDE_RESNEXT = {"resnet50": (4.1, 25.5), "resnext50_32x4d": (4.2, 25.0)}
+TABLE_TOLERANCE = 0.02
+for name, (quoted_gmacs, quoted_mparams) in SLIDE_RESNEXT.items():
+    s = summary(nn.utils.skip_init(models.create, name), (3, 224, 224))
+    print(f"{name:<16} {s.total_macs / 1e9:.3f} G MACs (slide: {quoted_gmacs}), "
+          f"{s.total_params / 1e6:.2f} M parameters (slide: {quoted_mparams})")
+    check(f"{name}: our MACs / the slide's {quoted_gmacs} G, within {TABLE_TOLERANCE:.0%}",
+          s.total_macs / 1e9 / quoted_gmacs, lambda q: abs(q - 1) < TABLE_TOLERANCE)
+    check(f"{name}: our parameters / the slide's {quoted_mparams} M, within {TABLE_TOLERANCE:.0%}",
+          s.total_params / 1e6 / quoted_mparams, lambda q: abs(q - 1) < TABLE_TOLERANCE)
+
+# %% [markdown]
+# Both agree: at the same cost (4.1 against 4.2 G), ResNeXt buys its accuracy from cardinality,
+# not from more computation. (ResNet-50 is 4.1 G here and 3.8 G in the ResNet paper's own table:
+# lecture 8, section 5, shows that the difference is where the first block of a stage strides.)
+
+# %% [markdown]
 # ## 3. DenseNet: concatenation and growth rate
 #
 # Huang et al. 2017: inside a dense block, layer `l` receives the concatenation of the block
@@ -215,6 +239,41 @@ print(f"MobileNet's own layer (with BN and ReLU), 512 -> 512 at 14x14: "
 # %% [markdown]
 # With 3x3 kernels the separable version is 8 to 9 times cheaper; the `1/k^2` term dominates
 # once `N` is large.
+#
+# The MobileNet paper's comparison with popular models (Howard et al. 2017, Table 8) puts the
+# whole network beside GoogLeNet and VGG-16: 569, 1550 and 15300 million multiply-adds, 4.2, 6.8
+# and 138 million parameters. We measure the three networks at 224x224, built without their random
+# draws; GoogLeNet without its auxiliary heads, which do not run at test time.
+
+# %%
+#: Howard et al. 2017, Table 8: (million multiply-adds, million parameters), as the slide gives them.
+SLIDE_MOBILENET_TABLE = {"mobilenet_v1": (569, 4.2), "googlenet": (1550, 6.8), "vgg16": (15300, 138)}
+#: Our counts against the slide's rounded figures: within 3%.
+MOBILENET_TOLERANCE = 0.03
+print(f"{'model':<13} {'slide MACs (M)':>14} {'ours (M)':>9} {'ratio':>6} {'slide params (M)':>17} {'ours (M)':>9} "
+      f"{'ratio':>6}")
+mobilenet_table = {}
+for name, (quoted_macs, quoted_params) in SLIDE_MOBILENET_TABLE.items():
+    options = {"aux_logits": False} if name == "googlenet" else {}
+    s = summary(nn.utils.skip_init(models.create, name, **options), (3, 224, 224))
+    macs, params = s.total_macs / 1e6, s.total_params / 1e6
+    mobilenet_table[name] = (macs, params)
+    print(f"{name:<13} {quoted_macs:>14} {macs:>9.0f} {macs / quoted_macs:>6.3f} {quoted_params:>17} {params:>9.2f} "
+          f"{params / quoted_params:>6.3f}")
+    check(f"{name}: our MACs / the slide's {quoted_macs}M, within {MOBILENET_TOLERANCE:.0%}", macs / quoted_macs,
+          lambda q: abs(q - 1) < MOBILENET_TOLERANCE)
+    check(f"{name}: our parameters / the slide's {quoted_params}M, within {MOBILENET_TOLERANCE:.0%}",
+          params / quoted_params, lambda q: abs(q - 1) < MOBILENET_TOLERANCE)
+check("MobileNet's MACs: fewer than GoogLeNet's by a factor", mobilenet_table["googlenet"][0]
+      / mobilenet_table["mobilenet_v1"][0], lambda r: 2.5 < r < 3)
+
+# %% [markdown]
+# Every entry agrees within the tolerance (ratios above). The largest gaps: VGG-16 comes out 1%
+# above 15300M (the slide rounds to three figures), and GoogLeNet 2 to 3% above both of its
+# figures, 1583M and 7.0M parameters against 1550M and 6.8M; lecture 7 counts GoogLeNet's
+# parameters several ways (with and without the classifier, the inception modules alone, without
+# biases) and none of them gives 6.8M. MobileNet matches to the million: 569M multiply-adds and
+# 4.2M parameters.
 #
 # ## 7. The whole zoo
 #

@@ -1,4 +1,8 @@
 # %%
+# Torchvision's ImageNet weights for ResNet-18, if you have downloaded them (nothing here downloads
+# anything; without them part A runs on a stand-in file it makes, and says so): uncomment and give
+# the path, or set MINITORCH_CNN_RESNET18 in the environment before starting Jupyter or the script.
+# # %env MINITORCH_CNN_RESNET18=/path/to/resnet18-f37072fd.pth
 # Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
 # from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
 # # %env MINITORCH_CNN_QUICK=1
@@ -14,7 +18,17 @@
 # * the head first and then some or all of the base too, at lower learning rates, earlier
 #   layers lower still (**fine-tuning** with **differential learning rates**).
 #
-# Which to choose depends on how similar the new data is to the old and how much of it there
+# **Part A** (sections 1-3) is the workflow as the course shows it: take torchvision's ResNet-18,
+# trained on ImageNet's 1.28 million photos, classify two photos with it, then fine-tune it on a
+# folder of photos of our own. The weights are a 45 MB file that you download once, from the link in
+# torchvision's `ResNet18_Weights.IMAGENET1K_V1`
+# (`https://download.pytorch.org/models/resnet18-f37072fd.pth`), and name in the first cell or in
+# the environment as `MINITORCH_CNN_RESNET18`. Nothing in this lecture downloads anything: without
+# the file, it makes a stand-in (a randomly initialised ResNet-18, written with
+# `mt.save(model.state_dict(), path)`) and runs every step on that, labelling what the numbers then mean.
+#
+# **Part B** (sections 4-9) measures the mechanics on a network small enough to pretrain here.
+# Which method to choose depends on how similar the new data is to the old and how much of it there
 # is (the course's quadrant). Our stand-in for "a large pretraining set" is LeNet-5 trained on
 # the digits 0-4; the new tasks are the digits 5-9 (similar data) and synthetic shapes (very
 # different data), each with few or many labels. Everything uses `minitorch_cnn.transfer`; the
@@ -22,34 +36,305 @@
 # `minitorch_cnn.transfer_experiment`, the experiment behind `minitorch-cnn transfer-demo`.
 
 # %%
+import contextlib
+import io
+import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from sklearn.datasets import load_sample_images
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from minitorch_cnn import data, models, nn, optim, transfer, transfer_experiment
+from minitorch_cnn import cli, data, models, nn, optim, transfer, transfer_experiment
 from minitorch_cnn.training import evaluate, fit
 from _common import QUICK, check, plt, show
 
 SEED = 0
 mt.manual_seed(SEED)
 SETTINGS = {
-    # per_class: labelled images per class for "little" and "lots" of data.
-    "full": {"pretrain_epochs": 15, "little": 10, "lots": 120, "epochs": {"little": 30, "lots": 12}, "repeats": 3,
+    # Part A. photo_size: side of the photos fine-tuned on (the weights were trained at 224);
+    # photos_per_class: crops written per class; photo_epochs: (head only, then layer4 and head).
+    # Part B. per_class: labelled images per class for "little" and "lots" of data.
+    "full": {"photo_size": 224, "photos_per_class": 40, "photo_epochs": (4, 4),
+             "pretrain_epochs": 15, "little": 10, "lots": 120, "epochs": {"little": 30, "lots": 12}, "repeats": 3,
              "shapes_test": 800, "probe_steps": 300},
-    "quick": {"pretrain_epochs": 2, "little": 5, "lots": 30, "epochs": {"little": 8, "lots": 3}, "repeats": 1,
+    "quick": {"photo_size": 64, "photos_per_class": 12, "photo_epochs": (4, 2),
+              "pretrain_epochs": 2, "little": 5, "lots": 30, "epochs": {"little": 8, "lots": 3}, "repeats": 1,
               "shapes_test": 200, "probe_steps": 40},
 }
 settings = SETTINGS["quick" if QUICK else "full"]
 #: The few-label learning rate of ``minitorch-cnn transfer-demo``, the same for every method.
 LR = transfer_experiment.DEMO_LR
 print(settings)
+workdir = tempfile.TemporaryDirectory()
+WORK = Path(workdir.name)
 
 # %% [markdown]
-# ## 1. The pretrained network
+# # Part A: torchvision's ResNet-18 on real photos
+#
+# ## 1. The weights file
+#
+# `mt.load_weights(path)` reads a weights file into a state dict (name -> NumPy array) without
+# PyTorch: torchvision's `.pth` (PyTorch's zip format or its older legacy one), `.safetensors`, or
+# our `.npz`. A `.pth` file is a pickle, which may name any Python function to call while it is
+# read; the reader resolves only PyTorch's tensor-rebuild functions and refuses anything else, so
+# a file from the internet cannot run code here. Our ResNet-18 uses torchvision's module names
+# (`conv1`, `bn1`, `layer1` ... `layer4`, `fc`), so the file's keys are our `state_dict`'s and
+# `models.create("resnet18", weights=path)` loads it strictly.
+
+# %%
+WEIGHTS_VARIABLE = "MINITORCH_CNN_RESNET18"
+weights = os.environ.get(WEIGHTS_VARIABLE, "")
+REAL_WEIGHTS = bool(weights)
+if REAL_WEIGHTS:
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{WEIGHTS_VARIABLE}={weights}: no such file (expected torchvision's ResNet-18 "
+                                "weights, e.g. resnet18-f37072fd.pth)")
+    print(f"{WEIGHTS_VARIABLE}={weights}: ImageNet weights")
+else:
+    # The stand-in: what the file would be if ResNet-18 had never been trained, saved as a state
+    # dict with mt.save (a .npz file; load_weights reads it like torchvision's .pth).
+    weights = str(WORK / "resnet18-random-init.npz")
+    mt.manual_seed(SEED)
+    mt.save(models.create("resnet18").state_dict(), weights)
+    print(f"{WEIGHTS_VARIABLE} is not set, so there are no ImageNet weights here. Every step of part A runs on a "
+          f"stand-in instead: a randomly initialised ResNet-18 saved to {weights}. Its 'predictions' are those of "
+          "an untrained network and mean nothing; its fine-tuning starts from random features, not ImageNet's.")
+WEIGHTS_LABEL = "ImageNet weights" if REAL_WEIGHTS else "stand-in: random weights, not ImageNet's"
+
+state = mt.load_weights(weights)
+print(f"{len(state)} tensors in the file, among them:")
+for name in ("conv1.weight", "bn1.running_var", "layer1.0.conv1.weight", "layer4.1.bn2.weight", "fc.weight", "fc.bias"):
+    print(f"    {name:<24} {str(state[name].shape):<18} {state[name].dtype}")
+imagenet_model = models.create("resnet18", weights=weights)
+imagenet_model.eval()
+ours = imagenet_model.state_dict()
+# Files saved before PyTorch 0.4.1 have no batch-norm counters; create() starts those at 0.
+check("names in the file or the model but not both (counters aside)",
+      sorted(k for k in set(state) ^ set(ours) if not k.endswith("num_batches_tracked")), [])
+check("the model holds the file's conv1 weights", bool(np.array_equal(ours["conv1.weight"], state["conv1.weight"])),
+      True)
+check("ResNet-18 parameters", sum(p.numel() for p in imagenet_model.parameters()), 11_689_512)
+
+# %% [markdown]
+# ## 2. Classifying photos
+#
+# scikit-learn ships two JPEG photos, `china.jpg` (a temple) and `flower.jpg`, 640x427 each.
+# `data.read_image` decodes a file into a `(3, H, W)` array in [0, 1]; the network expects what
+# ImageNet training gave it, torchvision's preset for these weights
+# (`data.imagenet.preprocessing("resnet18")`): shorter side resized to 256, the central 224x224
+# cut out, each channel standardised with ImageNet's mean and std. The 1,000 output units are
+# ImageNet's classes, whose names ship with the library (`data.imagenet.imagenet_classes()`).
+
+# %%
+photos = load_sample_images().filenames
+preset = data.imagenet.preprocessing("resnet18")
+print(preset)
+pixels = [data.read_image(path) for path in photos]
+batch = np.stack([preset(image) for image in pixels])
+check("one photo through the preset", batch.shape[1:], (3, 224, 224))
+with mt.no_grad():
+    probabilities = F.softmax(imagenet_model(mt.tensor(batch)), dim=1).numpy()
+CLASS_NAMES = data.imagenet.imagenet_classes()
+
+
+def top_lines(p, names, k=5):
+    """The top-k classes of one probability vector, one line each, as `minitorch-cnn predict` prints them."""
+    return [f"  {rank}. {names[c]} ({c}): {p[c]:.4f}"
+            for rank, c in enumerate(np.argsort(-p, kind="stable")[:k], start=1)]
+
+
+print(f"top-5 ImageNet classes ({WEIGHTS_LABEL}):")
+for path, p in zip(photos, probabilities):
+    print(path)
+    print("\n".join(top_lines(p, CLASS_NAMES)))
+check("probabilities of each photo sum to 1, largest error", float(np.abs(probabilities.sum(axis=1) - 1).max()),
+      lambda d: d < 1e-5)
+
+# %%
+fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), gridspec_kw={"height_ratios": [3, 2]})
+for j, (path, image, p) in enumerate(zip(photos, pixels, probabilities)):
+    axes[0, j].imshow(image.transpose(1, 2, 0))
+    # The square the network sees: the 224 crop of the photo resized to 256, in the photo's pixels.
+    _, H, W = image.shape
+    side = preset.crop_size * min(H, W) / preset.resize_size
+    axes[0, j].add_patch(plt.Rectangle(((W - side) / 2, (H - side) / 2), side, side, fill=False, color="w", lw=2))
+    axes[0, j].set(title=Path(path).name, xticks=[], yticks=[])
+    top = np.argsort(-p, kind="stable")[:5]
+    axes[1, j].barh(range(5)[::-1], p[top], color="C0")
+    axes[1, j].set_yticks(range(5)[::-1], [CLASS_NAMES[c] for c in top])
+    axes[1, j].set(xlabel="probability", xlim=(0, 1))
+fig.suptitle(f"ResNet-18, top-5 ImageNet classes ({WEIGHTS_LABEL}); white: the crop the network sees")
+fig.tight_layout()
+show(fig, "11_sample_photos")
+
+# %% [markdown]
+# The command line does the same in one line, from any shell:
+#
+# ```sh
+# minitorch-cnn predict resnet18 --weights $MINITORCH_CNN_RESNET18 photo.jpg other.png
+# ```
+#
+# Here it runs in this process (`cli.main` takes the arguments as a list) on the same two files.
+
+# %%
+with contextlib.redirect_stdout(io.StringIO()) as printed:
+    cli.main(["predict", "resnet18", "--weights", weights, *photos])
+print(printed.getvalue())
+check("predict printed the top-5 computed above",
+      all(line in printed.getvalue().splitlines() for p in probabilities for line in top_lines(p, CLASS_NAMES)), True)
+
+# %% [markdown]
+# ## 3. Fine-tuning on a folder of photos
+#
+# A new task comes as photos sorted into one folder per class, torchvision's `ImageFolder`
+# layout. Ours is made from the two photos: random square crops of each (a third to two thirds
+# of its height, half of them mirrored), written as JPEG files into `photos/china/` and
+# `photos/flower/`. Telling the two photos' crops apart is an easy task; the point here is the
+# workflow, which is the same for a few thousand photos of flowers.
+
+# %%
+rng = np.random.default_rng(SEED)
+photo_root = WORK / "photos"
+for path in photos:
+    photo = np.asarray(Image.open(path).convert("RGB"))
+    H, W, _ = photo.shape
+    class_folder = photo_root / Path(path).stem
+    class_folder.mkdir(parents=True)
+    for k in range(settings["photos_per_class"]):
+        side = int(rng.integers(H // 3, 2 * H // 3 + 1))
+        top, left = int(rng.integers(0, H - side + 1)), int(rng.integers(0, W - side + 1))
+        crop = photo[top:top + side, left:left + side]
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        Image.fromarray(np.ascontiguousarray(crop)).save(class_folder / f"{k:03d}.jpg", quality=90)
+print(f"wrote {sum(1 for _ in photo_root.rglob('*.jpg'))} JPEG files under {photo_root}")
+
+# %% [markdown]
+# `data.ImageFolder(root, transform)` lists the files and labels them by folder (classes in sorted
+# order); each photo is decoded only when a batch needs it, so the folder may be larger than
+# memory. The transform resizes the shorter side and crops the centre, here to
+# `settings["photo_size"]` pixels (quick mode fine-tunes at 64x64 to stay fast; full mode at the
+# weights' 224). `data.stratified_split` holds out a quarter of *each* class for validation, so a
+# small class cannot end up on one side only.
+
+# %%
+photo_size = settings["photo_size"]
+folder = data.ImageFolder(photo_root, transform=data.transforms.Compose(
+    [data.imagenet.ResizeShorter(photo_size), data.imagenet.CenterCrop(photo_size)]))
+train_photos, val_photos = data.stratified_split(folder, 0.25, seed=SEED)
+print(folder)
+for label, name in enumerate(folder.classes):
+    print(f"    {name}: {np.sum(train_photos.labels == label)} train, {np.sum(val_photos.labels == label)} validation")
+check("classes in the training and the validation split", [np.unique(s.labels).tolist() for s in (train_photos, val_photos)],
+      [[0, 1], [0, 1]])
+imagenet_normalize = transfer.normalization(transfer.imagenet_metadata("resnet18"))
+photo_train_loader = data.DataLoader(train_photos, batch_size=8, shuffle=True, transform=imagenet_normalize)
+photo_val_loader = data.DataLoader(val_photos, batch_size=64, transform=imagenet_normalize)
+
+# %% [markdown]
+# `models.create("resnet18", num_classes=2, weights=path)` is the transfer-learning start: every
+# tensor of the file is loaded except the classifier, which has 1,000 outputs in the file and 2
+# here; it keeps a fresh initialisation, and a `HeadReplacedWarning` names what was skipped
+# (caught and printed below).
+
+# %%
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", models.HeadReplacedWarning)
+    photo_model = models.create("resnet18", num_classes=len(folder.classes), weights=weights)
+for warning in caught:
+    print(f"{warning.category.__name__}: {warning.message}")
+check("warnings from create", [w.category.__name__ for w in caught], ["HeadReplacedWarning"])
+check("the tensors it skipped", str(caught[0].message).rpartition(" for ")[2], "fc.weight, fc.bias")
+check("new classifier (out, in)", tuple(photo_model.fc.weight.shape), (2, 512))
+
+# %% [markdown]
+# Which layers to freeze? `transfer.layers(model)` lists the *layers*, the modules that own
+# parameters (convolutions, batch norms, the linear classifier), in forward order;
+# `minitorch-cnn layers resnet18` prints the same list. ResNet-18 has 41: the stem's convolution
+# and batch norm, 10 in each of `layer1` ... `layer4` (each stage after the first has a 1x1
+# `downsample` convolution and batch norm on its shortcut), and `fc`. Keras also counts
+# activations, poolings and additions, so "freeze the first 140 layers" of a Keras recipe is a
+# different cut.
+
+# %%
+named_layers = transfer.layers(photo_model)
+for k, (name, module) in enumerate(named_layers, start=1):
+    print(f"{k:4d}  {name:<22} {type(module).__name__:<12} {sum(p.numel() for p in module.parameters(recurse=False)):>9,}")
+check("ResNet-18 layers (modules that own parameters)", len(named_layers), 41)
+FREEZE_LAYERS = 30
+frozen_layers = transfer.freeze_layers(photo_model, FREEZE_LAYERS)
+print(f"frozen: {frozen_layers[0]} ... {frozen_layers[-1]}")
+check(f"the first {FREEZE_LAYERS} layers are the layers under conv1, bn1, layer1, layer2 and layer3",
+      frozen_layers == transfer.freeze_layers(photo_model, ["conv1", "bn1", "layer1", "layer2", "layer3"]), True)
+
+# %% [markdown]
+# `transfer.finetune` runs the course's two phases with those 30 layers kept frozen: first only
+# the new head trains, on the frozen base (its batch norms keep ImageNet's statistics); then
+# `layer4` joins in, at a tenth of the rate, lower still for the earlier groups. On the command
+# line the whole of this section is
+#
+# ```sh
+# minitorch-cnn finetune resnet18 --weights $MINITORCH_CNN_RESNET18 --dataset folder:photos \
+#     --freeze-layers 30 --head-epochs 4 --finetune-epochs 4 --lr 1e-3 --batch-size 8 --out photos.npz
+# minitorch-cnn predict photos.npz new-photo.jpg
+# ```
+#
+# (full mode's epochs; the command always works at the weights' 224x224 and holds out a fifth of
+# each class).
+
+# %%
+mt.manual_seed(SEED)
+start = time.perf_counter()
+head_epochs, tune_epochs = settings["photo_epochs"]
+phases = transfer.finetune(photo_model, photo_train_loader, photo_val_loader, strategy="fine-tune-top",
+                           head_epochs=head_epochs, finetune_epochs=tune_epochs, lr=1e-3,
+                           keep_frozen=FREEZE_LAYERS, log=print)
+print(f"fine-tuned in {time.perf_counter() - start:.0f} s")
+tuned = photo_model.state_dict()
+in_frozen = {name: any(name.startswith(layer + ".") for layer in frozen_layers) for name in tuned}
+check("no weight or statistic of the 30 frozen layers moved",
+      all(np.array_equal(tuned[n], state[n]) for n in tuned if in_frozen[n] and not n.endswith("num_batches_tracked")),
+      True)
+check("every parameter of layer4 moved", all(not np.array_equal(p.detach().numpy(), state[n])
+                                             for n, p in photo_model.named_parameters() if n.startswith("layer4.")), True)
+photo_accuracy = check("validation accuracy after fine-tuning", phases[-1]["test_accuracy"], lambda a: 0 <= a <= 1)
+print(f"observed ({WEIGHTS_LABEL}): validation accuracy {phases[0]['test_accuracy']:.3f} after the head alone, "
+      f"{photo_accuracy:.3f} after layer4 too, on {len(val_photos)} held-out crops")
+
+# %% [markdown]
+# With ImageNet weights those numbers measure transfer: features learnt on other photos, a new
+# two-unit head, a few minutes of CPU. With the stand-in they measure only how well a linear head
+# on *random* convolutional features, plus one stage trained on a few dozen crops, separates two
+# photos with very different colours; that can be high too, which is why a real comparison needs
+# a baseline (part B measures one).
+#
+# The fine-tuned network is a checkpoint like any other: `transfer.save_pretrained` writes it with
+# its classes, input size and statistics, and `predict` reads it back.
+
+# %%
+tuned_checkpoint = str(WORK / "resnet18-photos.npz")
+transfer.save_pretrained(photo_model, dict(transfer.imagenet_metadata("resnet18"), dataset=f"folder:{photo_root}",
+                                           classes=folder.classes, image_size=photo_size), tuned_checkpoint)
+held_out = folder.samples[val_photos.indices[0]][0]
+photo_model.eval()
+with mt.no_grad():
+    p = F.softmax(photo_model(mt.tensor(imagenet_normalize(val_photos[0][0][None]))), dim=1).numpy()[0]
+with contextlib.redirect_stdout(io.StringIO()) as printed:
+    cli.main(["predict", tuned_checkpoint, held_out])
+print(printed.getvalue())
+check("predict on the checkpoint gives the model's probabilities for a held-out crop",
+      all(line in printed.getvalue().splitlines() for line in top_lines(p, folder.classes, k=2)), True)
+
+# %% [markdown]
+# # Part B: the mechanics, measured on a small network
+#
+# ## 4. A network pretrained here
 #
 # `transfer.pretrain` trains a zoo model from scratch and returns it with metadata (the
 # architecture, the classes, the input normalisation); `save_pretrained`/`load_pretrained`
@@ -69,15 +354,14 @@ pretrained, metadata = transfer.pretrain(
     shift=transfer_experiment.PRETRAIN_SHIFT, dataset="digits 0-4",
     make_optimizer=lambda params, lr: optim.Adam(params, lr=lr,
                                                  weight_decay=transfer_experiment.PRETRAIN_WEIGHT_DECAY))
-workdir = tempfile.TemporaryDirectory()
-checkpoint = str(Path(workdir.name) / "lenet5-digits04.npz")
+checkpoint = str(WORK / "lenet5-digits04.npz")
 transfer.save_pretrained(pretrained, metadata, checkpoint)
 print(f"pretrained on {len(source_train)} images in {time.perf_counter() - start:.0f} s")
 check("pretrained LeNet-5: test accuracy on the digits 0-4", metadata["test_accuracy"], lambda a: a > 0.5)
 normalize = transfer.normalization(metadata)
 
 # %% [markdown]
-# ## 2. Base and head
+# ## 5. Base and head
 #
 # `transfer.split_stages` lists the stages that own parameters, in forward order, split into
 # the pretrained *base* (LeNet-5's convolutions C1, C3, C5 and its hidden layer F6) and the
@@ -109,7 +393,7 @@ check("freezing up to layer2 freezes the stem and the first two stages", transfe
       ["conv1", "bn1", "layer1", "layer2"])
 
 # %% [markdown]
-# ## 3. Feature extraction: a new head on a frozen base
+# ## 6. Feature extraction: a new head on a frozen base
 #
 # The new task, the digits 5-9, has five classes. `replace_head` swaps the output layer for a
 # fresh 84 -> 5 one and keeps every other weight; `freeze` sets `requires_grad=False` on the
@@ -146,7 +430,7 @@ feature_extraction_accuracy = evaluate(model, test_loader)["accuracy"]
 print(f"feature extraction with {len(labelled)} labels: test accuracy {feature_extraction_accuracy:.3f}")
 
 # %% [markdown]
-# ## 4. Fine-tuning with differential learning rates
+# ## 7. Fine-tuning with differential learning rates
 #
 # Next, unfreeze the base and keep training everything, at a lower rate, and lower still for
 # earlier stages: their edge and stroke detectors suit almost any images, while later stages
@@ -184,7 +468,7 @@ print(f"after fine-tuning: test accuracy {fine_tuning_accuracy:.3f} (feature ext
 # Adam moves every weight by about its learning rate per step, whatever its gradient's size,
 # so the changes above follow the learning rates: the earliest stage moved least.
 #
-# ## 5. The quadrant: similar or different data, little or lots of it
+# ## 8. The quadrant: similar or different data, little or lots of it
 #
 # The course's advice:
 #
@@ -286,7 +570,7 @@ print(f"observed: pretraining beat training from scratch in {helped} of {len(res
 # it before trusting it.
 
 # %% [markdown]
-# ## 6. Different data, little of it: which stage transfers?
+# ## 9. Different data, little of it: which stage transfers?
 #
 # For the hard cell the course suggests a linear classifier on an *earlier* stage, whose
 # generic features may suit the new data better than the last stage's digit-specific ones.

@@ -17,6 +17,8 @@ import contextlib
 from .backend import array_namespace, quiet_float_errors
 
 _grad_state = {"enabled": True}
+#: Functions to call once the backward pass in progress has finished; ``None`` outside a backward.
+_queued = {"callbacks": None}
 
 #: Function class -> the ``rule(ctx, grad)`` that replaces its backward (see :func:`backward_rule`).
 _backward_rules = {}
@@ -148,15 +150,40 @@ class Function:
         return result
 
 
+def queue_callback(callback):
+    """Call ``callback()`` once the backward pass in progress has finished, after every gradient
+    has been accumulated (PyTorch's ``Variable._execution_engine.queue_callback``).
+
+    Only a backward may queue one, usually a Function's backward that wants all the gradients:
+    :class:`~minitorch_cnn.distributed.DistributedDataParallel` averages them over the processes
+    this way. Callbacks run in the order they were queued, and may queue more.
+    """
+    if _queued["callbacks"] is None:
+        raise RuntimeError("queue_callback: can only be called during a backward pass")
+    _queued["callbacks"].append(callback)
+
+
 def backward(root, grad):
     """Back-propagate ``grad`` (an array shaped like ``root``) through ``root``'s graph.
 
     The order is found iteratively (no recursion), so a 152-layer ResNet cannot hit Python's
     recursion limit. Gradients of tensors used more than once are summed; leaves that require a
     gradient accumulate into ``.grad`` as in PyTorch. A Function class with a rule set by
-    :func:`backward_rule` has that rule called instead of its ``backward``. NumPy's warnings about inf and nan are
-    silenced, as PyTorch has none (:func:`backend.quiet_float_errors`).
+    :func:`backward_rule` has that rule called instead of its ``backward``. NumPy's warnings about
+    inf and nan are silenced, as PyTorch has none (:func:`backend.quiet_float_errors`). Then the
+    callbacks queued during the pass (:func:`queue_callback`) run.
     """
+    outer = _queued["callbacks"]
+    _queued["callbacks"] = callbacks = []
+    try:
+        _backward_pass(root, grad)
+        while callbacks:
+            callbacks.pop(0)()
+    finally:
+        _queued["callbacks"] = outer
+
+
+def _backward_pass(root, grad):
     order = _topological_order(root)
     grads = {id(root): grad}
     with quiet_float_errors():

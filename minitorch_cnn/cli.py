@@ -14,24 +14,52 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 
 import numpy as np
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
+#: ``--dataset folder:PATH``: a folder of photos, one subfolder per class (data.ImageFolder).
+FOLDER_PREFIX = "folder:"
+#: The share of each class of a folder dataset held out as its test set (data.stratified_split).
+FOLDER_TEST_FRACTION = 0.2
+DATASET_HELP = f"one of {', '.join(DATASETS)}, or {FOLDER_PREFIX}PATH for a folder with one subfolder of images per class"
+
+
+def _dataset_name(text):
+    if text in DATASETS or (text.startswith(FOLDER_PREFIX) and len(text) > len(FOLDER_PREFIX)):
+        return text
+    raise argparse.ArgumentTypeError(f"expected {DATASET_HELP}; got {text!r}")
 
 
 def _load_dataset(name, data_dir, size):
     """Train and test sets of dataset ``name``, with square images of side ``size``.
 
     Images of another size are resized bilinearly (LeNet-5 expects 32x32; MNIST's are 28x28).
+    A folder of photos (``folder:PATH``) stays on disk: each photo is decoded when a batch needs
+    it, its shorter side resized to ``size`` and its centre cropped, and a stratified
+    ``FOLDER_TEST_FRACTION`` of every class is the test set.
     """
     from . import data
 
+    if name.startswith(FOLDER_PREFIX):
+        try:
+            folder = data.ImageFolder(name[len(FOLDER_PREFIX):], transform=_photo_transform(size))
+        except FileNotFoundError as exc:
+            raise SystemExit(f"--dataset {name}: {exc}") from None
+        return data.stratified_split(folder, FOLDER_TEST_FRACTION, seed=0)
     train, test = _load_native(name, data_dir, size)
     if train.images.shape[-1] != size or train.images.shape[-2] != size:
         train, test = (data.TensorDataset(data.transforms.resize(d.images, size), d.labels, d.classes)
                        for d in (train, test))
     return train, test
+
+
+def _photo_transform(size):
+    """A photo of any shape to ``size`` x ``size``: shorter side resized, centre cropped."""
+    from . import data
+
+    return data.transforms.Compose([data.imagenet.ResizeShorter(size), data.imagenet.CenterCrop(size)])
 
 
 def _load_native(name, data_dir, size):
@@ -84,16 +112,21 @@ def _resume_path(args, checkpoint):
 
 
 def cmd_train(args):
+    """Train in this process, or data-parallel when started by ``mpiexec -n R`` (R > 1): each rank
+    trains on its shard with ``--batch-size`` images per step (R times as many per step in all),
+    batch norm becomes SyncBatchNorm, and only rank 0 prints and writes files."""
     import minitorch_cnn as mt
-    from . import data, models, optim
+    from . import data, distributed, models, optim, transfer
     from .serialization import atomic_write
     from .training import fit, evaluate, plot_history
 
+    world, rank = distributed.get_world_size(), distributed.get_rank()
+    say = print if rank == 0 else lambda *a, **k: None
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    normalize = data.transforms.Normalize.from_images(train_set.images)
+    normalize = transfer.standardization(train_set)
     mean, std = normalize.mean.tolist(), normalize.std.tolist()
-    in_channels = train_set.images.shape[1]
+    in_channels, image_size, _ = train_set[0][0].shape
     model = models.create(args.model, num_classes=len(train_set.classes), in_channels=in_channels)
     if args.device != "cpu":
         model.to(device=args.device)
@@ -102,31 +135,46 @@ def cmd_train(args):
     augment = normalize
     if args.shift:
         augment = data.transforms.Compose([data.transforms.RandomShift(args.shift), normalize])
-    train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=augment, device=args.device)
-    test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device)
-    os.makedirs(args.out, exist_ok=True)
+    if world > 1:
+        model = distributed.DistributedDataParallel(mt.nn.SyncBatchNorm.convert_sync_batchnorm(model))
+        # Every rank built the same model (rank 0's is broadcast anyway); from here on each draws
+        # its own dropout masks and shifts.
+        mt.manual_seed(args.seed + rank)
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, transform=augment, device=args.device,
+                                       sampler=data.DistributedSampler(train_set, seed=args.seed))
+        test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device,
+                                      sampler=data.InferenceSampler(test_set))
+    else:
+        train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=augment,
+                                       device=args.device)
+        test_loader = data.DataLoader(test_set, batch_size=256, transform=normalize, device=args.device)
+    if rank == 0:
+        os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, "checkpoint.npz")
     metadata = {
         "architecture": args.model,
         "dataset": args.dataset,
         "classes": [str(c) for c in train_set.classes],
         "in_channels": in_channels,
-        "image_size": int(train_set.images.shape[-1]),
+        "image_size": int(image_size),
         "normalize_mean": mean,
         "normalize_std": std,
         **_run_options(args),
     }
     resume = _resume_path(args, checkpoint)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
-          f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
-          f"{args.optimizer} lr={args.lr}, batch {args.batch_size}, device {args.device}"
-          + (f", resuming from {resume}" if resume else ""))
+    batch = f"batch {args.batch_size}" + (f" per process x {world} processes" if world > 1 else "")
+    say(f"training {args.model} ({n_params:,} parameters) on {args.dataset}: "
+        f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs, "
+        f"{args.optimizer} lr={args.lr}, {batch}, device {args.device}"
+        + (f", resuming from {resume}" if resume else ""))
     start = time.perf_counter()
     history = fit(model, train_loader, optimizer, args.epochs, test_loader=test_loader, scheduler=scheduler,
                   checkpoint=checkpoint, progress=not args.no_progress, metadata=metadata, resume=resume)
     seconds = time.perf_counter() - start
     result = evaluate(model, test_loader)
+    if rank > 0:
+        return 0
     state = mt.load(checkpoint)
     state["metadata"]["test_accuracy"] = result["accuracy"]
     mt.save(state, checkpoint)
@@ -156,16 +204,17 @@ def load_model(source, weights=None, num_classes=None, in_channels=None):
     ``source`` is a checkpoint written by ``train``, ``pretrain`` or ``finetune``, whose metadata
     names the architecture (with its options), the classes, the input channels and size, the
     normalisation and the dataset. Or, with ``weights``, ``source`` is a model name (see
-    ``minitorch-cnn models``) and ``weights`` a file ``mt.load`` reads holding its weights: a state
-    dict saved with ``mt.save(model.state_dict(), path)``, or a checkpoint. That metadata then
-    holds only the architecture, the classes (numbered) and the input channels: ``num_classes``
-    and ``in_channels``, by default the model's own defaults. With no normalisation in it, a
-    command feeds such a model pixels in [0, 1].
+    ``minitorch-cnn models``) and ``weights`` a file ``mt.load_weights`` reads: torchvision's
+    ``.pth``, ``.safetensors``, a state dict saved with ``mt.save(model.state_dict(), path)``, or
+    a checkpoint. ``num_classes`` and ``in_channels`` are by default the model's own defaults and
+    must be the file's. A model with ImageNet's 1,000 classes and 3 channels gets ImageNet's
+    metadata (:func:`~minitorch_cnn.transfer.imagenet_metadata`: class names, statistics, crop
+    size); any other holds only the architecture, the classes (numbered) and the input channels,
+    and with no normalisation in it, a command feeds such a model pixels in [0, 1].
 
     Any problem (a missing or unreadable file, weights of another shape) exits with its reason.
     """
-    from . import models
-    from .transfer import load_pretrained
+    from . import data, models, transfer
 
     try:
         if weights is None:
@@ -175,14 +224,22 @@ def load_model(source, weights=None, num_classes=None, in_channels=None):
             if num_classes is not None or in_channels is not None:
                 raise SystemExit(f"--num-classes and --in-channels go with MODEL --weights FILE; "
                                  f"the checkpoint {source} records its own")
-            model, metadata = load_pretrained(source)
+            model, metadata = transfer.load_pretrained(source)
         else:
+            with warnings.catch_warnings():
+                # A new classifier is a transfer-learning start, never a model to run: refused here.
+                warnings.simplefilter("error", models.HeadReplacedWarning)
+                model = models.create(source, num_classes=num_classes, in_channels=in_channels, weights=weights)
             defaults = inspect.signature(models.model_info(source)["fn"]).parameters
             num_classes = num_classes or defaults["num_classes"].default
             in_channels = in_channels or defaults["in_channels"].default
-            model = models.create(source, num_classes=num_classes, in_channels=in_channels, weights=weights)
-            metadata = {"architecture": source, "classes": [str(k) for k in range(num_classes)],
-                        "in_channels": in_channels}
+            if (num_classes, in_channels) == (data.imagenet.NUM_CLASSES, 3):
+                metadata = transfer.imagenet_metadata(source)
+            else:
+                metadata = {"architecture": source, "classes": [str(k) for k in range(num_classes)],
+                            "in_channels": in_channels}
+    except models.HeadReplacedWarning as exc:
+        raise SystemExit(f"{exc}; --num-classes must be the number of classes the weights were trained for") from None
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise SystemExit(exc.args[0] if exc.args else repr(exc)) from None
     model.eval()
@@ -219,15 +276,22 @@ def cmd_info(args):
 def cmd_init_stats(args):
     from . import experiments
 
+    if args.symmetry:
+        print(f"{'init':>9}{'hidden_weight_spread':>22}{'hidden_weight_std':>19}{'test_accuracy':>15}")
+        for init in ("constant", "random"):
+            result = experiments.constant_init_symmetry(init, seed=args.seed)
+            print(f"{init:>9}{result['hidden_weight_spread']:>22.4g}{result['hidden_weight_std']:>19.4g}"
+                  f"{result['test_accuracy']:>15.4f}")
+        print("constant: every hidden unit keeps the same weights (spread 0), so the MLP has one unit's capacity")
+        return 0
     init = args.init
     try:
         init = float(init)
     except ValueError:
         pass
     stats = experiments.activation_statistics([args.width] * (args.layers + 1), args.activation, init,
-                                              batch=args.batch, seed=args.seed)
+                                              batch=args.batch, seed=args.seed, gradients=args.gradients)
     print(experiments.format_table(stats))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     experiments.plot_activation_histograms(stats, args.out)
     print(f"wrote {args.out}")
     return 0
@@ -293,15 +357,27 @@ def _classes(text):
         raise argparse.ArgumentTypeError(f"expected class indices like 0,1,2,3,4, got {text!r}") from None
 
 
+def _keep_classes(args, train_set, test_set):
+    from . import transfer
+
+    if not args.classes:
+        return train_set, test_set
+    if args.dataset.startswith(FOLDER_PREFIX):
+        raise SystemExit(f"{args.command}: --classes picks classes of an in-memory dataset; for a folder, keep only "
+                         "the class subfolders you want")
+    return transfer.keep_classes(train_set, args.classes), transfer.keep_classes(test_set, args.classes)
+
+
 def cmd_pretrain(args):
     import minitorch_cnn as mt
     from . import transfer
 
     mt.manual_seed(args.seed)
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, args.image_size)
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
-    out = args.out or os.path.join("zoo", f"{args.model}-{args.dataset}.npz")
+    train_set, test_set = _keep_classes(args, train_set, test_set)
+    dataset = os.path.basename(os.path.normpath(args.dataset[len(FOLDER_PREFIX):])) if args.dataset.startswith(
+        FOLDER_PREFIX) else args.dataset
+    out = args.out or os.path.join("zoo", f"{args.model}-{dataset}.npz")
     resume = _resume_path(args, out)
     print(f"pretraining {args.model} on {args.dataset} (classes {', '.join(train_set.classes)}): "
           f"{len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs"
@@ -321,15 +397,18 @@ def cmd_finetune(args):
     from . import data, transfer
 
     mt.manual_seed(args.seed)
-    model, metadata = transfer.load_pretrained(args.checkpoint)
+    model, metadata = load_model(args.checkpoint, args.weights)
+    if "normalize_mean" not in metadata:
+        raise SystemExit(f"finetune: {args.weights} are not ImageNet weights (1000 classes, 3 channels); fine-tune "
+                         "other weights from a checkpoint written by train or pretrain")
     train_set, test_set = _load_dataset(args.dataset, args.data_dir, metadata["image_size"])
-    if args.classes:
-        train_set, test_set = (transfer.keep_classes(d, args.classes) for d in (train_set, test_set))
+    train_set, test_set = _keep_classes(args, train_set, test_set)
     if args.per_class:
         train_set, _ = transfer.split_per_class(train_set, args.per_class, seed=args.seed)
-    if train_set.images.shape[1] != metadata["in_channels"]:
+    channels = train_set[0][0].shape[0]
+    if channels != metadata["in_channels"]:
         raise SystemExit(f"finetune: {args.checkpoint} expects {metadata['in_channels']}-channel images, "
-                         f"--dataset {args.dataset} has {train_set.images.shape[1]}")
+                         f"--dataset {args.dataset} has {channels}")
     transfer.replace_head(model, len(train_set.classes))
     normalize = transfer.normalization(metadata)
     train_loader = data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, transform=normalize)
@@ -341,17 +420,77 @@ def cmd_finetune(args):
     print(f"fine-tuning {metadata['architecture']} from {args.checkpoint} on {args.dataset} "
           f"({len(train_set)} train / {len(test_set)} test images), strategy {args.strategy}"
           + (f", resuming from {resume}" if resume else ""))
-    phases = transfer.finetune(
-        model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
-        finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
-        make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
-        progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume,
-        metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    keep_frozen = args.freeze_layers if args.freeze_layers is not None else args.freeze_prefix
+    try:
+        phases = transfer.finetune(
+            model, train_loader, test_loader, strategy=args.strategy, head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs, lr=args.lr, unfreeze_stages=args.unfreeze, factor=args.factor,
+            make_optimizer=lambda params, lr: _optimizer(args.optimizer, params, lr, args.momentum, args.weight_decay),
+            progress=not args.no_progress, log=print, checkpoint=args.out, resume=resume, keep_frozen=keep_frozen,
+            metadata=dict(_run_options(args), classes=[str(c) for c in train_set.classes]))
+    except ValueError as exc:
+        # keep_frozen is checked before training; a ResumeError gets main()'s "--resume" wording.
+        if isinstance(exc, transfer.ResumeError) or not str(exc).startswith("finetune: "):
+            raise
+        raise SystemExit(str(exc)) from None
     if args.out:
         tuned = dict(metadata, dataset=args.dataset, classes=[str(c) for c in train_set.classes],
-                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.checkpoint)
+                     test_accuracy=phases[-1]["test_accuracy"], finetuned_from=args.weights or args.checkpoint)
         transfer.save_pretrained(model, tuned, args.out)
         print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_layers(args):
+    from . import models, transfer
+
+    model = models.create(args.name, num_classes=args.num_classes, **_options(args.option))
+    named = transfer.layers(model)
+    print(f"{args.name}: {len(named)} layers (modules that own parameters) in named_modules() order; "
+          "finetune --freeze-layers K keeps the first K frozen")
+    for k, (name, module) in enumerate(named, start=1):
+        count = sum(p.numel() for p in module.parameters(recurse=False))
+        print(f"{k:5d}  {name:<40s} {type(module).__name__:<14s} {count:>11,d}")
+    return 0
+
+
+def _preprocessing(metadata):
+    """How a command turns an image file into the ``(C, H, W)`` input ``load_model``'s model expects:
+    ImageNet weights resize the shorter side and crop the centre, as torchvision's do; a checkpoint
+    resizes to its training size as its training images were (a folder's photos cropped like them)
+    and standardises with its training statistics; bare weights get the file's pixels in [0, 1]."""
+    from . import data
+
+    if metadata.get("dataset") == "imagenet":
+        preset = data.imagenet.preprocessing(metadata["architecture"])
+        return lambda path: preset(data.read_image(path, channels=3))
+    channels, size = metadata["in_channels"], metadata.get("image_size")
+    if "normalize_mean" not in metadata:
+        return lambda path: data.read_image(path, channels=channels, size=size)
+    normalize = data.transforms.Normalize(metadata["normalize_mean"], metadata["normalize_std"])
+    if str(metadata.get("dataset", "")).startswith(FOLDER_PREFIX):
+        photo = _photo_transform(size)
+        return lambda path: normalize(photo(data.read_image(path, channels=channels))[None])[0]
+    return lambda path: normalize(data.read_image(path, channels=channels, size=size)[None])[0]
+
+
+def cmd_predict(args):
+    import minitorch_cnn as mt
+    import minitorch_cnn.functional as F
+
+    model, metadata = load_model(args.model, args.weights, args.num_classes)
+    preprocess, names = _preprocessing(metadata), metadata["classes"]
+    try:
+        batch = np.stack([preprocess(path) for path in args.images])
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"predict: {exc}") from None
+    with mt.no_grad():
+        probabilities = F.softmax(model(mt.tensor(batch)), dim=1).numpy()
+    k = min(args.top, len(names))
+    for path, p in zip(args.images, probabilities):
+        print(path)
+        for rank, c in enumerate(np.argsort(-p, kind="stable")[:k], start=1):
+            print(f"  {rank}. {names[c]} ({c}): {p[c]:.4f}")
     return 0
 
 
@@ -486,10 +625,10 @@ def cmd_visualize(args):
 
 def _add_training_options(p, epochs, lr):
     """The dataset and optimiser options that 'train' and 'pretrain' share (defaults differ)."""
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, fashion_mnist, cifar10)")
     p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (per process under mpiexec)")
     p.add_argument("--lr", type=float, default=lr)
     p.add_argument("--optimizer", default="adam", choices=("sgd", "adam"))
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
@@ -518,7 +657,7 @@ def build_parser():
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint written by 'train' on its test set")
     p.add_argument("checkpoint")
-    p.add_argument("--dataset", default=None, choices=DATASETS, help="default: the one it was trained on")
+    p.add_argument("--dataset", default=None, type=_dataset_name, help=DATASET_HELP + " (default: the one it was trained on)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
@@ -554,11 +693,18 @@ def build_parser():
 
     p = sub.add_parser("init-stats", help="the weight-initialisation activation-statistics experiment")
     p.add_argument("--activation", default="tanh", choices=("tanh", "relu"))
-    p.add_argument("--init", default="xavier", help="a float std (e.g. 0.01), 'xavier' or 'kaiming'")
+    p.add_argument("--init", default="xavier",
+                   help="a float std (e.g. 0.01), 'xavier', 'kaiming', 'orthogonal' (Saxe et al. 2013, with the "
+                        "activation's gain) or 'lsuv' (Mishkin & Matas 2015, on the input batch)")
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--width", type=int, default=4096)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gradients", action="store_true",
+                   help="also back-propagate a random loss: per-layer statistics of dL/da and of dL/dW")
+    p.add_argument("--symmetry", action="store_true",
+                   help="instead: train an MLP on the digits from constant and from random weights and show "
+                        "that constant weights keep every hidden unit identical")
     p.add_argument("--out", default="runs/init_stats.png", help="PNG of per-layer histograms")
     p.set_defaults(func=cmd_init_stats)
 
@@ -600,8 +746,11 @@ def build_parser():
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="transfer a pretrained checkpoint to a dataset: train the head, then fine-tune")
-    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train')")
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
+    p.add_argument("checkpoint", help="a checkpoint written by 'pretrain' (or 'train'), or a model name with --weights")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="ImageNet weights for the model named by CHECKPOINT (torchvision's .pth, .safetensors, .npz): "
+                        "images are preprocessed as those weights expect")
+    p.add_argument("--dataset", default="digits", type=_dataset_name, help=DATASET_HELP)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--classes", type=_classes, default=None, help="keep only these class indices, e.g. 5,6,7,8,9")
     p.add_argument("--per-class", type=int, default=None, help="train on this many labelled images per class")
@@ -609,6 +758,13 @@ def build_parser():
                    help="feature-extract: head only; fine-tune-top: then the last --unfreeze base stages too; "
                         "full: then every stage")
     p.add_argument("--unfreeze", type=int, default=1, help="base stages fine-tune-top unfreezes in phase 2 (default 1)")
+    depth = p.add_mutually_exclusive_group()
+    depth.add_argument("--freeze-layers", type=int, default=None, metavar="K",
+                       help="instead of --unfreeze: phase 2 trains every layer but the first K (see 'minitorch-cnn "
+                            "layers MODEL')")
+    depth.add_argument("--freeze-prefix", action="append", default=None, metavar="NAME",
+                       help="instead of --unfreeze: phase 2 trains every layer but those under NAME (e.g. features.0; "
+                            "repeatable)")
     p.add_argument("--head-epochs", type=int, default=10, help="phase 1: epochs with the base frozen")
     p.add_argument("--finetune-epochs", type=int, default=10, help="phase 2: epochs at lr x 0.1")
     p.add_argument("--lr", type=float, default=1e-2, help="phase-1 learning rate (default 1e-2)")
@@ -626,6 +782,22 @@ def build_parser():
                    help="continue a stopped run from its --out checkpoint (or PATH) with the same options")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("layers", help="the layers (modules owning parameters) that finetune --freeze-layers counts")
+    p.add_argument("name")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="model option, e.g. width_mult=0.25")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("predict", help="the top classes of image files (JPEG, PNG, ...) with their probabilities")
+    p.add_argument("model", help="a registered model name with --weights FILE, or a checkpoint written by "
+                                 "'train', 'pretrain' or 'finetune'")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--weights", default=None,
+                   help="weights for MODEL: torchvision's .pth (e.g. resnet18-f37072fd.pth), .safetensors or .npz")
+    p.add_argument("--num-classes", type=int, default=None, help="outputs of the weights file (default 1000: ImageNet)")
+    p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("transfer-demo", help="lecture 11: scratch vs feature extraction vs fine-tuning with few labels")
     p.add_argument("--out", default="runs/transfer", help="output folder (default runs/transfer)")
@@ -646,19 +818,28 @@ def _resume_command(argv):
 
 
 def main(argv=None):
+    from .distributed import abort_on_error
     from .engine import keep_freed_memory
-    from .training import ResumeError, TrainingInterrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # every command here trains or evaluates: keep the step's freed buffers
+    with abort_on_error():
+        return _run(args, argv)
+
+
+def _run(args, argv):
+    from . import distributed
+    from .training import ResumeError, TrainingInterrupted
+
     try:
         return args.func(args)
     except ResumeError as exc:
         raise SystemExit(f"minitorch-cnn {args.command} --resume: {exc}") from None
     except TrainingInterrupted as exc:
-        print(f"minitorch-cnn {args.command}: stopped by {signal.Signals(exc.signal_number).name} {exc.where}; "
-              f"wrote {exc.checkpoint}\nto continue, run:\n  {_resume_command(argv)}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"minitorch-cnn {args.command}: stopped by {signal.Signals(exc.signal_number).name} {exc.where}; "
+                  f"wrote {exc.checkpoint}\nto continue, run:\n  {_resume_command(argv)}", file=sys.stderr)
         return 128 + exc.signal_number
     except KeyboardInterrupt:
         print(f"minitorch-cnn {args.command}: stopped at once; checkpoints already written are intact",

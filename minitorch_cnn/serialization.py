@@ -149,6 +149,7 @@ def load(path):
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ValueError(f"{corrupt}: {exc}") from exc
     if _STRUCTURE not in arrays:
-        raise ValueError(f"load: {path} is an .npz file but not a minitorch_cnn checkpoint (no {_STRUCTURE})")
+        raise ValueError(f"load: {path} is a zip file but not a minitorch_cnn checkpoint (no {_STRUCTURE}); "
+                         "for a state dict (torch.save .pth, np.savez), use mt.load_weights")
     structure = json.loads(str(arrays.pop(_STRUCTURE)))
     return _unflatten(structure, arrays)

@@ -14,6 +14,12 @@ step in progress finish, writes a mid-epoch checkpoint and raises :class:`Traini
 a second one stops at once (``KeyboardInterrupt``), leaving the last checkpoint as it was.
 ``fit(..., resume=path)`` continues from any checkpoint ``fit`` wrote, mid-epoch ones included,
 and ends with the same parameters, bitwise, as a run that was never stopped.
+
+Several processes (``mpiexec -n R``, see :mod:`minitorch_cnn.distributed`): pass the model
+wrapped in ``DistributedDataParallel`` and a training loader with a ``DistributedSampler``. Every
+rank runs ``fit``; losses and accuracies are summed over the ranks, so the history is the one of
+the whole epoch, the same on every rank. Only rank 0 shows progress bars and writes the
+checkpoint, which holds every rank's random state and loader position; all ranks resume from it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from tqdm import tqdm
 from . import functional as F
 from .autograd import no_grad
 from .backend import get_rng_state, set_rng_state
+from .distributed import comm
+from .distributed.ddp import DistributedDataParallel
 from .engine import keep_freed_memory
 from .serialization import load, partial_saves, save, save_figure
 
@@ -77,6 +85,17 @@ class _StopSignals:
         self.signal_number = None
         self._previous = {}
 
+    def agree(self):
+        """With several ranks, a signal that reached any of them stops all of them after the same
+        step (one small ``Allreduce``): a rank that stopped alone would leave the others waiting."""
+        if not self.enabled or comm.get_world_size() == 1:
+            return
+        signals = np.zeros(comm.get_world_size(), dtype=np.int64)
+        signals[comm.get_rank()] = self.signal_number or 0
+        comm.all_reduce(signals)
+        if self.signal_number is None and signals.any():
+            self.signal_number = int(signals[signals > 0][0])
+
     def _handle(self, signal_number, frame):
         name = signal.Signals(signal_number).name
         if self.signal_number is not None:
@@ -118,12 +137,25 @@ def topk_correct(logits, labels, ks=(1, 5)):
     return {k: int(np.sum(np.any(order[:, : min(k, scores.shape[1])] == labels[:, None], axis=1))) for k in ks}
 
 
+def _sharded(loader):
+    """Whether ``loader`` sees one rank's shard (its sampler splits the data over several ranks)."""
+    return getattr(getattr(loader, "sampler", None), "num_replicas", 1) > 1
+
+
 def evaluate(model, loader, progress=False, desc="eval"):
     """Mean loss, top-1/top-5 accuracy and error of ``model`` on ``loader``, in eval mode.
 
     Returns a dict with ``loss``, ``accuracy``, ``top1_error``, ``top5_error`` and ``count``.
     The model's train/eval mode is restored afterwards.
+
+    When the loader's sampler splits the data over the ranks (``InferenceSampler``), every rank
+    must call ``evaluate``: the counts are summed over the ranks, so each sample counts once and
+    every rank returns the result over the whole set. A ``DistributedSampler`` that pads the
+    shards with repeated samples is refused: those would count twice.
     """
+    if _sharded(loader) and getattr(loader.sampler, "total_size", 0) > len(loader.sampler.dataset):
+        raise ValueError(f"evaluate: the loader's {type(loader.sampler).__name__} repeats samples to even out "
+                         "the shards, which would count them twice; evaluate with an InferenceSampler")
     was_training = model.training
     model.eval()
     total, loss_sum, correct = 0, 0.0, {1: 0, 5: 0}
@@ -138,6 +170,9 @@ def evaluate(model, loader, progress=False, desc="eval"):
                 total += n
     finally:
         model.train(was_training)
+    if _sharded(loader):
+        sums = comm.all_reduce(np.array([total, loss_sum, correct[1], correct[5]], dtype=np.float64))
+        total, loss_sum, correct = int(sums[0]), sums[1], {1: int(sums[2]), 5: int(sums[3])}
     if total == 0:
         raise ValueError("evaluate: the loader produced no batches")
     return {
@@ -188,11 +223,24 @@ def fit(
     ``lr`` and, with a test loader, ``test_loss``, ``test_accuracy``, ``test_top1_error``,
     ``test_top5_error``.
 
+    With several ranks (see the module's docstring) the model must be a ``DistributedDataParallel``
+    and the training loader's sampler must split the data over the ranks (``DistributedSampler``,
+    whose ``set_epoch`` ``fit`` calls before each epoch). The checkpoint then holds the wrapped
+    model's state (loadable in one process) and ``world_size`` in its metadata; resume with the
+    same number of processes. ``progress`` applies to rank 0 only.
+
     Calls :func:`~minitorch_cnn.engine.keep_freed_memory` first: every step frees and allocates
     the same buffers, which glibc would otherwise fault back in page by page.
     """
     keep_freed_memory()
     metadata = dict(metadata or {})
+    world = comm.get_world_size()
+    if world > 1:
+        _check_distributed(model, train_loader, world)
+        # Only when distributed, so a one-process checkpoint keeps the metadata it always had.
+        metadata["world_size"] = world
+    progress = progress and comm.is_main()
+    core = model.module if isinstance(model, DistributedDataParallel) else model
     run = {
         "model": type(model).__name__,
         "optimizer": type(optimizer).__name__,
@@ -204,23 +252,25 @@ def fit(
     }
     history, done, partial = [], 0, None
     if resume is not None:
-        history, done, partial = _resume(resume, model, optimizer, scheduler, train_loader, metadata, run, epochs)
+        history, done, partial = _resume(resume, core, optimizer, scheduler, train_loader, metadata, run, epochs)
 
     def write_checkpoint(epochs_done, epoch_so_far=None):
+        # Every rank's own state; rank 0's also at the top level, where one process keeps it.
+        mine = {"epoch_so_far": epoch_so_far, "rng": get_rng_state(), "loader": train_loader.state_dict()}
+        ranks = comm.all_gather_object(mine)
+        if not comm.is_main():
+            return
+        training = {"run": run, "epochs_done": epochs_done, **mine}
+        if world > 1:
+            training["ranks"] = ranks
         save(
             {
-                "model": model.state_dict(),
+                "model": core.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "metadata": metadata,
                 "history": history,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "training": {
-                    "run": run,
-                    "epochs_done": epochs_done,
-                    "epoch_so_far": epoch_so_far,
-                    "rng": get_rng_state(),
-                    "loader": train_loader.state_dict(),
-                },
+                "training": training,
             },
             checkpoint,
         )
@@ -230,6 +280,8 @@ def fit(
             model.train()
             so_far = partial or {"batches": 0, "seen": 0, "loss_sum": 0.0, "correct": 0, "seconds": 0.0}
             partial = None
+            if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                train_loader.sampler.set_epoch(epoch - 1)
             first, seen, loss_sum, correct = so_far["batches"], so_far["seen"], so_far["loss_sum"], so_far["correct"]
             start = time.perf_counter() - so_far["seconds"]
             # The epoch's iterator, not the loader: every iter() on the loader starts an epoch and draws
@@ -255,6 +307,7 @@ def fit(
                 correct += topk_correct(_main_output(out).detach().numpy(), labels.detach().numpy(), ks=(1,))[1]
                 rate = seen / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+                stop.agree()
                 # After the last batch the epoch is finished first, so a checkpoint is never
                 # mid-epoch with no batch left.
                 if stop.signal_number is not None and batch < len(train_loader):
@@ -264,6 +317,9 @@ def fit(
                     raise TrainingInterrupted(stop.signal_number, checkpoint,
                                               f"after batch {batch} of {len(train_loader)} of epoch {epoch}/{epochs}")
             elapsed = time.perf_counter() - start
+            if world > 1:
+                sums = comm.all_reduce(np.array([seen, loss_sum, correct], dtype=np.float64))
+                seen, loss_sum, correct = int(sums[0]), sums[1], int(sums[2])
             entry = {
                 "epoch": epoch,
                 "train_loss": loss_sum / seen,
@@ -287,16 +343,29 @@ def fit(
                     scheduler.step()
             if checkpoint is not None:
                 write_checkpoint(epoch)
+            stop.agree()
             if stop.signal_number is not None and epoch < epochs:
                 raise TrainingInterrupted(stop.signal_number, checkpoint, f"at the end of epoch {epoch}/{epochs}")
     return history
+
+
+def _check_distributed(model, train_loader, world):
+    if not isinstance(model, DistributedDataParallel):
+        raise ValueError(f"fit: running on {world} processes, expected the model wrapped in "
+                         f"distributed.DistributedDataParallel, got {type(model).__name__}")
+    replicas = getattr(getattr(train_loader, "sampler", None), "num_replicas", 1)
+    if replicas != world:
+        raise ValueError(f"fit: running on {world} processes, expected a training loader whose sampler splits the "
+                         f"data over them (DataLoader(..., sampler=DistributedSampler(dataset))), got a sampler over "
+                         f"{replicas}; otherwise every process trains on the whole dataset")
 
 
 def _resume(path, model, optimizer, scheduler, train_loader, metadata, run, epochs):
     """Load the checkpoint at ``path`` into the training objects, after checking it was written by
     the same run; returns ``(history, epochs_done, epoch_so_far)``."""
     path = os.fspath(path)
-    for leftover in partial_saves(path):
+    # Rank 0 alone tidies up; the others could race it for the same file.
+    for leftover in partial_saves(path) if comm.is_main() else ():
         warnings.warn(f"fit: removed {leftover}, a partial checkpoint left by a save that was killed "
                       f"while writing; {path} is the last complete one", stacklevel=3)
         os.remove(leftover)
@@ -308,6 +377,14 @@ def _resume(path, model, optimizer, scheduler, train_loader, metadata, run, epoc
         raise ResumeError(f"fit: cannot resume from {path}: it holds no training state (it was not written by "
                           "fit, or was rewritten without it, e.g. as the final file of 'pretrain')")
     saved = state["training"]
+    written, now = state.get("metadata", {}).get("world_size", 1), metadata.get("world_size", 1)
+    if written != now:
+        raise ResumeError(f"fit: cannot resume from {path}: it was written by a run on {written} process(es), "
+                          f"this run has {now}; resume with mpiexec -n {written}" if written > 1 else
+                          f"fit: cannot resume from {path}: it was written by a run in one process, this run "
+                          f"has {now}; resume it in one process")
+    if "ranks" in saved:
+        saved = dict(saved, **saved["ranks"][comm.get_rank()])
     differences = _differences(state.get("metadata", {}), metadata) + _differences(saved["run"], run)
     if differences:
         raise ResumeError(f"fit: cannot resume from {path}: {'; '.join(differences)} "

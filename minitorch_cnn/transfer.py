@@ -142,8 +142,12 @@ def _position(model, key, op):
 # ---------------------------------------------------------------- freezing
 
 
+def _is_batch_norm(module):
+    return isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d))
+
+
 def _batch_norms(module):
-    return [m for m in module.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    return [m for m in module.modules() if _is_batch_norm(m)]
 
 
 def freeze(model, upto=None, bn_eval=False):
@@ -174,6 +178,59 @@ def freeze(model, upto=None, bn_eval=False):
             for bn in _batch_norms(module):
                 bn.freeze_stats = True
     return [name for name, module in chosen if _has_parameters(module)]
+
+
+def layers(model):
+    """The layers of ``model``: every module that owns parameters itself (a convolution, a batch
+    norm, a linear layer), as ``(name, module)`` in ``model.named_modules()`` order, which for the
+    zoo is the order of the forward pass.
+
+    Parameter-free modules (ReLU, pooling, dropout) and containers (``Sequential``, a residual
+    block) are not layers here: they hold nothing to freeze. Keras counts every layer, activations
+    and additions included, so its "first 140 layers" of a network is not our first 140; print
+    ours with ``minitorch-cnn layers MODEL``. For LeNet-5: ``features.0`` (C1), ``features.3``
+    (C3), ``features.6`` (C5), ``classifier.1`` (F6), ``classifier.3`` (output).
+    """
+    return [(name, m) for name, m in model.named_modules() if next(m.parameters(recurse=False), None) is not None]
+
+
+def freeze_layers(model, spec, bn_eval=False):
+    """Freeze layers of ``model`` (see :func:`layers`) at any depth; returns their names.
+
+    Args:
+        spec: an int ``k``, the first ``k`` layers; or a name prefix (or a list of them): every
+            layer whose name is the prefix or starts with it followed by a dot (``"layer1"``
+            freezes ``layer1.0.conv1`` ... but not ``layer10``; ``"features.1"`` not
+            ``features.10``).
+        bn_eval: as in :func:`freeze`: frozen batch norms normalise with their running
+            statistics and stop updating them.
+    """
+    chosen = _select_layers(model, spec, "freeze_layers")
+    for _, module in chosen:
+        for p in module.parameters(recurse=False):
+            p.requires_grad = False
+        if bn_eval and _is_batch_norm(module):
+            module.freeze_stats = True
+    return [name for name, _ in chosen]
+
+
+def _select_layers(model, spec, op):
+    named = layers(model)
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        if not 0 <= spec <= len(named):
+            raise ValueError(f"{op}: expected 0 <= k <= {len(named)} (the layers of {type(model).__name__}), "
+                             f"got {spec}")
+        return named[:spec]
+    prefixes = [spec] if isinstance(spec, str) else list(spec)
+    unknown = [p for p in prefixes if not any(_under(name, p) for name, _ in named)]
+    if not prefixes or unknown:
+        raise ValueError(f"{op}: no layer of {type(model).__name__} is named by {unknown or prefixes}; "
+                         f"its layers are {[name for name, _ in named]}")
+    return [(name, m) for name, m in named if any(_under(name, p) for p in prefixes)]
+
+
+def _under(name, prefix):
+    return name == prefix or name.startswith(prefix + ".")
 
 
 def unfreeze(model, from_=None):
@@ -368,7 +425,8 @@ def keep_classes(dataset, classes):
 
 
 def split_per_class(dataset, per_class, seed=0):
-    """``(labelled, rest)``: ``per_class`` images of every class drawn with ``seed``, and all the others."""
+    """``(labelled, rest)``: ``per_class`` images of every class drawn with ``seed``, and all the others
+    (in-memory datasets stay in memory; any other, such as an ImageFolder, is split into Subsets)."""
     rng = np.random.default_rng(seed)
     picked = []
     for k in np.unique(dataset.labels):
@@ -378,6 +436,8 @@ def split_per_class(dataset, per_class, seed=0):
         picked.append(rng.choice(members, per_class, replace=False))
     chosen = np.zeros(len(dataset), dtype=bool)
     chosen[np.concatenate(picked)] = True
+    if not isinstance(dataset, data.TensorDataset):
+        return data.Subset(dataset, np.flatnonzero(chosen)), data.Subset(dataset, np.flatnonzero(~chosen))
     part = (lambda mask: data.TensorDataset(dataset.images[mask], dataset.labels[mask], classes=dataset.classes))
     return part(chosen), part(~chosen)
 
@@ -390,6 +450,15 @@ def default_optimizer(params, lr):
     return optim.Adam(params, lr=lr)
 
 
+def standardization(train_set):
+    """The ``Normalize`` a model trained on ``train_set`` uses: the images' own per-channel mean and
+    std when they are in memory; ImageNet's for a folder of photos (an ImageFolder or a Subset of
+    one), whose own statistics would cost decoding every photo once more."""
+    if isinstance(train_set, data.TensorDataset):
+        return data.transforms.Normalize.from_images(train_set.images)
+    return data.transforms.Normalize(data.imagenet.IMAGENET_MEAN, data.imagenet.IMAGENET_STD)
+
+
 def normalization(model_metadata):
     """The :class:`~minitorch_cnn.data.transforms.Normalize` a pretrained model expects."""
     return data.transforms.Normalize(model_metadata["normalize_mean"], model_metadata["normalize_std"])
@@ -399,9 +468,9 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
              shift=0, dataset="", progress=False, device="cpu", checkpoint=None, resume=None, run_options=None):
     """Train zoo model ``name`` from scratch; returns ``(model, metadata)`` for :func:`save_pretrained`.
 
-    Images are standardised with ``train_set``'s per-channel mean and std, which go into the
-    metadata with the architecture, its ``options``, the class names, the image size and the test
-    accuracy: everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
+    Images are standardised as :func:`standardization` says; the mean and std go into the metadata
+    with the architecture, its ``options``, the class names, the image size and the test accuracy:
+    everything :func:`load_pretrained` and ``minitorch-cnn finetune`` need. ``shift``
     augments with random shifts of up to that many pixels: features that must hold wherever the
     object sits are the ones that carry over to a new task.
 
@@ -409,16 +478,16 @@ def pretrain(name, train_set, test_set, epochs, lr=1e-3, batch_size=32, make_opt
     (the command line's other options) join the metadata, so a resume with other ones is refused.
     """
     options = dict(options or {})
-    images = train_set.images
-    normalize = data.transforms.Normalize.from_images(images)
+    normalize = standardization(train_set)
     mean, std = normalize.mean.tolist(), normalize.std.tolist()
     classes = train_set.classes or [str(k) for k in range(int(train_set.labels.max()) + 1)]
+    C, H, _ = train_set[0][0].shape
     metadata = {
         "architecture": name, "options": options, "dataset": dataset, "classes": [str(c) for c in classes],
-        "in_channels": int(images.shape[1]), "image_size": int(images.shape[-1]),
+        "in_channels": int(C), "image_size": int(H),
         "normalize_mean": mean, "normalize_std": std, **(run_options or {}),
     }
-    model = models.create(name, num_classes=len(classes), in_channels=images.shape[1], **options)
+    model = models.create(name, num_classes=len(classes), in_channels=C, **options)
     if device != "cpu":
         model.to(device=device)
     augment = data.transforms.Compose([data.transforms.RandomShift(shift), normalize]) if shift else normalize
@@ -455,9 +524,20 @@ def load_pretrained(path, num_classes=None):
     return model, metadata
 
 
+def imagenet_metadata(name):
+    """The metadata of :func:`load_pretrained` for zoo model ``name`` with ImageNet weights
+    (torchvision's): ImageNet's 1,000 class names and statistics, and the crop size the weights
+    were trained at (:func:`~minitorch_cnn.data.imagenet.preprocessing`)."""
+    return {
+        "architecture": name, "options": {}, "dataset": "imagenet", "classes": list(data.imagenet.imagenet_classes()),
+        "in_channels": 3, "image_size": data.imagenet.preprocessing(name).crop_size,
+        "normalize_mean": list(data.imagenet.IMAGENET_MEAN), "normalize_std": list(data.imagenet.IMAGENET_STD),
+    }
+
+
 def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_epochs=10, finetune_epochs=10,
              lr=1e-3, unfreeze_stages=1, factor=DEFAULT_FACTOR, make_optimizer=default_optimizer, bn_eval=True,
-             progress=False, log=None, checkpoint=None, resume=None, metadata=None):
+             progress=False, log=None, checkpoint=None, resume=None, metadata=None, keep_frozen=None):
     """The course's two-phase recipe on a pretrained ``model`` whose head is already replaced.
 
     Phase 1: the base is frozen (with ``bn_eval``, its batch norms' running statistics too; see
@@ -465,7 +545,10 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
     ``strategy="feature-extract"``: the later stages are unfrozen, the last ``unfreeze_stages``
     base stages for ``"fine-tune-top"`` or all of them for ``"full"``, and everything trainable
     runs ``finetune_epochs`` more epochs at ``lr * 0.1``, earlier stages ``factor`` times lower
-    per stage (:func:`differential_param_groups`).
+    per stage (:func:`differential_param_groups`). ``keep_frozen`` cuts at any depth instead of
+    at a stage: phase 2 of ``"fine-tune-top"`` then trains every layer but those it names, the
+    first ``k`` layers for an int ``k`` or the layers under a name prefix (:func:`freeze_layers`),
+    as Keras' recipe "unfreeze the base, then freeze its first ``k`` layers" does.
 
     Returns a list with one dict per phase: ``phase``, ``trainable`` (stage names), ``lr``,
     ``epochs``, ``test_accuracy``, ``test_loss`` and ``history``. ``log`` (e.g. ``print``) is called
@@ -481,12 +564,20 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"finetune: expected strategy from {STRATEGIES}, got {strategy!r}")
+    if keep_frozen is not None and strategy != "fine-tune-top":
+        raise ValueError(f"finetune: keep_frozen chooses what phase 2 of 'fine-tune-top' trains; strategy "
+                         f"{strategy!r} {'has no phase 2' if strategy == 'feature-extract' else 'trains every layer'}")
+    if keep_frozen is not None:
+        _select_layers(model, keep_frozen, "finetune")  # a wrong keep_frozen is refused before phase 1 trains
     frozen = set(freeze(model, bn_eval=bn_eval))
     plan = [(1, head_epochs, lr, lambda: [p for p in model.parameters() if p.requires_grad])]
     if strategy != "feature-extract":
         def phase2_groups():
             if strategy == "full":
                 unfreeze(model)
+            elif keep_frozen is not None:
+                unfreeze(model)
+                freeze_layers(model, keep_frozen, bn_eval=bn_eval)
             else:
                 unfreeze_last(model, unfreeze_stages)
             return differential_param_groups(model, lr * FINETUNE_LR_SCALE, factor)
@@ -517,8 +608,11 @@ def finetune(model, train_loader, test_loader, strategy="fine-tune-top", head_ep
             save(state, checkpoint)
         if log is not None:
             still = [name for name in frozen if name not in trainable]
+            named = layers(model)
+            held = sum(1 for _, m in named if not any(p.requires_grad for p in m.parameters(recurse=False)))
             log(f"phase {phase}: trained {', '.join(trainable)} for {epochs} epochs at lr {phase_lr:g} "
-                f"({len(still)} stages frozen): test accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
+                f"({len(still)} stages, {held} of {len(named)} layers frozen): test accuracy {result['accuracy']:.4f}, "
+                f"loss {result['loss']:.4f}")
     return phases
 
 

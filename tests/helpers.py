@@ -8,7 +8,11 @@
 * :func:`on` / :func:`assert_namespace` - put host data on a backend and check results stay there;
   :func:`model_on` moves a whole model.
 * :func:`check_model_grad` - end-to-end float64 gradient check of a whole model, train or eval mode.
-* :func:`count_params` / :func:`no_random_init` - parameter counts of full-size models, built fast.
+* :func:`count_params` / :func:`no_random_init` (from :mod:`minitorch_cnn.nn.utils`) - parameter counts of
+  full-size models, built fast.
+* :func:`load_weights_without_torch` - weight files read in a process where torch cannot be imported.
+* :func:`write_image` / :func:`rand_pixels` - small image files (PNG, JPEG, ...) written with Pillow.
+* :func:`require_mpiexec` / :func:`run_mpiexec` - run a script or the CLI under ``mpiexec -n R``.
 * :func:`check_torchvision_names` - a zoo model's state-dict keys, shapes and batch-norm
   hyper-parameters against torchvision's model of the same name, at full size.
 * :func:`check_torchvision_logits` - torchvision's weights (with non-trivial batch-norm statistics)
@@ -18,7 +22,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -26,7 +34,9 @@ import pytest
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend
+from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
+from minitorch_cnn.nn.utils import no_random_init
 
 
 def on(xp, host, requires_grad=False, dtype=None):
@@ -182,22 +192,87 @@ def count_params(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-@contextlib.contextmanager
-def no_random_init():
-    """Build models without drawing random numbers: every initialiser keeps the array it was
-    given. Only for counting parameters and shapes (ResNet-152's 60M normal draws take ~4 s)."""
-    saved = backend.random_normal, backend.random_uniform
-    backend.random_normal = backend.random_uniform = lambda shape, like, *args, **kwargs: like
-    try:
-        yield
-    finally:
-        backend.random_normal, backend.random_uniform = saved
-
-
 def check_model_grad(model, x, mode, eps=1e-8, directions=1):
     """Directional float64 gradient check of ``model`` wrt ``x`` and every parameter, in ``mode``
     ("train" or "eval"); see :func:`minitorch_cnn.gradcheck.gradcheck_model`."""
     assert gradcheck_model(model, x, mode=mode, eps=eps, directions=directions)
+
+
+#: Run in a fresh interpreter where ``import torch`` fails: reads the weight files named in argv[2:]
+#: with ``mt.load_weights`` and writes each state dict to the ``.npz`` files in argv[1] (a folder).
+_LOAD_WITHOUT_TORCH = """
+import os, sys
+sys.modules["torch"] = None
+import numpy as np
+import minitorch_cnn as mt
+for i, path in enumerate(sys.argv[2:]):
+    np.savez(os.path.join(sys.argv[1], f"{i}.npz"), **mt.load_weights(path))
+"""
+
+
+def load_weights_without_torch(*paths):
+    """``mt.load_weights`` of each path in a subprocess where torch cannot be imported, so a reader
+    that quietly falls back on torch fails; returns the state dicts."""
+    with tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, "-c", _LOAD_WITHOUT_TORCH, out, *map(str, paths)], check=True, env=env,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        states = []
+        for i in range(len(paths)):
+            with np.load(os.path.join(out, f"{i}.npz")) as archive:
+                states.append({k: archive[k] for k in archive.files})
+        return states
+
+
+def write_image(path, pixels, mode=None):
+    """Save a uint8 (or uint16) array ``(H, W)`` or ``(H, W, channels)`` with Pillow; the suffix sets the format."""
+    from PIL import Image
+
+    Image.fromarray(pixels, mode).save(path)
+    return path
+
+
+def rand_pixels(shape, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+@functools.lru_cache(maxsize=None)
+def _mpiexec_problem():
+    """Why ``mpiexec -n 2`` cannot run an ``Allreduce`` here, or ``None`` if it can."""
+    if launch.mpiexec_path() is None:
+        return "mpiexec not found (pip install 'minitorch_cnn[distributed]')"
+    try:
+        result = run_mpiexec(2, "from mpi4py import MPI\nassert MPI.COMM_WORLD.allreduce(1) == 2\n", timeout=60)
+    except subprocess.TimeoutExpired:
+        return "mpiexec -n 2 did not finish a one-line Allreduce in 60 s"
+    if result.returncode != 0:
+        return f"mpiexec -n 2 failed (exit {result.returncode}): {result.stderr.strip()[-500:]}"
+    return None
+
+
+def require_mpiexec():
+    """Skip the calling test, visibly, when ``mpiexec -n 2`` cannot run; under ``CI=true`` a
+    missing MPI is a failure instead, so CI cannot pass with the MPI tests skipped."""
+    problem = _mpiexec_problem()
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the MPI tests cannot run: {problem}")
+        pytest.skip(problem)
+
+
+def run_mpiexec(n, script_or_args, timeout=60):
+    """Run ``n`` processes under ``mpiexec``: a Python source text (``str``), or the arguments of
+    ``python`` (a list, e.g. ``["-m", "minitorch_cnn.cli", "train", ...]``). The processes import
+    the ``minitorch_cnn`` under test. Returns the ``CompletedProcess`` (text stdout and stderr);
+    raises ``subprocess.TimeoutExpired`` after ``timeout`` seconds."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mt.__file__)))
+    env = launch.mpiexec_env(PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory() as folder:
+        if isinstance(script_or_args, str):
+            path = os.path.join(folder, "script.py")
+            with open(path, "w") as f:
+                f.write(script_or_args)
+            script_or_args = [path]
+        command = [*launch.mpiexec_command(n), *script_or_args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
 
 
 @contextlib.contextmanager
@@ -275,10 +350,13 @@ def check_torchvision_names(name, tv_name=None, options=None, tv_options=None):
         f"{name}: batch-norm eps/momentum differ from torchvision's")
 
 
-def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0):
+def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0, save=None):
     """Load torchvision's ``tv_name`` (random weights, every batch norm's running mean and
     variance drawn away from 0 and 1) into zoo model ``name`` by ``load_state_dict`` and compare the
-    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest."""
+    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest.
+
+    With ``save``, a function ``save(state_dict) -> path`` that writes torchvision's state dict to
+    a file, the zoo model is built by ``models.create(name, weights=path)`` instead."""
     from minitorch_cnn import models
 
     torch = torch_or_skip()
@@ -295,8 +373,11 @@ def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
     with no_random_init():
-        ours = models.create(name, **(options or {}))
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        if save is None:
+            ours = models.create(name, **(options or {}))
+            ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+        else:
+            ours = models.create(name, weights=save(theirs.state_dict()), **(options or {}))
     ours.eval()
     with mt.no_grad():
         got = ours(mt.tensor(x)).detach().numpy()

@@ -1,6 +1,6 @@
 """The benchmark suite (bench/) runs end to end: ``python -m bench --quick`` on two small cases
 writes a JSON file of rows and a PNG chart. It checks that the suite works, not any speed; and
-the report's arithmetic, on a made-up row."""
+the report's arithmetic, on made-up rows."""
 
 import json
 import os
@@ -44,3 +44,14 @@ def test_report_gives_the_gemm_limit_in_pytorchs_units():
     line = report.markdown([row]).splitlines()[2]
     assert line == ("| conv | resnet_64 | forward | gemm (auto) | 300.0 ms | 3.00x | 50% | 1.50x |  "
                     "| <= 1.5x; GEMM >= 70% | **no**; **no** |")
+
+
+def test_distributed_table_gives_speedup_and_communication_share():
+    from bench import distributed_suite
+
+    rows = [{"suite": "distributed", "case": "lenet5_digits", "median_s": 0.02, "images_per_s": 1600.0,
+             "communication_share": 0.0, "geometry": {"batch_per_process": 32, "processes": 1}},
+            {"suite": "distributed", "case": "lenet5_digits", "median_s": 0.025, "images_per_s": 2560.0,
+             "communication_share": 0.25, "speedup": 1.6, "geometry": {"batch_per_process": 32, "processes": 2}}]
+    table = distributed_suite.markdown(rows)
+    assert "| lenet5_digits | 2 | 32 | 25.0 ms | 2560 | 1.60x | 25% |" in table

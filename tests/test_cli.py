@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 import minitorch_cnn as mt
-from minitorch_cnn import cli
+from helpers import rand_pixels, write_image
+from minitorch_cnn import cli, models, transfer
+from minitorch_cnn.data import imagenet, read_image
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "visualize", "init-stats", "info", "models", "summary",
-                                     "gradcheck"])
+                                     "gradcheck", "predict", "layers"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
@@ -68,6 +70,26 @@ def test_init_stats_writes_table_and_png(tmp_path, capsys):
     assert "std" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("init", ["orthogonal", "lsuv"])
+def test_init_stats_orthogonal_and_lsuv_with_weight_gradients(init, tmp_path, capsys):
+    png = tmp_path / "stats.png"
+    cli.main(["init-stats", "--activation", "relu", "--init", init, "--width", "128", "--layers", "3", "--gradients",
+              "--out", str(png)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-2:] == ["weight_grad_mean", "weight_grad_std"]
+    # both keep the ReLU stack's spread: the std column of layer 3 within 30% of layer 1's
+    first, last = (float(lines[i].split()[3]) for i in (2, 4))
+    assert 0.7 < last / first < 1.3
+    assert png.stat().st_size > 1000
+
+
+def test_init_stats_symmetry_shows_identical_hidden_units_under_constant_weights(capsys):
+    assert cli.main(["init-stats", "--symmetry"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[1:3]}
+    assert float(rows["constant"][0]) < 1e-6 and float(rows["random"][0]) > 0.5
+    assert float(rows["random"][2]) > float(rows["constant"][2]) + 0.3
+
+
 def test_bad_shape_argument_is_refused():
     with pytest.raises(SystemExit):
         cli.main(["summary", "lenet5", "--input", "32by32"])
@@ -86,6 +108,79 @@ def test_train_on_mnist_idx_files_resizes_28_to_32(tmp_path):
             "--no-progress"]
     assert cli.main(argv) == 0
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_layers_lists_what_freeze_layers_counts(capsys):
+    assert cli.main(["layers", "lenet5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("lenet5: 5 layers (modules that own parameters)")
+    assert lines[1].split() == ["1", "features.0", "Conv2d", "156"] and lines[5].split() == ["5", "classifier.3", "Linear", "850"]
+
+
+# ---------------------------------------------------------------- predict
+
+
+def _photo(path, H, W, seed):
+    """A smooth colour image (noise enlarged with Pillow) saved as ``path``'s format."""
+    from PIL import Image
+
+    return write_image(path, np.asarray(Image.fromarray(rand_pixels((8, 8, 3), seed)).resize((W, H), Image.BILINEAR)))
+
+
+def _top5(printed, path):
+    lines = printed.splitlines()
+    start = lines.index(str(path))
+    return [re.fullmatch(r"  \d\. (.+) \((\d+)\): (\d\.\d{4})", line).groups() for line in lines[start + 1:start + 6]]
+
+
+def test_predict_prints_the_top_5_imagenet_classes_of_a_jpeg_and_a_png(tmp_path, capsys):
+    model = models.create("squeezenet1_1")
+    mt.save(model.state_dict(), tmp_path / "squeezenet1_1.npz")
+    images = [_photo(tmp_path / "photo.jpg", 300, 400, seed=0), _photo(tmp_path / "scan.png", 180, 150, seed=1)]
+    assert cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "squeezenet1_1.npz"),
+                     *map(str, images)]) == 0
+    printed = capsys.readouterr().out
+    preset, names = imagenet.preprocessing("squeezenet1_1"), imagenet.imagenet_classes()
+    model.eval()
+    with mt.no_grad():
+        logits = model(mt.tensor(np.stack([preset(read_image(p)) for p in images]))).numpy()
+    for path, z in zip(images, logits):
+        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        best = np.argsort(-p, kind="stable")[:5]
+        assert _top5(printed, path) == [(names[c], str(c), f"{p[c]:.4f}") for c in best]
+
+
+def test_predict_with_a_checkpoint_uses_its_classes_and_preprocessing(tmp_path, capsys):
+    model = models.create("lenet5", num_classes=3, in_channels=1)
+    meta = {"architecture": "lenet5", "classes": ["cat", "dog", "owl"], "in_channels": 1, "image_size": 32,
+            "normalize_mean": [0.5], "normalize_std": [0.25]}
+    transfer.save_pretrained(model, meta, tmp_path / "pets.npz")
+    image = _photo(tmp_path / "pet.png", 40, 50, seed=2)
+    assert cli.main(["predict", str(tmp_path / "pets.npz"), str(image), "--top", "3"]) == 0
+    x = (read_image(image, channels=1, size=32) - 0.5) / 0.25
+    model.eval()
+    with mt.no_grad():
+        z = model(mt.tensor(x[None])).numpy()[0]
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == str(image) and len(printed) == 4
+    assert printed[1] == f"  1. {meta['classes'][p.argmax()]} ({p.argmax()}): {p.max():.4f}"
+
+
+def test_predict_refusals(tmp_path):
+    image = _photo(tmp_path / "a.png", 40, 40, seed=0)
+    with pytest.raises(SystemExit, match="give its weights with --weights"):
+        cli.main(["predict", "resnet18", str(image)])
+    with pytest.raises(SystemExit, match="no checkpoint at no_such_thing"):
+        cli.main(["predict", "no_such_thing", str(image)])
+    mt.save(models.create("squeezenet1_1", num_classes=4).state_dict(), tmp_path / "four.npz")
+    with pytest.raises(SystemExit, match="output layers have 4 classes"):
+        cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), str(image)])
+    with pytest.raises(SystemExit, match="built for 7 classes and .* holds 4.*--num-classes must be the number"):
+        cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), "--num-classes", "7", str(image)])
+    with pytest.raises(SystemExit, match="read_image: no image file"):
+        cli.main(["predict", "squeezenet1_1", "--weights", str(tmp_path / "four.npz"), "--num-classes", "4",
+                  str(tmp_path / "missing.jpg")])
 
 
 # ---------------------------------------------------------------- interrupting and resuming

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import minitorch_cnn as mt
 from minitorch_cnn import backend
+from helpers import rand_pixels, write_image
 from minitorch_cnn.data import (
     DataLoader, Dataset, TensorDataset, cifar10, digits, fashion_mnist, mnist, read_image, synthetic_gaussian,
     synthetic_shapes, transforms as T,
@@ -340,7 +341,7 @@ def test_loader_state_after_a_finished_epoch_starts_a_new_one():
 def test_loader_state_of_another_dataset_size_is_refused():
     loader = DataLoader(numbered_dataset(10), batch_size=4, shuffle=True)
     next(iter(loader))
-    with pytest.raises(ValueError, match="saved order has 10 samples, the dataset 12"):
+    with pytest.raises(ValueError, match="saved order has 10 samples, this loader draws 12 per epoch"):
         DataLoader(numbered_dataset(12), batch_size=4, shuffle=True).load_state_dict(loader.state_dict())
 
 
@@ -397,18 +398,6 @@ def test_tensor_dataset_rejects_mismatched_lengths():
 
 
 # ---------------------------------------------------------------- one image file (read_image)
-
-
-def write_image(path, pixels, mode=None):
-    """Save a uint8 (or uint16) array ``(H, W)`` or ``(H, W, channels)`` with Pillow; the suffix sets the format."""
-    from PIL import Image
-
-    Image.fromarray(pixels, mode).save(path)
-    return path
-
-
-def rand_pixels(shape, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
 def test_read_image_png_colour_and_grey_are_the_bytes_over_255(tmp_path):

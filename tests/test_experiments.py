@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from minitorch_cnn.experiments import activation_statistics, format_table, plot_activation_histograms
+from minitorch_cnn.experiments import activation_statistics, constant_init_symmetry, format_table, plot_activation_histograms
 
 D = 1024
 DIMS = [D] * 7
@@ -99,7 +99,8 @@ def test_gradients_keep_their_scale_with_kaiming_relu():
 def test_format_table_lists_every_layer():
     stats = activation_statistics([32] * 4, "tanh", "xavier", gradients=True)
     lines = format_table(stats).splitlines()
-    assert lines[0].split() == ["layer", "mean", "std", "saturated_fraction", "grad_mean", "grad_std"]
+    assert lines[0].split() == ["layer", "weight_std", "mean", "std", "saturated_fraction", "grad_mean", "grad_std",
+                                "weight_grad_mean", "weight_grad_std"]
     assert [line.split()[0] for line in lines[2:]] == ["1", "2", "3"]
 
 
@@ -114,9 +115,52 @@ def test_histograms_are_saved_as_png(tmp_path):
     (dict(dims=[16], activation="tanh", init=0.1), "two positive int widths"),
     (dict(dims=[16, 0], activation="tanh", init=0.1), "two positive int widths"),
     (dict(dims=[16, 16], activation="gelu", init=0.1), "'tanh' or 'relu'"),
-    (dict(dims=[16, 16], activation="tanh", init="he"), "'xavier' or 'kaiming'"),
-    (dict(dims=[16, 16], activation="tanh", init=-0.1), "'xavier' or 'kaiming'"),
+    (dict(dims=[16, 16], activation="tanh", init="he"), "a std >= 0 or one of xavier, kaiming, orthogonal, lsuv"),
+    (dict(dims=[16, 16], activation="tanh", init=-0.1), "a std >= 0 or one of xavier, kaiming, orthogonal, lsuv"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         activation_statistics(**kwargs)
+
+
+def test_weight_gradients_vanish_in_every_layer_when_activations_collapse():
+    """dL/dW_l = a_(l-1).T @ dL/dz_l: going up, the activations shrink by 0.01 * sqrt(D) per layer;
+    going down, so do the gradients; their product is small in every layer, not only at one end."""
+    small = activation_statistics([256] * 5, "tanh", 0.01, gradients=True)
+    xavier = activation_statistics([256] * 5, "tanh", "xavier", gradients=True)
+    for a, b in zip(small, xavier):
+        assert a["weight_grad_std"] < 0.05 * b["weight_grad_std"]
+        assert a["weight_std"] == pytest.approx(0.01, rel=0.05) and b["weight_std"] == pytest.approx(1 / 16, rel=0.05)
+
+
+def test_weight_gradient_statistics_describe_the_layers_weights():
+    stats = activation_statistics([32, 16, 8], "relu", "kaiming", gradients=True)
+    for row in stats:
+        assert row["weight_grad_std"] > 0 and np.isfinite(row["weight_grad_mean"])
+    assert stats[0]["weight_std"] == pytest.approx(math.sqrt(2 / 32), rel=0.15)
+
+
+def test_orthogonal_with_relu_holds_steady_like_kaiming():
+    stats = activation_statistics([512] * 5, "relu", "orthogonal")
+    np.testing.assert_allclose(ratios(stats), 1.0, rtol=0.1)
+    # orthogonal rows times the ReLU gain sqrt(2): every weight has variance 2 / D
+    assert all(row["weight_std"] == pytest.approx(math.sqrt(2 / 512), rel=1e-3) for row in stats)
+
+
+def test_lsuv_gives_unit_variance_pre_activations_so_relu_outputs_have_a_fixed_std():
+    """z ~ N(0, 1) in every layer: relu(z) has E[a**2] = 1/2 and mean 1/sqrt(2 pi), std 0.584."""
+    stats = activation_statistics([512] * 5, "relu", "lsuv", batch=64)
+    expected = math.sqrt(0.5 - 1 / (2 * math.pi))
+    for row in stats:
+        assert row["std"] == pytest.approx(expected, rel=0.1)
+
+
+def test_constant_weights_keep_every_hidden_unit_identical_through_training():
+    constant = constant_init_symmetry("constant", epochs=3)
+    random = constant_init_symmetry("random", epochs=3)
+    assert constant["hidden_weight_std"] > 0  # the weights did change...
+    assert constant["hidden_weight_spread"] <= 1e-6 * constant["hidden_weight_std"]  # ...all alike
+    assert random["hidden_weight_spread"] > 0.5
+    assert random["test_accuracy"] > constant["test_accuracy"] + 0.3
+    with pytest.raises(ValueError, match="expected init 'constant' or 'random'"):
+        constant_init_symmetry("zeros")

@@ -1,6 +1,8 @@
 """nn.init: fans, gains, and the variance each initialiser promises, for conv and linear weights."""
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import pytest
 import minitorch_cnn as mt
 from minitorch_cnn import backend, nn
 from minitorch_cnn.nn import init
-from helpers import assert_namespace, on, torch_or_skip
+from helpers import assert_namespace, check_forward, on, torch_or_skip
 
 CONV = (128, 64, 3, 3)  # (F, C, kh, kw): fan_in = 64*3*3 = 576, fan_out = 128*3*3 = 1152
 LINEAR = (256, 512)  # (out, in): fan_in = 512, fan_out = 256
@@ -181,3 +183,160 @@ def test_manual_seed_makes_layer_construction_reproducible():
 def test_bad_arguments_raise_value_error(bad, message):
     with pytest.raises(ValueError, match=message):
         bad(empty(LINEAR))
+
+
+# ---------------------------------------------------------------- orthogonal_ (Saxe et al. 2013)
+
+
+def _as_matrix(t):
+    values = t.detach().numpy().astype(np.float64)
+    return values.reshape(values.shape[0], -1)
+
+
+@pytest.mark.parametrize("shape", [(4, 8), (8, 8), (8, 4), (8, 3, 3, 3), (64, 3, 3, 3), (6, 5, 4)],
+                         ids=["wide", "square", "tall", "conv-wide", "conv-tall", "3d"])
+@pytest.mark.parametrize("gain", [1.0, math.sqrt(2)])
+def test_orthogonal_rows_or_columns_are_orthonormal_times_gain(shape, gain):
+    W = _as_matrix(init.orthogonal_(empty(shape), gain=gain))
+    rows, cols = W.shape
+    gram = W @ W.T if rows <= cols else W.T @ W
+    np.testing.assert_allclose(gram, gain**2 * np.eye(min(rows, cols)), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.svd(W, compute_uv=False), gain, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(4, 8), (8, 4), (8, 3, 3, 3), (64, 3, 3, 3)])
+def test_orthogonal_equals_pytorch_given_the_same_gaussian_draw(shape, monkeypatch):
+    """torch draws A = randn(rows, cols) and QR-factorises A or A.T; fed the same A, ours must
+    give the same W, which pins the transposes, the sign correction and the reshape."""
+    torch = torch_or_skip()
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    torch.manual_seed(3)
+    A = torch.empty(rows, cols).normal_(0, 1).numpy()
+    torch.manual_seed(3)
+    expected = torch.nn.init.orthogonal_(torch.empty(shape), gain=0.5).numpy()
+    monkeypatch.setattr(backend, "random_normal", lambda draw_shape, like, *a, **k: A.astype(like.dtype))
+    check_forward(init.orthogonal_(empty(shape), gain=0.5), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_orthogonal_keeps_dtype_backend_and_identity(xp):
+    p = nn.Parameter(on(xp, np.zeros((6, 3, 2, 2)), dtype=np.float64))
+    assert init.orthogonal_(p) is p
+    assert backend.dtype_name(p.dtype) == "float64"
+    assert_namespace(p, xp)
+    W = backend.to_numpy(p.array).reshape(6, -1)
+    np.testing.assert_allclose(W @ W.T, np.eye(6), atol=1e-12)
+
+
+def test_orthogonal_of_an_empty_weight_is_a_no_op_and_a_vector_is_refused():
+    t = empty((0, 3))
+    assert init.orthogonal_(t) is t and t.shape == (0, 3)
+    with pytest.raises(ValueError, match=r"orthogonal_: expected a weight with at least 2 dimensions, got shape \(5,\)"):
+        init.orthogonal_(empty((5,)))
+
+
+# ---------------------------------------------------------------- lsuv_ and data_dependent_
+
+
+def small_conv_net(bias=True):
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=bias), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=bias), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Dropout(0.5), nn.Flatten(), nn.Linear(16 * 4 * 4, 10),
+    )
+
+
+def batch(seed=0, scale=5.0):
+    """Inputs far from unit scale, so the initialisers have something to correct."""
+    return mt.tensor(scale * np.random.default_rng(seed).standard_normal((32, 3, 8, 8)).astype(np.float32))
+
+
+def affine_outputs(model, x):
+    """Each Conv2d/Linear layer's output (float64 NumPy) on ``x``, in eval mode."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    seen = {}
+    handles = [m.register_forward_hook(lambda m, i, out: seen.__setitem__(id(m), out.detach().numpy()))
+               for m in layers]
+    model.eval()
+    with mt.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return [seen[id(m)].astype(np.float64) for m in layers]
+
+
+def test_lsuv_gives_every_layer_unit_output_variance_within_tol():
+    model = small_conv_net()
+    x = batch()
+    before = [out.var() for out in affine_outputs(model, x)]
+    assert any(abs(v - 1) > 0.5 for v in before)
+    init.lsuv_(model, x, tol=0.05)
+    for out in affine_outputs(model, x):
+        assert abs(out.var() - 1) < 0.05
+
+
+def test_lsuv_keeps_orthogonal_directions_and_leaves_modes_and_running_statistics_alone():
+    model = small_conv_net().train()
+    init.lsuv_(model, batch())
+    assert all(m.training for m in model.modules())
+    np.testing.assert_array_equal(model[3].running_mean.numpy(), 0)
+    W = _as_matrix(model[2].weight)  # (16, 72): orthonormal rows, rescaled as a whole
+    gram = W @ W.T
+    np.testing.assert_allclose(gram, gram[0, 0] * np.eye(16), atol=1e-5 * gram[0, 0])
+
+
+def test_lsuv_warns_when_max_iter_is_not_enough():
+    """One rescaling cannot reach 1e-9: the bias of each layer keeps its variance off 1 after the division."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        init.lsuv_(small_conv_net(), batch(), tol=1e-9, max_iter=1)
+    messages = [str(w.message) for w in caught]
+    assert [m.split("'")[1] for m in messages] == ["0", "2", "7"]
+    assert all(re.fullmatch(r"lsuv_: layer '\d' has output variance \S+ after 1 rescalings \(tol 1e-09\)", m)
+               for m in messages)
+
+
+def test_data_dependent_gives_every_unit_zero_mean_and_unit_variance():
+    model = small_conv_net()
+    x = batch()
+    init.data_dependent_(model, x)
+    for out in affine_outputs(model, x):
+        axes = tuple(a for a in range(out.ndim) if a != 1)
+        np.testing.assert_allclose(out.mean(axis=axes), 0, atol=1e-4)
+        np.testing.assert_allclose(out.std(axis=axes), 1, rtol=1e-4)
+
+
+def test_data_dependent_scales_a_layer_without_bias_to_unit_std():
+    model = small_conv_net(bias=False)
+    init.data_dependent_(model, batch())
+    second = affine_outputs(model, batch())[1]  # reads ReLU outputs, whose mean is positive
+    np.testing.assert_allclose(second.std(axis=(0, 2, 3)), 1, rtol=1e-4)
+    assert np.abs(second.mean(axis=(0, 2, 3))).max() > 0.1  # no bias: the mean is not corrected
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda: init.lsuv_(nn.Sequential(nn.ReLU()), batch()), "lsuv_: expected a model with Conv2d or Linear layers"),
+    (lambda: init.lsuv_(small_conv_net(), batch(), tol=0), "lsuv_: expected tol > 0"),
+    (lambda: init.lsuv_(small_conv_net(), batch(), max_iter=0), "positive int"),
+    (lambda: init.data_dependent_(small_conv_net(), batch(scale=0.0)), "data_dependent_: a unit of layer '0'"),
+    (lambda: init.lsuv_(nn.Sequential(nn.LazyLinear(3)), batch()), "lsuv_: expected an initialised tensor"),
+])
+def test_data_driven_initialisers_refuse_bad_input(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bad()
+
+
+def test_data_driven_initialisers_stay_in_the_models_array_library(xp):
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4))
+    for p in model.parameters():
+        p.data = xp.asarray(p.detach().numpy())
+    x = on(xp, np.random.default_rng(0).standard_normal((16, 6)))
+    init.data_dependent_(model, x)
+    for p in model.parameters():
+        assert_namespace(p, xp)
+    init.lsuv_(model, x, tol=0.01)
+    for p in model.parameters():
+        assert_namespace(p, xp)
+    with mt.no_grad():
+        out = backend.to_numpy(model(x).array)
+    assert abs(out.var() - 1) < 0.01

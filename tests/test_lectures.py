@@ -76,6 +76,11 @@ EXPECTED = {
     "03_weight_initialisation.py": [
         'fan_in of a 3x3 conv on 64 channels: kh*kw*C: 576',
         'ReLU, Kaiming: std of layer 6 / std of layer 1:',
+        'ReLU: std of dL/dW, Xavier / Kaiming, every layer (sqrt(2)**-5 = 0.177):',
+        'ReLU, LSUV: std of every layer (relu of N(0, 1): 0.584):',
+        'constant init: largest difference between hidden units / std of W1:',
+        'BatchNorm layers in the Fixup ResNet-20: 0 (expected 0)',
+        'std of randn(Din, Dout) / sqrt(2/Din) at Din = 4096 (sqrt(Din/2) = 45.25): 45.2',
     ],
     "04_batch_norm.py": [
         'gradcheck of F.batch_norm (x, gamma, beta): True',
@@ -84,6 +89,11 @@ EXPECTED = {
     "05_alexnet.py": [
         'AlexNet spatial sizes: [227, 55, 27, 13, 6]',
         'AlexNet parameters, two-GPU grouping: 60,965,224',
+        "AlexNet neurons (conv and linear outputs) / the slide's 650,000, within 3%: 1.01426",
+        'layers whose count differs from the paper\'s list: [0] (expected [0])',
+        'seeds where augmentation shrinks the train-test gap (of all the seeds): 3 (expected 3)',
+        'shift by 1: change after / before the 3x3 stride-2 pool:',
+        'every pool: the ratio grows from a shift by 1 to a shift by 2: True',
     ],
     "06_vgg.py": [
         "summary over the slide's layers = sum of the slide's rows: 15,237,608",
@@ -94,14 +104,22 @@ EXPECTED = {
         'reduced module: MACs from summary: 271,351,808',
         "'3x3 conv, 192' with C = 128 instead of 64: total 358,055,936",
         'global average pooling 7x7x1024 -> 1024: parameters: 0',
+        "H x W x C (the slide's 28x28x672): (28, 28, 672) (expected (28, 28, 672))",
+        "the slide's 5M and 4M match none of our counts: [] (expected [])",
+        "VGG-16 / the slide's 5M (the slide's '27x fewer'): 27.6",
     ],
     "08_resnet.py": [
         'ran all its epochs: 3',
         'observed ordering',
         'bottleneck conv weights: 256*64 + 3*3*64*64 + 64*256: 69,632',
+        "resnet152: our MACs (paper's strides) / the slide's FLOPs, within 3%:",
+        "ResNet-50 v1.5 (the zoo's), in G MACs: the ResNeXt paper's 4.1: 4.1 (expected 4.1)",
     ],
     "09_beyond_resnet.py": [
         'ResNeXt 32x4d block at 256 channels: conv parameters from our module: 70,144',
+        "resnext50_32x4d: our MACs / the slide's 4.2 G, within 2%:",
+        "vgg16: our MACs / the slide's 15300M, within 3%:",
+        "googlenet: our MACs / the slide's 1550M, within 3%:",
         'C=512, N=512, k=3: measured ratio equals 1/N + 1/k^2',
         'figure:',
         '09_zoo_scatter.png',
@@ -109,8 +127,15 @@ EXPECTED = {
     "10_efficientnet.py": [
         "alpha * beta^2 * gamma^2 (the paper's 'approximately 2'): 1.92027",
         'efficientnet_b0 parameters: 5,288,548',
+        "phi = 2 multipliers, rounded to one decimal: the slide's compound point: (1.4, 1.2, 1.3)",
+        'ResNet-50, resolution r=2: measured / predicted MACs factor, within 15%:',
+        "the four scaled ResNet-50s: largest / smallest MACs (the slide's 'about the same cost'):",
     ],
     "11_transfer_learning.py": [
+        'predict printed the top-5 computed above: True',
+        'ResNet-18 layers (modules that own parameters): 41',
+        'no weight or statistic of the 30 frozen layers moved: True',
+        'predict on the checkpoint gives the model',
         'no base weight moved during feature extraction: True',
         'observed: different data, little of it:',
         'observed: pretraining beat training from scratch in',

@@ -624,3 +624,20 @@ def test_an_index_error_inside_a_model_names_the_layer():
     message = r"layer '1' of Sequential got input of shape \(2, 3\): Picks\(\): sum: dim 5 is out of range"
     with pytest.raises(IndexError, match=message):
         model(mt.zeros(2, 3))
+
+
+def test_skip_init_builds_the_same_structure_without_drawing():
+    mt.manual_seed(0)
+    state = mt.get_rng_state()
+    skipped = nn.utils.skip_init(Net)
+    assert mt.get_rng_state() == state, "skip_init drew from the framework's generator"
+    assert not np.any(skipped.features[0].weight.detach().numpy()), "skip_init: a weight was drawn"
+    drawn = Net()
+    assert mt.get_rng_state() != state and np.any(drawn.features[0].weight.detach().numpy())
+    assert {k: v.shape for k, v in skipped.state_dict().items()} == {k: v.shape for k, v in drawn.state_dict().items()}
+
+
+def test_skip_init_restores_the_initialisers_when_the_constructor_fails():
+    with pytest.raises(ValueError):
+        nn.utils.skip_init(nn.Conv2d, 3, 4, 3, padding="sideways")
+    assert np.any(nn.Conv2d(3, 4, 3).weight.detach().numpy())

@@ -113,6 +113,49 @@ def test_freeze_refuses_unknown_stages_with_the_valid_names():
         transfer.unfreeze(model, from_=7)
 
 
+def test_layers_are_the_modules_owning_parameters_in_order():
+    assert [name for name, _ in transfer.layers(models.create("lenet5"))] == [
+        "features.0", "features.3", "features.6", "classifier.1", "classifier.3"]
+    model = _small("resnet20")
+    named = transfer.layers(model)
+    assert all(next(m.parameters(recurse=False), None) is not None for _, m in named)
+    owned = sum(p.numel() for _, m in named for p in m.parameters(recurse=False))
+    assert owned == sum(p.numel() for p in model.parameters())
+    assert [type(m).__name__ for _, m in named[:3]] == ["Conv2d", "BatchNorm2d", "Conv2d"]
+
+
+def test_freeze_layers_first_k_at_any_depth():
+    model = _small("resnet20")
+    named = transfer.layers(model)
+    frozen = transfer.freeze_layers(model, 5, bn_eval=True)
+    assert frozen == [name for name, _ in named[:5]]
+    for k, (name, module) in enumerate(named):
+        assert all(p.requires_grad == (k >= 5) for p in module.parameters(recurse=False)), name
+        if isinstance(module, nn.BatchNorm2d):
+            assert module.freeze_stats == (k < 5), name
+    before = {k: np.array(v) for k, v in model.state_dict().items()}
+    x, y = _batch(4, 3, 16, 10)
+    _train_steps(model, optim.SGD(model.parameters(), lr=0.1), x, y)
+    after = model.state_dict()
+    for name, module in named:
+        changed = any(not np.array_equal(before[f"{name}.{key}"], after[f"{name}.{key}"])
+                      for key, _ in module.named_parameters(recurse=False))
+        assert changed == (name not in frozen), name
+
+
+def test_freeze_layers_by_name_prefix():
+    model = _small("vgg11_bn")
+    names = [name for name, _ in transfer.layers(model)]
+    assert "features.1" in names and "features.12" in names  # features.1 must not take features.1x
+    assert transfer.freeze_layers(model, "features.1") == ["features.1"]
+    assert transfer.freeze_layers(model, ["features.0", "classifier"]) == ["features.0"] + [
+        n for n in names if n.startswith("classifier.")]
+    with pytest.raises(ValueError, match=r"freeze_layers: no layer of VGG is named by \['feature'\]; its layers are"):
+        transfer.freeze_layers(model, "feature")
+    with pytest.raises(ValueError, match=r"freeze_layers: expected 0 <= k <= 5 \(the layers of LeNet5\), got 6"):
+        transfer.freeze_layers(models.create("lenet5"), 6)
+
+
 def test_bn_eval_freezes_the_statistics_of_frozen_batch_norms_until_unfrozen():
     model = _small("resnet20")
     transfer.freeze(model, upto="features.2", bn_eval=True)
@@ -323,6 +366,22 @@ def test_finetune_feature_extract_has_one_phase_and_keeps_the_base(pretrained):
     assert [p["phase"] for p in phases] == [1] and phases[0]["trainable"] == ["classifier"]
     for key, value in base.items():
         np.testing.assert_array_equal(model.state_dict()[key], value, err_msg=key)
+
+
+def test_finetune_keep_frozen_trains_every_layer_but_the_first_k(pretrained):
+    model, meta = transfer.load_pretrained(pretrained, num_classes=5)
+    before = {k: np.array(v) for k, v in model.state_dict().items()}
+    train = transfer.keep_classes(data.digits("test"), [5, 6, 7, 8, 9])
+    loader = data.DataLoader(train, batch_size=64, transform=transfer.normalization(meta))
+    lines = []
+    phases = transfer.finetune(model, loader, loader, head_epochs=1, finetune_epochs=1, keep_frozen=1, log=lines.append)
+    assert phases[1]["trainable"] == ["features.3", "features.6", "classifier"] and "1 of 5 layers frozen" in lines[1]
+    after = model.state_dict()
+    assert [k for k in before if np.array_equal(before[k], after[k])] == ["features.0.weight", "features.0.bias"]
+    with pytest.raises(ValueError, match="finetune: keep_frozen chooses what phase 2 of 'fine-tune-top' trains"):
+        transfer.finetune(model, loader, loader, strategy="full", keep_frozen=2)
+    with pytest.raises(ValueError, match="finetune: expected 0 <= k <= 5"):
+        transfer.finetune(model, loader, loader, keep_frozen=9)
 
 
 def _finetune_digits(pretrained, checkpoint, resume=None, log=None, seed=0):

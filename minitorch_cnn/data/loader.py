@@ -28,6 +28,9 @@ class DataLoader:
             give the same sequence of epoch orders. ``None`` (default) draws each order from the
             framework generator, so ``mt.manual_seed`` makes it reproducible. Random transforms
             always draw from the framework generator.
+        sampler: an iterable of dataset indices with ``__len__`` that sets each epoch's order,
+            e.g. a :class:`~minitorch_cnn.data.DistributedSampler` giving this process its
+            shard; ``N`` is then ``len(sampler)``. Excludes ``shuffle``, as in PyTorch.
 
     ``len(loader)`` is the number of batches: ``ceil(N / B)``, or ``floor(N / B)`` with
     ``drop_last``. A dataset with a ``get_batch(index)`` method (every :class:`TensorDataset`)
@@ -39,12 +42,15 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, transform=None, device=None,
-                 seed=None):
+                 seed=None, sampler=None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: expected batch_size to be a positive integer, got {batch_size!r}")
         if transform is not None and not callable(transform):
             raise TypeError(f"DataLoader: expected transform to be callable, got {type(transform).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler sets the order)")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -57,7 +63,7 @@ class DataLoader:
         self._resume_epoch = False
 
     def __len__(self):
-        N, B = len(self.dataset), self.batch_size
+        N, B = self._num_samples(), self.batch_size
         return N // B if self.drop_last else -(-N // B)
 
     def __iter__(self):
@@ -67,7 +73,9 @@ class DataLoader:
             # The order is drawn here, not lazily inside the generator, so it depends only on the
             # seed state at the moment the epoch starts.
             order = None
-            if self.shuffle:
+            if self.sampler is not None:
+                order = np.fromiter(self.sampler, dtype=np.int64, count=len(self.sampler))
+            elif self.shuffle:
                 rng = self._rng if self._rng is not None else backend.generator()
                 order = rng.permutation(len(self.dataset))
             self._epoch = {"order": order, "batches": 0}
@@ -76,7 +84,7 @@ class DataLoader:
     def _batches(self, epoch):
         B, order = self.batch_size, epoch["order"]
         for b in range(epoch["batches"], len(self)):
-            start, stop = b * B, min((b + 1) * B, len(self.dataset))
+            start, stop = b * B, min((b + 1) * B, self._num_samples())
             index = slice(start, stop) if order is None else order[start:stop]
             images, labels = self._fetch(index)
             # A copy (one batch, cheap): the batch must never alias the dataset's memory, or an
@@ -99,16 +107,18 @@ class DataLoader:
         """Make the next pass continue the saved epoch after its last handed-out batch, with the
         saved order (a finished epoch is not repeated: the next pass starts a new one)."""
         order, batches = state_dict["order"], int(state_dict["batches"])
-        if order is not None and len(order) != len(self.dataset):
-            raise ValueError(
-                f"DataLoader.load_state_dict: the saved order has {len(order)} samples, the dataset {len(self.dataset)}"
-            )
+        if order is not None and len(order) != self._num_samples():
+            raise ValueError(f"DataLoader.load_state_dict: the saved order has {len(order)} samples, "
+                             f"this loader draws {self._num_samples()} per epoch")
         if state_dict["rng"] is not None:
             if self._rng is None:
                 raise ValueError("DataLoader.load_state_dict: the state has a generator (seed=...), this loader has none")
             self._rng.bit_generator.state = state_dict["rng"]
         self._epoch = {"order": None if order is None else np.asarray(order), "batches": batches}
         self._resume_epoch = batches < len(self)
+
+    def _num_samples(self):
+        return len(self.sampler) if self.sampler is not None else len(self.dataset)
 
     def _fetch(self, index):
         get_batch = getattr(self.dataset, "get_batch", None)

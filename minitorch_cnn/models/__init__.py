@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .registry import create, list_models, register, model_info
+from .registry import create, list_models, register, model_info, HeadReplacedWarning
 from . import lenet  # noqa: F401  (registers its models)
 from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
@@ -18,3 +18,4 @@ from . import densenet  # noqa: F401
 from . import squeezenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
+from . import fixup  # noqa: F401

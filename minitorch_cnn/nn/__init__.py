@@ -10,7 +10,7 @@ so ``import minitorch_cnn.nn.functional as F`` gives the same module object.
 import sys
 
 from .. import functional
-from . import init
+from . import init, utils
 from .module import (
     Module, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
 )
@@ -19,6 +19,7 @@ from .linear import Flatten, Identity, Linear
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .pooling import MaxUnpool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .sync_batchnorm import SyncBatchNorm
 from .dropout import Dropout
 from .loss import CrossEntropyLoss
 from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear

@@ -18,6 +18,17 @@ explode (or saturate a tanh). Keeping ``Var(y)`` constant gives
 Both are written as ``std = gain * sqrt(1 / fan)`` with :func:`calculate_gain`. A uniform
 distribution on ``[-b, b]`` has variance ``b**2 / 3``, hence ``b = sqrt(3) * std``.
 
+Both get the variance right on average only. Three later papers go further:
+
+* :func:`orthogonal_` (Saxe et al. 2013) makes every singular value of the weight matrix equal,
+  so a linear layer keeps the norm of every input exactly, not just on average;
+* :func:`lsuv_` (Mishkin & Matas 2015) starts from orthogonal weights and then measures: it runs
+  a batch through the model and rescales each layer until its output variance is 1;
+* :func:`data_dependent_` (Krähenbühl et al. 2015) measures too, per unit: every unit's
+  pre-activation gets zero mean and unit variance on the batch.
+
+The last two take a model and a batch instead of a tensor.
+
 Every draw comes from the framework's seeded generator (``mt.manual_seed``) and is written to
 ``tensor.array`` directly, so nothing is recorded in the autograd graph.
 """
@@ -25,8 +36,10 @@ Every draw comes from the framework's seeded generator (``mt.manual_seed``) and 
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import backend
+from ..autograd import no_grad
 from .module import is_uninitialized
 
 _SLOPE_OF_LEAKY_RELU = 0.01  # PyTorch's default negative slope
@@ -174,3 +187,185 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     Arguments as in :func:`kaiming_uniform_`.
     """
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+def orthogonal_(tensor, gain=1.0):
+    """Saxe, McClelland & Ganguli, "Exact solutions to the nonlinear dynamics of learning in deep
+    linear neural networks" (2013): a (semi-)orthogonal matrix times ``gain``.
+
+    The weight is viewed as a matrix of ``rows = shape[0]`` and ``cols = prod(shape[1:])``: a
+    Linear weight ``(out, in)`` as it is, a conv weight ``(F, C, kh, kw)`` as ``(F, C*kh*kw)``,
+    one row per filter. Then::
+
+        A ~ N(0, 1), shape (rows, cols), transposed to (cols, rows) when rows < cols
+        A = Q R                       reduced QR: Q has orthonormal columns
+        Q = Q * sign(diag(R))         column j times the sign of R[j, j]
+        W = gain * Q                  transposed back when rows < cols, reshaped to the weight
+
+    so ``W @ W.T = gain**2 * I`` (orthonormal rows) when ``rows <= cols`` and
+    ``W.T @ W = gain**2 * I`` (orthonormal columns) when ``rows >= cols``. Every singular value
+    of ``W`` is ``gain``: a stack of such linear layers keeps the norm of every input and of every
+    gradient, which is why the paper's deep linear networks learn as fast as shallow ones.
+
+    The sign correction makes the factorisation unique (``R`` with a positive diagonal); without
+    it ``Q`` would inherit the QR routine's sign convention instead of being uniformly
+    distributed over the orthogonal matrices. PyTorch's ``torch.nn.init.orthogonal_`` computes
+    the same ``W`` from the same ``A``.
+    """
+    _check_initialised(tensor, "orthogonal_")
+    shape = tuple(tensor.shape)
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal_: expected a weight with at least 2 dimensions, got shape {shape}")
+    if math.prod(shape) == 0:
+        return tensor
+    xp = tensor.xp
+    rows = shape[0]
+    cols = math.prod(shape[1:])
+    A = backend.random_normal((rows, cols), tensor.array)
+    # QR orthonormalises columns: make A tall, so Q gets min(rows, cols) orthonormal columns.
+    wide = rows < cols
+    if wide:
+        A = A.T
+    Q, R = xp.linalg.qr(A)
+    Q = Q * xp.sign(xp.linalg.diagonal(R))
+    if wide:
+        Q = Q.T
+    return _fill(tensor, xp.reshape(gain * Q, shape))
+
+
+# ---------------------------------------------------------------- data-driven initialisation
+
+
+def _affine_layers(model, op):
+    """The model's Conv2d and Linear layers in registration order (the order a Sequential runs)."""
+    # Imported here: conv.py and linear.py import this module for their default initialisation.
+    from .conv import Conv2d
+    from .linear import Linear
+
+    layers = [m for m in model.modules() if isinstance(m, (Conv2d, Linear))]
+    if not layers:
+        raise ValueError(f"{op}: expected a model with Conv2d or Linear layers, got {type(model).__name__}")
+    for layer in layers:
+        _check_initialised(layer.weight, op)
+    return layers
+
+
+def _layer_output(model, layer, x):
+    """The array ``layer`` outputs when ``model`` runs on ``x``, in eval mode and without a graph.
+
+    Eval mode, so that dropout draws nothing and batch norm's running statistics stay as they
+    were; each module's own train/eval flag is restored afterwards.
+    """
+    seen = []
+    handle = layer.register_forward_hook(lambda module, inputs, output: seen.append(output.array))
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with no_grad():
+            model(x)
+    finally:
+        handle.remove()
+        for m, training in modes:
+            object.__setattr__(m, "training", training)
+    if not seen:
+        raise ValueError(f"{type(layer).__name__} is not called by the model's forward: nothing to measure")
+    return seen[-1]
+
+
+def lsuv_(model, x, tol=0.1, max_iter=10):
+    """Layer-sequential unit-variance initialisation (Mishkin & Matas, "All you need is a good
+    init", ICLR 2016, arXiv 2015).
+
+    1. Every Conv2d and Linear weight gets :func:`orthogonal_` (gain 1).
+    2. Layer by layer, in the order the model registers them (the order a ``Sequential`` runs),
+       with ``v`` the variance of the layer's output over the whole batch (all samples, channels
+       and positions)::
+
+           repeat at most max_iter times:
+               v = Var(layer(...)(x))          a forward pass of the model on x
+               if |v - 1| < tol: stop
+               W = W / sqrt(v)
+
+    The output is linear in ``W``, so one division puts ``v`` at 1 unless a bias or the layers
+    before it disturb it; the loop absorbs that. Because each layer is scaled after the ones
+    before it, the variance that reaches it is already the final one. Biases are left as they
+    are; the output measured is the layer's own (before its nonlinearity).
+
+    Args:
+        model: a Module with Conv2d/Linear layers (initialised: run a lazy model once first).
+        x: a batch ``(N, ...)`` the model accepts; the paper uses one mini-batch of training data.
+        tol: accepted distance of the output variance from 1.
+        max_iter: most rescalings per layer; a layer still outside ``tol`` after them gets a
+            warning naming it.
+
+    Returns ``model``. Runs in eval mode (dropout off, batch norm's running statistics untouched)
+    without recording a graph; each module's train/eval flag is restored.
+    """
+    if not tol > 0:
+        raise ValueError(f"lsuv_: expected tol > 0, got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"lsuv_: expected max_iter to be a positive int, got {max_iter!r}")
+    layers = _affine_layers(model, "lsuv_")
+    for layer in layers:
+        orthogonal_(layer.weight)
+    names = {id(m): name for name, m in model.named_modules()}
+    for layer in layers:
+        for _ in range(max_iter):
+            y = _layer_output(model, layer, x)
+            v = float(layer.weight.xp.var(y))
+            if abs(v - 1.0) < tol:
+                break
+            if not v > 0:
+                raise ValueError(f"lsuv_: layer '{names[id(layer)]}' outputs a constant on this batch (variance "
+                                 f"{v}): no scaling can give it unit variance")
+            _fill(layer.weight, layer.weight.array / math.sqrt(v))
+        else:
+            v = float(layer.weight.xp.var(_layer_output(model, layer, x)))
+            if abs(v - 1.0) >= tol:
+                warnings.warn(f"lsuv_: layer '{names[id(layer)]}' has output variance {v:.4g} after "
+                              f"{max_iter} rescalings (tol {tol})", stacklevel=2)
+    return model
+
+
+def data_dependent_(model, x):
+    """Data-dependent initialisation (Krähenbühl, Doersch, Donahue & Darrell, "Data-dependent
+    Initializations of Convolutional Neural Networks", ICLR 2016, arXiv 2015), its within-layer
+    step with Gaussian weights.
+
+    Layer by layer, in the order the model registers its Conv2d and Linear layers:
+
+    1. draw ``W ~ N(0, 1)`` (the scale does not matter: step 3 removes it);
+    2. run the model on ``x`` and take the layer's pre-activation ``z``, ``(N, F, Ho, Wo)`` for
+       a conv, ``(N, out)`` for a linear layer; per unit ``i`` (a conv's channel, over ``N, Ho,
+       Wo``; a linear layer's output, over ``N``), its mean ``mu_i`` and std ``sigma_i``;
+    3. ``W_i = W_i / sigma_i`` and ``b_i = (b_i - mu_i) / sigma_i``, so that
+       ``z_i = (z_i - mu_i) / sigma_i``: every unit has mean 0 and variance 1 on the batch,
+       exactly, since the layers before it are already fixed.
+
+    A layer without a bias (one followed by batch norm) only gets the scaling; the next batch
+    norm removes its mean anyway.
+
+    Not implemented from the paper: the k-means and PCA alternatives to the Gaussian draw, and
+    the between-layer step (its Algorithm 2), which rescales whole layers so that every layer's
+    weights change at the same relative rate ``||dL/dW_k|| / ||W_k||`` under SGD.
+
+    Returns ``model``. Runs in eval mode without recording a graph.
+    """
+    layers = _affine_layers(model, "data_dependent_")
+    names = {id(m): name for name, m in model.named_modules()}
+    for layer in layers:
+        normal_(layer.weight)
+        z = _layer_output(model, layer, x)
+        xp = layer.weight.xp
+        # Linear: units on the last axis; Conv2d: channels on axis 1 of (N, F, Ho, Wo).
+        unit_axis = z.ndim - 1 if layer.weight.ndim == 2 else 1
+        others = tuple(a for a in range(z.ndim) if a != unit_axis)
+        mu, sigma = xp.mean(z, axis=others), xp.std(z, axis=others)
+        if not bool(xp.all(sigma > 0)):
+            raise ValueError(f"data_dependent_: a unit of layer '{names[id(layer)]}' outputs a constant on this "
+                             f"batch: no scaling can give it unit variance")
+        W = layer.weight.array
+        _fill(layer.weight, W / xp.reshape(sigma, (W.shape[0],) + (1,) * (W.ndim - 1)))
+        if layer.bias is not None:
+            _fill(layer.bias, (layer.bias.array - mu) / sigma)
+    return model

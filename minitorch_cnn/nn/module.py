@@ -210,28 +210,29 @@ class Module:
     def children(self):
         yield from self._modules.values()
 
-    def _named_members(self, registry_name):
+    def _named_members(self, registry_name, recurse=True):
         seen = set()
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules() if recurse else [("", self)]:
             for key, value in getattr(module, registry_name).items():
                 if value is None or id(value) in seen:
                     continue
                 seen.add(id(value))
                 yield (f"{prefix}.{key}" if prefix else key), value
 
-    def named_parameters(self):
-        """``("features.0.weight", Parameter)`` pairs in registration order; shared ones once."""
-        return self._named_members("_parameters")
+    def named_parameters(self, recurse=True):
+        """``("features.0.weight", Parameter)`` pairs in registration order; shared ones once.
+        ``recurse=False``: only the parameters this module registered itself."""
+        return self._named_members("_parameters", recurse)
 
-    def parameters(self):
-        for _, p in self.named_parameters():
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse):
             yield p
 
-    def named_buffers(self):
-        return self._named_members("_buffers")
+    def named_buffers(self, recurse=True):
+        return self._named_members("_buffers", recurse)
 
-    def buffers(self):
-        for _, b in self.named_buffers():
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse):
             yield b
 
     # ------------------------------------------------------------ saving and loading
