@@ -549,30 +549,38 @@ def _strongest_channel(viz, model, images, layer, batch_size=256):
     return int(np.max(peaks, axis=0).argmax())
 
 
-def _top9_figure(viz, args, model, meta, normalize, size):
+def _top9_figure(viz, args, model, meta):
     """ZFNet's Fig. 2 for one feature map: the 9 test images that activate it most, cropped."""
-    dataset = args.dataset or meta.get("dataset")
-    if dataset is None or size is None:
-        raise SystemExit("visualize --method top9 with --weights needs --dataset and --image-size")
+    from . import data
+
+    dataset, size = args.dataset or meta.get("dataset"), meta.get("image_size")
+    if dataset in (None, "imagenet") or size is None:
+        raise SystemExit("visualize --method top9 needs --dataset, the images to search (ImageNet itself is not "
+                         "here), and for a model without a checkpoint --image-size")
     _, test_set = _load_dataset(dataset, args.data_dir, size)
-    images = test_set.images if normalize is None else normalize(test_set.images)
+    images, _ = test_set.get_batch(slice(None))
+    if "normalize_mean" in meta:
+        images = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])(images)
     channel = _strongest_channel(viz, model, images, args.layer) if args.channel is None else args.channel
     records = viz.top_activations(model, images, args.layer, channel, k=9)
     return viz.plot_patches(records, title=f"{meta['architecture']} {args.layer} map {channel}: top 9 of the "
                                            f"{len(test_set)} {dataset} test images")
 
 
-def _image_figure(viz, args, model, meta, normalize, size):
+def _image_figure(viz, args, model, meta):
     """The map of ``args.method`` for the image file ``args.image``, next to the image."""
     import minitorch_cnn as mt
-    from . import data
     from . import functional as F
 
     try:
-        image = data.read_image(args.image, channels=meta["in_channels"], size=size)[None]
+        x = _preprocessing(meta)(args.image)[None]
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"visualize: {exc}") from None
-    x = image if normalize is None else normalize(image)
+    image = x
+    if "normalize_mean" in meta:  # the image as read, for the figure: the standardisation undone
+        mean, std = (np.asarray(meta[key], dtype=x.dtype).reshape(1, -1, 1, 1)
+                     for key in ("normalize_mean", "normalize_std"))
+        image = x * std + mean
     with mt.no_grad():
         probabilities = F.softmax(model(mt.tensor(x)), dim=1).detach().numpy()[0]
     predicted = int(probabilities.argmax())
@@ -602,19 +610,19 @@ def _image_figure(viz, args, model, meta, normalize, size):
 
 
 def cmd_visualize(args):
-    from . import data
     from . import visualize as viz
     from .serialization import save_figure
 
     model, meta = load_model(args.checkpoint, args.weights, args.num_classes, args.in_channels)
     _check_visualize_options(args, [name for name, _ in model.named_modules() if name])
-    size = args.image_size or meta.get("image_size")
-    normalize = None
-    if "normalize_mean" in meta:
-        normalize = data.transforms.Normalize(meta["normalize_mean"], meta["normalize_std"])
+    if args.image_size is not None:
+        if meta.get("dataset") == "imagenet":
+            raise SystemExit("visualize: ImageNet weights take torchvision's preprocessing (shorter side resized, "
+                             "centre crop); drop --image-size")
+        meta = dict(meta, image_size=args.image_size)
     draw = _top9_figure if args.method == "top9" else _image_figure
     try:
-        fig = draw(viz, args, model, meta, normalize, size)
+        fig = draw(viz, args, model, meta)
     except (ValueError, KeyError) as exc:
         # The visualize functions name the problem (an unknown layer lists the model's layers).
         raise SystemExit(f"visualize --method {args.method}: {exc.args[0] if exc.args else exc!r}") from None
@@ -685,8 +693,9 @@ def build_parser():
     p.add_argument("--patch", type=int, default=None, help="occlusion: side of the grey square (default: a "
                                                            "quarter of the image)")
     p.add_argument("--stride", type=int, default=None, help="occlusion: its step (default: half the patch)")
-    p.add_argument("--dataset", default=None, choices=DATASETS,
-                   help="top9: the test set to search (default: the one the checkpoint was trained on)")
+    p.add_argument("--dataset", default=None, type=_dataset_name,
+                   help=f"top9: the test set to search, {DATASET_HELP} (default: the one the checkpoint was "
+                        "trained on)")
     p.add_argument("--data-dir", default=None, help="top9: folder with the dataset files (mnist, cifar10...)")
     p.add_argument("--out", default="runs/visualize.png", help="the figure to write (default runs/visualize.png)")
     p.set_defaults(func=cmd_visualize)

@@ -61,6 +61,23 @@ def test_top9_searches_the_training_dataset_without_an_image(run, tmp_path):
     assert_png(out)
 
 
+def test_top9_searches_a_folder_of_photos(tmp_path):
+    from PIL import Image
+
+    digits = data.digits("test", size=12)
+    for n in range(10):
+        folder = tmp_path / "photos" / f"class{digits.labels[n] % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.round(digits.images[n, 0] * 255).astype(np.uint8)).save(folder / f"{n}.png")
+    # A folder's photos are colour (grey ones repeated), as for a model trained on a folder.
+    state = tmp_path / "resnet20-rgb.npz"
+    mt.save(models.create("resnet20").state_dict(), state)
+    out = tmp_path / "top9.png"
+    assert cli.main(["visualize", "resnet20", "--weights", str(state), "--image-size", "12", "--method", "top9",
+                     "--layer", "features.3", "--dataset", f"folder:{tmp_path / 'photos'}", "--out", str(out)]) == 0
+    assert_png(out)
+
+
 def test_model_name_with_weights_file_works_as_the_checkpoint(run, tmp_path):
     state = tmp_path / "resnet20-state.npz"
     mt.save(mt.load(run / "checkpoint.npz")["model"], state)
