@@ -18,4 +18,5 @@ from . import densenet  # noqa: F401
 from . import squeezenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
+from . import mobilenetv3  # noqa: F401
 from . import fixup  # noqa: F401
