@@ -12,6 +12,7 @@ from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
 from . import nin  # noqa: F401
 from . import googlenet  # noqa: F401
+from . import inception  # noqa: F401
 from . import resnet  # noqa: F401
 from . import senet  # noqa: F401
 from . import densenet  # noqa: F401
