@@ -20,4 +20,5 @@ from . import squeezenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
 from . import mobilenetv3  # noqa: F401
+from . import xception  # noqa: F401
 from . import fixup  # noqa: F401
