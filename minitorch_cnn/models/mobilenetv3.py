@@ -32,7 +32,7 @@ mobilenet_v3_small      2,542,856
 
 Options as torchvision's: ``width_mult`` scales every width (``make_divisible(c * width_mult,
 8)``, the 1280/1024 linear layer too); ``reduced_tail`` halves the widths of the last stage
-(section 6.1.2, for detection and segmentation backbones); ``dilated`` gives that stage dilation 2
+(the paper's detection and segmentation backbones); ``dilated`` gives that stage dilation 2
 and stride 1 (output stride 16 instead of 32); ``dropout`` before the classifier.
 
 Layer names follow torchvision (``features.4.block.2.fc1.weight``), so its state dicts load by key.
