@@ -73,7 +73,8 @@ def test_inception_v3_outputs_per_mode_and_minimum_inputs():
     assert out._fields == ("logits", "aux_logits") and [o.shape for o in out] == [(2, 4)] * 2
     with mt.no_grad():
         assert model.eval()(random_images(1, 3, inception.MIN_INPUT_NO_AUX)).shape == (1, 4)
-        with pytest.raises(ValueError, match=r"layer 'Mixed_7a.branch3x3_2.conv' of Inception3 .* kernel spans 3 pixels"):
+        with pytest.raises(ValueError,
+                           match=r"layer 'Mixed_7a.branch3x3_2.conv' of Inception3 .* kernel spans 3 pixels"):
             model(random_images(1, 3, inception.MIN_INPUT_NO_AUX - 1))
     with pytest.raises(ValueError, match=r"layer 'AuxLogits.conv1.conv' of Inception3 .* kernel spans 5 pixels"):
         model.train()(random_images(2, 3, inception.MIN_INPUT - 1))

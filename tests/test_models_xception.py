@@ -40,7 +40,8 @@ def test_xception_layout_follows_keras_blocks_and_sizes():
     assert list(model.features._modules) == [f"block{n}" for n in range(1, 15)]
     assert list(model.features.block2.body._modules) == [
         "sepconv1", "sepconv1_bn", "sepconv2_act", "sepconv2", "sepconv2_bn", "pool"]
-    assert [getattr(model.features, f"block{n}").out_channels for n in (2, 3, 4, 5, 12, 13)] == [128, 256, 728, 728, 728, 1024]
+    widths = [getattr(model.features, f"block{n}").out_channels for n in (2, 3, 4, 5, 12, 13)]
+    assert widths == [128, 256, 728, 728, 728, 1024]
     assert model.features.block5.skip is None and model.features.block13.skip.stride == (2, 2)
     assert all((m.eps, m.momentum) == (1e-3, 0.01) for m in model.modules() if isinstance(m, nn.BatchNorm2d))
     assert model.features.block14.sepconv2.pointwise.weight.shape == (2048, 1536, 1, 1)

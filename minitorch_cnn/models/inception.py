@@ -25,15 +25,16 @@ bias-free conv, batch norm with eps 1e-3, ReLU; no padding unless noted)::
     Mixed_7a (InceptionD) -> 8x8x1280 | Mixed_7b, 7c (InceptionE) -> 8x8x2048
     avgpool (global) | dropout 0.5 | fc 2048 -> num_classes
 
-The paper's Table 1 lists the stem differently (a 3x3 conv where torchvision has the 1x1
-``Conv2d_3b_1x1``); torchvision follows the released TensorFlow model, whose weights it ported, so
-we do too. Parameters at 1000 classes: 27,161,264 (torchvision's ``num_params``), of which the
-auxiliary classifier holds 3,326,696; 23,834,568 with ``aux_logits=False``.
+After the first pool the paper's Table 1 has three 3x3 convs (80, 192 with stride 2, 288); the
+released TensorFlow model, whose weights torchvision ported, has a 1x1 conv (80), a 3x3 conv (192)
+and a max pool, and we follow it. Parameters at 1000 classes: 27,161,264 (torchvision's
+``num_params``), of which the auxiliary classifier holds 3,326,696; 23,834,568 with
+``aux_logits=False``.
 
 Behaviour as torchvision's: in training mode with ``aux_logits`` the model returns
-:data:`InceptionOutputs` ``(logits, aux_logits)`` (train on ``loss(logits) + 0.4 * loss(aux_logits)``,
-as torchvision's reference recipe), in eval mode the logits; ``transform_input=True`` re-normalises
-ImageNet-standardised images to ``(x - 0.5) / 0.5``, which the ported weights expect
+:data:`InceptionOutputs` ``(logits, aux_logits)`` (PyTorch's fine-tuning tutorial trains on
+``loss(logits) + 0.4 * loss(aux_logits)``), in eval mode the logits; ``transform_input=True``
+re-normalises ImageNet-standardised images to ``(x - 0.5) / 0.5``, which the ported weights expect
 (:func:`~minitorch_cnn.models.googlenet.transform_input`). Its ImageNet preprocessing resizes to
 342 and crops 299 (``data.imagenet.preprocessing("inception_v3")``).
 
@@ -216,7 +217,8 @@ class Inception3(nn.Module):
                  width_mult=1.0):
         super().__init__()
         if transform_input and in_channels != 3:
-            raise ValueError(f"Inception3: transform_input=True re-normalises 3 RGB channels, got in_channels={in_channels}")
+            raise ValueError(
+                f"Inception3: transform_input=True re-normalises 3 RGB channels, got in_channels={in_channels}")
         w = _widths(width_mult)
         self.aux_logits = aux_logits
         self.transform_input = transform_input
