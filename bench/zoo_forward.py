@@ -2,7 +2,8 @@
 
     python -m bench.zoo_forward [--repeats 3] [--models resnet18 vgg16 ...] [--out docs/zoo_forward.md]
 
-Each model runs at its reference resolution (227 for AlexNet, 600 for EfficientNet-B7, 32 for
+Each model runs at its reference resolution (227 for AlexNet, 299 for Inception-v3 and Xception, 600 for
+EfficientNet-B7, 32 for
 the CIFAR networks...), in eval mode under ``no_grad``; the figure is the median of ``repeats``
 runs after one warm-up. The Markdown table is written to ``--out``.
 """
@@ -25,6 +26,8 @@ from minitorch_cnn.serialization import atomic_write
 INPUT = {
     "lenet5": (1, 32, 32),
     "alexnet": (3, 227, 227),
+    "inception_v3": (3, 299, 299),
+    "xception": (3, 299, 299),
     **{f"efficientnet_b{i}": (3, r, r) for i, r in enumerate((224, 240, 260, 300, 380, 456, 528, 600))},
     **{name: (3, 32, 32) for name in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                        "plain20", "plain56", "wrn", "densenet_bc")},

@@ -27,7 +27,8 @@ are, in forward order:
 * the children of ``model.features``, named ``"features.0"``, ``"features.1"``, ... (or by their
   own keys, e.g. ``"features.denseblock1"``), and the other top-level children (``avgpool``;
   a ResNet's ``conv1``, ``layer1``, ...): the base;
-* ``classifier`` or ``fc``, and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet): the
+* ``classifier`` or ``fc``, and any auxiliary classifier (``aux1``/``aux2`` of GoogLeNet,
+  ``AuxLogits`` of Inception-v3): the
   head, which :func:`freeze` leaves trainable. Its hidden layers (LeNet's F6, VGG's fc6 and fc7)
   keep their pretrained weights as a starting point, but they are specific to the pretraining
   classes, so they train with the new output layer that :func:`replace_head` puts in.
@@ -53,7 +54,8 @@ from .training import ResumeError, _differences, evaluate, fit
 
 #: The head's name: torchvision's ``classifier`` for most models, ``fc`` for ResNets.
 HEAD_NAMES = ("classifier", "fc")
-#: Auxiliary classifiers (GoogLeNet's ``aux1``, ``aux2``) are heads too: they predict the classes.
+#: Auxiliary classifiers (GoogLeNet's ``aux1``, ``aux2``, Inception-v3's ``AuxLogits``) are heads
+#: too: they predict the classes. Matched without regard to case.
 AUX_PREFIX = "aux"
 STRATEGIES = ("feature-extract", "fine-tune-top", "full")
 #: The lecture's "earlier layers 3-10x lower": the default ratio between neighbouring groups.
@@ -76,7 +78,7 @@ def _children(name, module):
 
 
 def _is_head(name):
-    return name in HEAD_NAMES or name.startswith(AUX_PREFIX)
+    return name in HEAD_NAMES or name.lower().startswith(AUX_PREFIX)
 
 
 def _all_stages(model):
@@ -278,7 +280,7 @@ def replace_head(model, num_classes):
     The output layer is the last ``Linear`` in ``model.classifier`` (LeNet, AlexNet, VGG, DenseNet,
     MobileNet, GoogLeNet, EfficientNet) or ``model.fc`` (ResNet), or the last ``Conv2d`` of
     ``model.classifier``, when the class scores come from a 1x1 convolution followed by global
-    average pooling (SqueezeNet, NiN). Auxiliary heads (GoogLeNet's ``aux1``/``aux2``) get a new
+    average pooling (SqueezeNet, NiN). Auxiliary heads (GoogLeNet's ``aux1``/``aux2``, Inception-v3's ``AuxLogits``) get a new
     output layer too; a model without a head of those names has its last child's. Every other weight, the whole base and the hidden layers of the
     classifier, is kept. The new layer has PyTorch's default initialisation, the dtype and device of
     the old one, and is trainable. Returns ``model``.

@@ -72,6 +72,8 @@ def test_bad_arguments_are_named():
 
 @pytest.mark.parametrize("name, weights", [("resnet18", "ResNet18_Weights.IMAGENET1K_V1"),
                                            ("inception_v3", "Inception_V3_Weights.IMAGENET1K_V1"),
+                                           ("mobilenet_v3_large", "MobileNet_V3_Large_Weights.IMAGENET1K_V1"),
+                                           ("mobilenet_v3_small", "MobileNet_V3_Small_Weights.IMAGENET1K_V1"),
                                            *((f"efficientnet_b{k}", f"EfficientNet_B{k}_Weights.IMAGENET1K_V1")
                                              for k in range(8))])
 def test_preset_matches_torchvisions_weights_transforms(tmp_path, name, weights):

@@ -1,7 +1,8 @@
-"""Mobile and efficient networks (models/squeezenet.py, mobilenet.py, efficientnet.py): parameter
-counts against torchvision and the papers, MobileNet's width and resolution multipliers in MACs,
-fire modules and ceil-mode pooling, inverted residuals, MBConv against a PyTorch oracle, compound
-scaling, float64 gradient checks of every registered name at reduced size, and bad input."""
+"""Mobile and efficient networks (models/squeezenet.py, mobilenet.py, mobilenetv3.py, efficientnet.py):
+parameter counts against torchvision and the papers, MobileNet's width and resolution multipliers in
+MACs, fire modules and ceil-mode pooling, inverted residuals, MobileNetV3's options against
+torchvision, MBConv against a PyTorch oracle, compound scaling, float64 gradient checks of every
+registered name at reduced size, and bad input."""
 
 import math
 import re
@@ -11,7 +12,7 @@ import pytest
 
 import minitorch_cnn as mt
 from minitorch_cnn import models, nn
-from minitorch_cnn.models import efficientnet, mobilenet, squeezenet
+from minitorch_cnn.models import efficientnet, mobilenet, mobilenetv3, squeezenet
 from minitorch_cnn.nn import init
 from minitorch_cnn.summary import summary
 
@@ -29,6 +30,8 @@ PARAMETER_COUNTS = [
     ("mobilenet_v1", {"width_mult": 0.25}, 470_072, "Howard et al. 2017 Table 6: 0.5M"),
     ("mobilenet_v1", {"shallow": True}, 2_887_976, "Howard et al. 2017 Table 4: 2.9M"),
     ("mobilenet_v2", {}, 3_504_872, "torchvision"),
+    ("mobilenet_v3_large", {}, 5_483_032, "torchvision"),
+    ("mobilenet_v3_small", {}, 2_542_856, "torchvision"),
     ("efficientnet_b0", {}, 5_288_548, "torchvision"),
     ("efficientnet_b1", {}, 7_794_184, "torchvision"),
     ("efficientnet_b2", {}, 9_109_994, "torchvision"),
@@ -63,10 +66,12 @@ NARROW = {
     "squeezenet1_1": _TINY_FIRE,
     "mobilenet_v1": dict(width_mult=0.125),
     "mobilenet_v2": dict(width_mult=0.1, round_nearest=2),
+    "mobilenet_v3_large": dict(width_mult=0.25),
+    "mobilenet_v3_small": dict(width_mult=0.25),
     **{name: dict(width_mult=0.1, round_nearest=2) for name in efficientnet.CONFIGS},
 }
 FAMILY = sorted(NARROW)
-_FILES = {squeezenet.__name__, mobilenet.__name__, efficientnet.__name__}
+_FILES = {squeezenet.__name__, mobilenet.__name__, mobilenetv3.__name__, efficientnet.__name__}
 
 
 def images(N=2, C=3, H=32, seed=0):
@@ -74,8 +79,8 @@ def images(N=2, C=3, H=32, seed=0):
 
 
 def head_in_features(model):
-    """Channels the classifier reads: SqueezeNet's head starts with dropout and a 1x1 conv."""
-    layer = model.classifier if isinstance(model.classifier, nn.Linear) else model.classifier[1]
+    """Channels the classifier reads: its first linear layer, or SqueezeNet's 1x1 conv."""
+    layer = next(m for m in model.classifier.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
     return layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
 
 
@@ -140,7 +145,8 @@ def test_runs_and_backpropagates_on_any_array_backend(name, xp):
 # ---------------------------------------------------------------- SqueezeNet
 
 
-TORCHVISION = ["squeezenet1_0", "squeezenet1_1", "mobilenet_v2"] + sorted(efficientnet.CONFIGS)
+TORCHVISION = ["squeezenet1_0", "squeezenet1_1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"] + sorted(
+    efficientnet.CONFIGS)
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
@@ -149,7 +155,8 @@ def test_state_dict_keys_shapes_and_batch_norms_are_torchvisions(name):
 
 
 #: At full size; the EfficientNets on 32x32 images (B7's 600x600 would take minutes).
-@pytest.mark.parametrize("name, size", [("squeezenet1_0", 64), ("squeezenet1_1", 64), ("mobilenet_v2", 64)]
+@pytest.mark.parametrize("name, size", [("squeezenet1_0", 64), ("squeezenet1_1", 64), ("mobilenet_v2", 64),
+                                        ("mobilenet_v3_large", 32), ("mobilenet_v3_small", 64)]
                          + [(name, 32) for name in sorted(efficientnet.CONFIGS)])
 def test_torchvision_weights_give_torchvisions_logits(name, size):
     check_torchvision_logits(name, size)
@@ -279,6 +286,48 @@ def test_mobilenet_initialisation():
     conv = model.features[-1][0]  # 1x1, He normal with fan_out = out_channels
     std = float(np.std(conv.weight.detach().numpy()))
     assert abs(std - math.sqrt(2 / conv.out_channels)) < 0.05 * std
+
+
+# ---------------------------------------------------------------- MobileNetV3
+
+
+#: One block of each kind MobileNetV3 has: no expansion with squeeze-and-excitation and ReLU
+#: (strided), an expanding hard-swish residual block, a 5x5 strided one with both. Large and Small
+#: are this class with other tables, so this copy checks the gradient of both.
+TINY_V3 = [(8, 3, 8, 8, True, "RE", 2, 1), (8, 3, 16, 8, False, "HS", 1, 1), (8, 5, 16, 16, True, "HS", 2, 1)]
+
+
+def test_mobilenet_v3_gradcheck_end_to_end():
+    mt.manual_seed(0)
+    check_model_grad(mobilenetv3.MobileNetV3(TINY_V3, 16, num_classes=3), images(2, 3, 16), "train")
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "mobilenet_v3_small"])
+def test_mobilenet_v3_options_give_torchvisions_names(name):
+    options = dict(width_mult=0.75, reduced_tail=True, dilated=True)
+    check_torchvision_names(name, options=options, tv_options=options)
+
+
+def test_mobilenet_v3_dilated_reduced_tail_gives_torchvisions_logits():
+    options = dict(width_mult=0.5, reduced_tail=True, dilated=True)
+    check_torchvision_logits("mobilenet_v3_small", 48, options=options, tv_options=options)
+
+
+def test_mobilenet_v3_squeeze_excitation_gates_with_the_hard_sigmoid():
+    with no_random_init():
+        block = mobilenetv3.mobilenet_v3_small().features[1].block
+    se = block[1]
+    assert (se.fc1.in_channels, se.fc1.out_channels) == (16, 8)  # make_divisible(16 // 4, 8)
+    assert isinstance(se.activation, nn.ReLU) and isinstance(se.scale_activation, nn.Hardsigmoid)
+
+
+def test_mobilenet_v3_rejects_bad_rows_and_activations():
+    with pytest.raises(ValueError, match=r"MobileNetV3: expected rows \(C, kernel"):
+        mobilenetv3.MobileNetV3([(8, 3, 8, 8, True, "RE", 2)], 16)
+    with pytest.raises(ValueError, match="InvertedResidualV3: expected activation 'RE' or 'HS', got 'GELU'"):
+        mobilenetv3.InvertedResidualV3(8, 3, 8, 8, True, "GELU", 1)
+    with pytest.raises(ValueError, match="mobilenet_v3_small: expected a positive width_mult, got 0"):
+        mobilenetv3.mobilenet_v3_small(width_mult=0)
 
 
 # ---------------------------------------------------------------- EfficientNet

@@ -66,12 +66,17 @@ def test_resnet18_stages_are_torchvisions_top_level_modules_then_fc():
     assert all(p.requires_grad for p in model.layer3.parameters())
 
 
-def test_googlenet_aux_heads_are_heads_and_the_main_classifier_comes_last():
+def test_googlenet_and_inception_aux_heads_are_heads_and_the_main_classifier_comes_last():
     _, head = transfer.split_stages(_small("googlenet"))
     assert [name for name, _ in head] == ["aux1", "aux2", "classifier"]
     base, head = transfer.split_stages(_small("googlenet_bn"))
     assert [name for name, _ in head] == ["aux1", "aux2", "fc"]
     assert [name for name, _ in base][:3] == ["conv1", "conv2", "conv3"] and base[-1][0] == "inception5b"
+    model = models.create("inception_v3", width_mult=1 / 16)
+    base, head = transfer.split_stages(model)
+    assert [name for name, _ in head] == ["AuxLogits", "fc"] and base[-1][0] == "Mixed_7c"
+    transfer.replace_head(model, 5)
+    assert (model.AuxLogits.fc.out_features, model.fc.out_features) == (5, 5)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -12,10 +12,13 @@ from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
 from . import nin  # noqa: F401
 from . import googlenet  # noqa: F401
+from . import inception  # noqa: F401
 from . import resnet  # noqa: F401
 from . import senet  # noqa: F401
 from . import densenet  # noqa: F401
 from . import squeezenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
+from . import mobilenetv3  # noqa: F401
+from . import xception  # noqa: F401
 from . import fixup  # noqa: F401

@@ -137,18 +137,22 @@ TF_BN = {"eps": 1e-3, "momentum": 0.01}
 
 
 class SqueezeExcitation(nn.Module):
-    """``x * sigmoid(fc2(silu(fc1(avgpool(x)))))``: one weight in ``(0, 1)`` per channel, computed
-    from the whole image (Hu et al. 2018). ``fc1``/``fc2`` are 1x1 convs with bias,
-    ``C -> squeeze_channels -> C``."""
+    """``x * sigma(fc2(delta(fc1(avgpool(x)))))``: one weight in ``(0, 1)`` per channel, computed
+    from the whole image (Hu et al. 2018, Eq. 3; torchvision's ``SqueezeExcitation``). ``fc1``/``fc2``
+    are 1x1 convs with bias, ``C -> squeeze_channels -> C``; ``delta`` is ``activation()`` (ReLU in
+    the paper, SiLU in EfficientNet) and ``sigma`` is ``scale_activation()`` (sigmoid; MobileNetV3's
+    cheaper hard sigmoid)."""
 
-    def __init__(self, channels, squeeze_channels):
+    def __init__(self, channels, squeeze_channels, activation=nn.ReLU, scale_activation=nn.Sigmoid):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
 
     def forward(self, x):
-        scale = F.sigmoid(self.fc2(F.silu(self.fc1(self.avgpool(x)))))
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
         return x * scale
 
 
@@ -195,7 +199,7 @@ class MBConv(nn.Module):
             layers.append(conv_bn_act(in_channels, hidden, 1, activation=nn.SiLU, **bn))
         layers += [
             conv_bn_act(hidden, hidden, kernel_size, stride, groups=hidden, activation=nn.SiLU, **bn),
-            SqueezeExcitation(hidden, max(1, in_channels // 4)),
+            SqueezeExcitation(hidden, max(1, in_channels // 4), activation=nn.SiLU),
             conv_bn_act(hidden, out_channels, 1, activation=None, **bn),
         ]
         self.block = nn.Sequential(*layers)

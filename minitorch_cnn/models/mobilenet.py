@@ -91,13 +91,13 @@ class ReLU6(nn.Module):
 
 
 def conv_bn_act(in_channels, out_channels, kernel_size=3, stride=1, groups=1, activation=nn.ReLU,
-                eps=1e-5, momentum=0.1):
-    """Conv (no bias, padding ``(k - 1) // 2`` so stride 1 keeps the size), BatchNorm2d and
-    ``activation()`` (``None``: no activation), numbered 0, 1, 2 as torchvision's
+                eps=1e-5, momentum=0.1, dilation=1):
+    """Conv (no bias, padding ``(k - 1) // 2 * dilation`` so stride 1 keeps the size), BatchNorm2d
+    and ``activation()`` (``None``: no activation), numbered 0, 1, 2 as torchvision's
     ``Conv2dNormActivation``. ``groups=in_channels`` makes it a depthwise conv."""
     layers = [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2,
-                  groups=groups, bias=False),
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=(kernel_size - 1) // 2 * dilation,
+                  dilation=dilation, groups=groups, bias=False),
         nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum),
     ]
     if activation is not None:
