@@ -79,6 +79,7 @@ import math
 
 from .. import functional as F
 from .. import nn
+from ..data.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from ..nn import init
 from ..summary import summary
 from .registry import register
@@ -250,9 +251,6 @@ def googlenet(num_classes=1000, in_channels=3, aux_logits=True, width_mult=1.0):
 BN_EPS = 1e-3
 #: torchvision's dropout before ``fc`` (the paper's is 0.4) and in the auxiliary heads.
 DROPOUT_BN, DROPOUT_AUX = 0.2, 0.7
-#: The ImageNet per-channel mean and standard deviation that torchvision's inputs are normalised with.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Smallest side ``googlenet_bn`` accepts: conv1 turns ``s`` into ``ceil(s/2)`` and each 3x3/2
 #: ceil-mode pool ``m`` into ``ceil((m - 1)/2)``, which needs ``m >= 2``; ``maxpool3`` needs 2, so
 #: ``maxpool2`` needs 4 and ``maxpool1`` 8: ``ceil(s/2) >= 8``. Inception 4a to 5b then see 1x1.

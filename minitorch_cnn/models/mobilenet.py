@@ -45,7 +45,8 @@ first block), a 1x1 conv to 1280 channels, global average pooling, dropout 0.2 a
 An inverted residual block expands ``C`` to ``t*C`` channels with a 1x1 conv, filters them with
 a 3x3 depthwise conv, and projects back down with a *linear* 1x1 conv (BN, no ReLU: the
 "linear bottleneck"); the shortcut adds the block's input when the stride is 1 and ``C`` does
-not change. The activations are ReLU6, ``min(max(x, 0), 6)``. ``width_mult`` scales every
+not change. The activations are ReLU6, ``min(max(x, 0), 6)`` (``nn.ReLU6``), whose cap keeps
+activations in a range low-precision arithmetic represents well (section 3.1). ``width_mult`` scales every
 width and rounds it to a multiple of ``round_nearest`` with :func:`make_divisible`; the last
 conv never narrows below 1280.
 
@@ -79,15 +80,6 @@ def make_divisible(v, divisor=8, min_value=None):
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
-
-
-class ReLU6(nn.Module):
-    """``min(max(x, 0), 6)``, written as ``relu(x) - relu(x - 6)``: the cap keeps activations in
-    a range that low-precision arithmetic represents well (Sandler et al. 2018, section 3.1).
-    The derivative is 1 on ``(0, 6]`` and 0 elsewhere (0 at ``x = 0``, as for ReLU)."""
-
-    def forward(self, x):
-        return F.relu(x) - F.relu(x - 6.0)
 
 
 def conv_bn_act(in_channels, out_channels, kernel_size=3, stride=1, groups=1, activation=nn.ReLU,
@@ -227,9 +219,9 @@ class InvertedResidual(nn.Module):
         self.use_res_connect = stride == 1 and in_channels == out_channels
         layers = []
         if expand_ratio != 1:
-            layers.append(conv_bn_act(in_channels, hidden, 1, activation=ReLU6))
+            layers.append(conv_bn_act(in_channels, hidden, 1, activation=nn.ReLU6))
         layers += [
-            conv_bn_act(hidden, hidden, 3, stride, groups=hidden, activation=ReLU6),
+            conv_bn_act(hidden, hidden, 3, stride, groups=hidden, activation=nn.ReLU6),
             nn.Conv2d(hidden, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
@@ -266,13 +258,13 @@ class MobileNetV2(nn.Module):
             )
         channels = make_divisible(V2_STEM * width_mult, round_nearest)
         self.last_channel = make_divisible(V2_LAST * max(1.0, width_mult), round_nearest)
-        blocks = [conv_bn_act(in_channels, channels, 3, stride=2, activation=ReLU6)]
+        blocks = [conv_bn_act(in_channels, channels, 3, stride=2, activation=nn.ReLU6)]
         for t, c, n, s in inverted_residual_setting:
             out_channels = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 blocks.append(InvertedResidual(channels, out_channels, s if i == 0 else 1, t))
                 channels = out_channels
-        blocks.append(conv_bn_act(channels, self.last_channel, 1, activation=ReLU6))
+        blocks.append(conv_bn_act(channels, self.last_channel, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*blocks)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
