@@ -1,4 +1,8 @@
 # %%
+# Torchvision's ImageNet weights for ResNet-18, if you have downloaded them, for section 9 (nothing
+# here downloads anything; without them section 9 runs on a random ResNet-18 and says so).
+# # %env MINITORCH_CNN_RESNET18=/path/to/resnet18-f37072fd.pth
+#
 # Quick mode (the small settings the tests run, about a minute): uncomment the next line and run
 # from the top; a script takes --quick. MINITORCH_CNN_QUICK=1 in the environment selects it too.
 # # %env MINITORCH_CNN_QUICK=1
@@ -21,12 +25,13 @@
 # ZFNet-style network on the digits and asks it both questions with `minitorch_cnn.visualize`.
 
 # %%
+import os
 import time
 
 import numpy as np
 
 import minitorch_cnn as mt
-from minitorch_cnn import data, nn, optim
+from minitorch_cnn import data, models, nn, optim
 from minitorch_cnn import visualize as viz
 from minitorch_cnn.summary import receptive_field, summary
 from minitorch_cnn.training import evaluate, fit
@@ -284,3 +289,50 @@ show(viz.plot_maps(pictures[shown], viz.grad_cam(model, images[shown], "layer2.2
 #
 # `--method` is one of `saliency`, `occlusion`, `guided`, `deconvnet`, `cam`, `gradcam`, `top9`;
 # a wrong `--layer` lists the model's layers.
+
+# %% [markdown]
+# ## 9. A network trained on ImageNet, on photos
+#
+# The same questions, asked of torchvision's ResNet-18 about scikit-learn's two sample photos
+# (`china.jpg`, a temple, and `flower.jpg`), prepared as its weights expect
+# (`data.imagenet.preprocessing("resnet18")`: shorter side 256, central 224x224, ImageNet's mean
+# and std). Give the weights file in `MINITORCH_CNN_RESNET18` (the first cell; lecture 11 loads
+# the same file). Without it this section runs on a randomly initialised ResNet-18 and says so:
+# its maps show how each method works on a 224x224 photo, not what an ImageNet network looks at.
+# ResNet-18 ends in global average pooling and one linear layer, so CAM applies, and the identity
+# of section 7 (Grad-CAM at the pooled layer is `ReLU(CAM) / (h*w)`) holds for any weights.
+
+# %%
+from sklearn.datasets import load_sample_images
+
+weights = os.environ.get("MINITORCH_CNN_RESNET18", "")
+if weights:
+    photo_net = models.create("resnet18", weights=weights)
+    label = tag = "ImageNet weights"
+else:
+    mt.manual_seed(0)
+    photo_net = models.create("resnet18")
+    label, tag = "stand-in: random weights, not ImageNet's", "random weights"
+    print("MINITORCH_CNN_RESNET18 is not set, so there are no ImageNet weights here: the maps below are "
+          "those of a randomly initialised ResNet-18, and show only the mechanics.")
+photo_net.eval()
+preset = data.imagenet.preprocessing("resnet18")
+photos = np.stack([preset(data.read_image(path)) for path in load_sample_images().filenames])
+mean = np.asarray(data.imagenet.IMAGENET_MEAN, dtype=np.float32)[:, None, None]
+std = np.asarray(data.imagenet.IMAGENET_STD, dtype=np.float32)[:, None, None]
+seen = np.clip(photos * std + mean, 0.0, 1.0)  # the crops as the network sees them, before standardising
+names = data.imagenet.imagenet_classes()
+with mt.no_grad():
+    predicted = photo_net(mt.tensor(photos)).detach().numpy().argmax(axis=1)
+for path, k in zip(load_sample_images().filenames, predicted):
+    print(f"{os.path.basename(path)}: predicted {names[k]!r} ({label})")
+
+photo_cams = viz.cam(photo_net, photos)
+h, w = photo_cams.shape[1:]
+check("ResNet-18's CAM resolution at 224x224 (layer4: 224 / 32)", (h, w), (7, 7))
+check("Grad-CAM at layer4 * h*w against ReLU(CAM), largest difference, relative",
+      float(np.abs(viz.grad_cam(photo_net, photos, "layer4") * h * w - np.maximum(photo_cams, 0)).max()
+            / max(np.abs(photo_cams).max(), 1e-12)), lambda v: v < 1e-4)
+show(viz.plot_maps(seen, viz.grad_cam(photo_net, photos, "layer4", upsample=True),
+                   title=f"Grad-CAM, layer4 ({tag})"), "13_photos_grad_cam")
+show(viz.plot_maps(seen, viz.saliency(photo_net, photos), title=f"saliency ({tag})"), "13_photos_saliency")

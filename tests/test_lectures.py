@@ -150,6 +150,7 @@ EXPECTED = {
         "pixels outside a unit's receptive field that its deconvnet projection moves: 0",
         'occluding strokes costs more than occluding empty paper (ratio):',
         'Grad-CAM at layer3.2 * h*w against ReLU(CAM), largest difference:',
+        'Grad-CAM at layer4 * h*w against ReLU(CAM), largest difference, relative:',
     ],
 }
 
