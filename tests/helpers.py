@@ -351,12 +351,14 @@ def check_torchvision_names(name, tv_name=None, options=None, tv_options=None):
 
 
 def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=None, rtol=1e-4, seed=0, save=None):
-    """Load torchvision's ``tv_name`` (random weights, every batch norm's running mean and
-    variance drawn away from 0 and 1) into zoo model ``name`` by ``load_state_dict`` and compare the
-    eval-mode logits for a ``(2, 3, size, size)`` float32 batch, relative to their largest.
+    """Write torchvision's ``tv_name`` (random weights, every batch norm's running mean and
+    variance drawn away from 0 and 1) with ``torch.save``, build zoo model ``name`` from that file
+    with ``models.create(name, weights=path)`` and compare the eval-mode logits for a
+    ``(2, 3, size, size)`` float32 batch, relative to their largest. (That ``mt.load_weights``
+    reads such files without torch is shown in ``test_weights.py``.)
 
-    With ``save``, a function ``save(state_dict) -> path`` that writes torchvision's state dict to
-    a file, the zoo model is built by ``models.create(name, weights=path)`` instead."""
+    ``save``, a function ``save(state_dict) -> path``, writes the file another way (the legacy
+    format, old key names)."""
     from minitorch_cnn import models
 
     torch = torch_or_skip()
@@ -372,12 +374,13 @@ def check_torchvision_logits(name, size, tv_name=None, options=None, tv_options=
     x = np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
     with torch.no_grad():
         expected = theirs(torch.from_numpy(x)).numpy()
-    with no_random_init():
+    with tempfile.TemporaryDirectory() as folder, no_random_init():
         if save is None:
-            ours = models.create(name, **(options or {}))
-            ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+            path = os.path.join(folder, f"{tv_name or name}.pth")
+            torch.save(theirs.state_dict(), path)
         else:
-            ours = models.create(name, weights=save(theirs.state_dict()), **(options or {}))
+            path = save(theirs.state_dict())
+        ours = models.create(name, weights=path, **(options or {}))
     ours.eval()
     with mt.no_grad():
         got = ours(mt.tensor(x)).detach().numpy()
