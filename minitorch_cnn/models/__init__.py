@@ -19,3 +19,4 @@ from . import squeezenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
 from . import fixup  # noqa: F401
+from . import simpnet  # noqa: F401
