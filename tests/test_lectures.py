@@ -131,6 +131,14 @@ EXPECTED = {
         'occluding strokes costs more than occluding empty paper (ratio):',
         'Grad-CAM at layer3.2 * h*w against ReLU(CAM), largest difference:',
     ],
+    "14_principled_design.py": [
+        'simpnet parameters at 10 classes: 5,478,223 (expected 5,478,223)',
+        'equal parameters: pool and strided: 16,890 (expected 16,890)',
+        'paper: max pooling beats the strided conv',
+        'depth at a budget of 10,000 parameters',
+        'seeds where dropout leaves fewer dead channels:',
+        'paper: larger early kernels win',
+    ],
 }
 
 
