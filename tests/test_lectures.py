@@ -133,9 +133,9 @@ EXPECTED = {
     ],
     "14_principled_design.py": [
         'simpnet parameters at 10 classes: 5,478,223 (expected 5,478,223)',
-        'equal parameters: pool and strided: 16,890 (expected 16,890)',
+        'equal parameters: pool and strided:',
         'paper: max pooling beats the strided conv',
-        'depth at a budget of 10,000 parameters',
+        'depth at a budget of 3,000 parameters',
         'seeds where dropout leaves fewer dead channels:',
         'paper: larger early kernels win',
     ],

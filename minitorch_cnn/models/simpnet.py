@@ -34,7 +34,8 @@ repository's README rounds down to 5.4M; "300K"/"600K" are the slim models' nomi
 which the released widths overshoot by 964 and 1,021).
 
 Batch norm: Caffe's ``moving_average_fraction`` 0.95 (5.48M) or 0.99 (slim) is PyTorch's
-``momentum`` 0.05 or 0.01. Initialisation: Caffe's "xavier", ``U(-sqrt(3/fan_in),
+``momentum`` 0.05 or 0.01 (Caffe also divides its first averages by the weight accumulated so far,
+which PyTorch does not; the running statistics agree once that weight is near 1). Initialisation: Caffe's "xavier", ``U(-sqrt(3/fan_in),
 sqrt(3/fan_in))``, for every weight, except convs 3-5 of the 5.48M model, which the release
 draws from ``N(0, 0.01^2)``; biases 0. ``width_mult`` scales every width (for gradient checks at
 a small size). Inputs from 4x4 (two halvings leave one pixel).
