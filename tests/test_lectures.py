@@ -152,6 +152,14 @@ EXPECTED = {
         'Grad-CAM at layer3.2 * h*w against ReLU(CAM), largest difference:',
         'Grad-CAM at layer4 * h*w against ReLU(CAM), largest difference, relative:',
     ],
+    "14_principled_design.py": [
+        'simpnet parameters at 10 classes: 5,478,223 (expected 5,478,223)',
+        'equal parameters: pool and strided:',
+        'paper: max pooling beats the strided conv',
+        'depth at a budget of 3,000 parameters',
+        'seeds where dropout leaves fewer dead channels:',
+        'paper: larger early kernels win',
+    ],
 }
 
 

@@ -22,3 +22,4 @@ from . import efficientnet  # noqa: F401
 from . import mobilenetv3  # noqa: F401
 from . import xception  # noqa: F401
 from . import fixup  # noqa: F401
+from . import simpnet  # noqa: F401
