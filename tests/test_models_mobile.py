@@ -246,12 +246,6 @@ def test_depthwise_separable_block_factorises_a_3x3_conv():
     assert block(images(2, 8, 9)).shape == (2, 16, 5, 5)
 
 
-def test_relu6_matches_torch():
-    torch = torch_or_skip()
-    x = np.array([-3.0, -1e-3, 0.5, 2.0, 5.9, 6.5, 9.0])
-    check_torch(mobilenet.ReLU6(), torch.nn.functional.relu6, x)
-
-
 @pytest.mark.parametrize("v, divisor, expected", [(32 * 0.35, 8, 16), (40 * 1.1, 8, 48), (320 * 1.2, 8, 384),
                                                   (16 * 1.2, 8, 24), (3.0, 8, 8), (5.0, 2, 6)])
 def test_make_divisible_rounds_like_the_reference(v, divisor, expected):
