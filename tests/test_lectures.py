@@ -131,6 +131,13 @@ EXPECTED = {
         'occluding strokes costs more than occluding empty paper (ratio):',
         'Grad-CAM at layer3.2 * h*w against ReLU(CAM), largest difference:',
     ],
+    "15_architecture_search.py": [
+        'densenet40 parameters from summary: 1,019,722 (expected 1,019,722)',
+        'largest difference from the quoted parameter counts (millions; they are rounded to 0.1M):',
+        'architectures in the space: prod_i (i*K)^2: 4,235,364 (expected 4,235,364)',
+        'regularised evolution: best validation accuracy beats the median random architecture:',
+        'REINFORCE: policy entropy at the end / at the start (uniform):',
+    ],
 }
 
 
