@@ -230,11 +230,11 @@ class ProxyTask:
         return self.space.build(arch, self.channels, self.cells, len(self.train_set.classes),
                                 self.train_set.images.shape[1])
 
-    def train(self, arch, train_set=None):
-        """The trained network of ``arch`` (on ``train_set``, by default the task's)."""
+    def train(self, arch):
+        """The network of ``arch`` after the task's schedule: the same one on every call."""
         model = self.build(arch)
         optimizer = optim.Adam(model.parameters(), lr=self.lr)
-        fit(model, DataLoader(train_set or self.train_set, self.batch_size, shuffle=True), optimizer, self.epochs,
+        fit(model, DataLoader(self.train_set, self.batch_size, shuffle=True), optimizer, self.epochs,
             scheduler=optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs), progress=False)
         return model
 
@@ -353,7 +353,7 @@ def reinforce(space, evaluate, budget, lr=0.05, baseline_decay=0.8, seed=0):
     ``-(R - b) * sum_t log pi(a_t)``, whose gradient is minus the policy-gradient estimate; then
     ``b <- baseline_decay * b + (1 - baseline_decay) * R``. The baseline starts at the first
     reward, so the first step does not move the policy. The result's ``entropy`` is the policy's
-    entropy before each sample; the trained controller is ``result.controller``.
+    entropy before each sample.
     """
     _check_budget("reinforce", budget)
     if not 0.0 <= baseline_decay < 1.0:
@@ -375,5 +375,4 @@ def reinforce(space, evaluate, budget, lr=0.05, baseline_decay=0.8, seed=0):
         (log_prob * -(reward - baseline)).backward()
         optimizer.step()
         baseline = baseline_decay * baseline + (1.0 - baseline_decay) * reward
-    result.controller = controller
     return result
