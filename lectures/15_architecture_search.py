@@ -95,10 +95,10 @@ print("a mutation:     ", nas.describe(child))
 # %% [markdown]
 # ## 3. The proxy task
 #
-# The real searches trained each child network for minutes to hours. Ours trains a network of one
-# cell at 8 channels for 3 epochs of 400 digits at 8x8, with one seeded schedule shared by every candidate
-# (same initialisation seed, same batch order, Adam with a cosine decay), and scores it on a
-# *validation* split carved from the training digits. The test digits are kept for the end: the
+# The real searches trained each child network for minutes to hours. Ours trains a network of
+# one cell at 8 channels for 3 epochs of 400 digits at 8x8, with one seeded schedule shared by
+# every candidate (same initialisation seed, same batch order, Adam with a cosine decay), and
+# scores it on a *validation* split of 288 training digits the search never trains on. The test digits are kept for the end: the
 # search must not see them, or the winner's accuracy is optimistic by however much the search
 # overfitted the data it selected on.
 #
@@ -112,6 +112,8 @@ PROXY = dict(train=400, epochs=3, channels=8, cells=1)
 #: Evaluations per strategy, and evolution's population and tournament sizes.
 SEARCH = {"quick": dict(budget=10, population=4, sample=2), "full": dict(budget=60, population=12, sample=4)}
 settings = {**PROXY, **SEARCH["quick" if QUICK else "full"]}
+#: The last 288 of the shuffled 1,438 training digits are the validation split (20%).
+VALIDATION = 288
 digits_train, digits_test = data.digits("train", size=8), data.digits("test", size=8)
 order = np.random.default_rng(0).permutation(len(digits_train))
 
@@ -120,7 +122,7 @@ def subset(dataset, index):
     return data.TensorDataset(dataset.images[index], dataset.labels[index], classes=dataset.classes)
 
 
-train_set, val_set = subset(digits_train, order[:settings["train"]]), subset(digits_train, order[1150:])
+train_set, val_set = subset(digits_train, order[:settings["train"]]), subset(digits_train, order[-VALIDATION:])
 print(f"search on {len(train_set)} training and {len(val_set)} validation digits; {len(digits_test)} test digits "
       f"held out")
 task = nas.ProxyTask(space, train_set, val_set, epochs=settings["epochs"], channels=settings["channels"],
