@@ -30,7 +30,7 @@ INPUT = {
     "xception": (3, 299, 299),
     **{f"efficientnet_b{i}": (3, r, r) for i, r in enumerate((224, 240, 260, 300, 380, 456, 528, 600))},
     **{name: (3, 32, 32) for name in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-                                       "plain20", "plain56", "wrn", "densenet_bc")},
+                                       "plain20", "plain56", "wrn", "densenet_bc", "densenet40", "densenet100")},
 }
 
 

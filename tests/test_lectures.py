@@ -26,12 +26,13 @@ FIGURES = LECTURES / "figures"
 #: The first cell's quick-mode line as a notebook shows it (commented out: full mode by default).
 QUICK_LINE = "# %env MINITORCH_CNN_QUICK=1"
 
-# One BLAS thread per kernel: the suite runs lectures side by side (pytest -n 2 on 2 cores), and
-# oversubscribed OpenBLAS threads spin-wait, which made small matmuls several times slower. The
+# One BLAS and one Numba thread per kernel: the suite runs lectures side by side (pytest -n 2 on 2
+# cores), and oversubscribed OpenBLAS threads spin-wait, which made small matmuls several times
+# slower (and Numba's parallel depthwise convolutions of lecture 15 about 30 times slower). The
 # checkout's package comes first on the path, as for the tests themselves; quick mode comes from
 # the notebook's own first cell, so the variable is removed here.
 ENV = {key: value for key, value in os.environ.items() if key != "MINITORCH_CNN_QUICK"}
-ENV.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+ENV.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
@@ -159,6 +160,13 @@ EXPECTED = {
         'depth at a budget of 3,000 parameters',
         'seeds where dropout leaves fewer dead channels:',
         'paper: larger early kernels win',
+    ],
+    "15_architecture_search.py": [
+        'densenet40 parameters from summary: 1,019,722 (expected 1,019,722)',
+        'largest difference from the quoted parameter counts (millions; they are rounded to 0.1M):',
+        'architectures in the space: prod_i (i*K)^2: 4,235,364 (expected 4,235,364)',
+        'regularised evolution: best validation accuracy beats the median random architecture:',
+        'REINFORCE: policy entropy at the end / at the start (uniform):',
     ],
 }
 

@@ -22,6 +22,8 @@ PARAMETER_COUNTS = [
     ("densenet_bc", {}, 769_162, "Huang et al. 2017 Table 2: DenseNet-BC (L=100, k=12) 0.8M"),
     ("densenet_bc", {"depth": 250, "growth_rate": 24}, 15_324_406, "Huang et al. 2017 Table 2: (L=250, k=24) 15.3M"),
     ("densenet_bc", {"depth": 190, "growth_rate": 40}, 25_624_430, "Huang et al. 2017 Table 2: (L=190, k=40) 25.6M"),
+    ("densenet40", {}, 1_019_722, "Huang et al. 2017 Table 2: DenseNet (L=40, k=12) 1.0M"),
+    ("densenet100", {}, 6_979_642, "Huang et al. 2017 Table 2: DenseNet (L=100, k=12) 7.0M"),
 ]
 
 #: Reduced copies for gradient checks: one dense layer per block, growth rate 2.
@@ -32,7 +34,11 @@ SMALL = {
     "densenet201": dict(growth_rate=2, layers=(1, 1, 1, 1), num_init_features=4),
     "densenet264": dict(growth_rate=2, layers=(1, 2, 1, 1), num_init_features=4, drop_rate=0.2),
     "densenet_bc": dict(depth=16, growth_rate=2),
+    "densenet40": dict(growth_rate=2, layers=(1, 1, 1), num_init_features=4),
+    "densenet100": dict(growth_rate=2, layers=(1, 2, 1), num_init_features=4, drop_rate=0.2),
 }
+#: The CIFAR networks: a 3x3 stem without pooling, so 32x32 ends at 8x8.
+CIFAR = {"densenet_bc", "densenet40", "densenet100"}
 
 
 def images(N=2, C=3, H=32, seed=0):
@@ -83,6 +89,19 @@ def test_torchvision_weights_give_torchvisions_logits_at_reduced_growth_rate(nam
                              tv_options=dict(growth_rate=8, num_init_features=16, block_config=layers))
 
 
+def test_plain_cifar_densenet_layout_has_no_bottleneck_and_no_compression():
+    model = densenet.densenet40()
+    assert model.features.conv0.out_channels == 16
+    blocks = [m for m in model.features if isinstance(m, densenet.DenseBlock)]
+    assert [len(list(b.children())) for b in blocks] == [12, 12, 12]
+    assert all(isinstance(layer, densenet.BasicDenseLayer) for b in blocks for layer in b.children())
+    assert blocks[0].denselayer12.conv1.kernel_size == (3, 3)
+    transitions = [m for m in model.features if isinstance(m, nn.Sequential)]
+    # 16 + 12*12 = 160 kept whole; 160 + 144 = 304 kept whole; 304 + 144 = 448
+    assert [(t[2].in_channels, t[2].out_channels) for t in transitions] == [(160, 160), (304, 304)]
+    assert model.classifier.in_features == 448
+
+
 def test_dense_block_output_starts_with_its_input_and_grows_by_k_per_layer():
     block = densenet.DenseBlock(4, 3, growth_rate=2).eval()
     x = images(2, 4, 5)
@@ -110,7 +129,7 @@ def test_output_shape_and_features_classifier_split(name):
         out = model(images(2, 2, 32))
         feats = model.features(images(2, 2, 32))
     assert out.shape == (2, 7)
-    side = 8 if name == "densenet_bc" else 1
+    side = 8 if name in CIFAR else 1
     assert feats.shape == (2, model.classifier.in_features, side, side)
 
 
@@ -119,7 +138,7 @@ def test_output_shape_and_features_classifier_split(name):
 def test_gradcheck_end_to_end(name, mode):
     mt.manual_seed(0)
     model = models.create(name, num_classes=3, **SMALL[name])
-    check_model_grad(model, images(2, 3, 16 if name == "densenet_bc" else 32), mode)
+    check_model_grad(model, images(2, 3, 16 if name in CIFAR else 32), mode)
 
 
 def test_torchvision_initialisation():
@@ -163,5 +182,7 @@ def test_bad_options_are_refused_with_a_message():
         densenet.densenet121(layers=(6, 0, 24, 16))
     with pytest.raises(ValueError, match="expected stem 'imagenet' or 'cifar'"):
         densenet.DenseNet(stem="mnist")
+    with pytest.raises(ValueError, match="expected bn_size to be a count of maps per k .* got -1"):
+        densenet.DenseNet(bn_size=-1)
     with pytest.raises(ValueError, match="compression in \\(0, 1\\]"):
         densenet.densenet_bc(compression=0.0)

@@ -6,8 +6,9 @@ layer's output, and adds ``k`` (the growth rate) new channels::
 
     x_l = H_l([x_0, x_1, ..., x_{l-1}])          H_l = BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k)
 
-(the "B" bottleneck). Between blocks a transition BN-ReLU-conv1x1-avgpool2x2 keeps
-``floor(theta * m)`` of the ``m`` channels ("C" compression, ``theta = 0.5``).
+(the "B" bottleneck; the plain DenseNet's ``H_l`` is BN-ReLU-conv3x3(k) alone). Between blocks a
+transition BN-ReLU-conv1x1-avgpool2x2 keeps ``floor(theta * m)`` of the ``m`` channels ("C"
+compression, ``theta = 0.5``; the plain DenseNet keeps all of them, ``theta = 1``).
 
 Which definition each registered model follows, and its trainable parameter count at the
 default options (checked in ``tests/test_models_densenet.py``):
@@ -26,6 +27,11 @@ densenet_bc  the paper's CIFAR DenseNet-BC (section 3): depth ``L``,      10    
              three blocks of ``(L - 4) / 6`` layers, a 3x3 stem conv       (L=100,
              with ``2k`` channels, no stem pooling; default L=100, k=12    k=12)
              (the paper's 0.8M)
+densenet40   the paper's plain CIFAR DenseNet (section 3, Table 2): L=40,  10          1,019,722
+             k=12, three blocks of ``(L - 4) / 3`` = 12 BN-ReLU-conv3x3
+             layers, no bottleneck, no compression, a 3x3 stem conv with
+             16 channels (the paper's 1.0M)
+densenet100  the same at L=100: blocks of 32 layers (the paper's 7.0M)    10          6,979,642
 ===========  ===========================================================  ==========  ==========
 
 The ImageNet layout is torchvision's: 7x7/2 conv with 64 channels, BN, ReLU, 3x3/2 max pool,
@@ -39,7 +45,8 @@ The CIFAR network shares the class and the names. Initialisation is torchvision'
 
 Input sizes: the ImageNet networks need at least 29x29 (each of the three 2x2 transition pools
 needs a 2x2 map: 29 -> 15 -> 8 -> 4 -> 2 -> 1); ``min_input`` is recorded as 32, the total
-stride. ``densenet_bc`` needs 4x4 and is meant for 32x32.
+stride. The CIFAR networks (``densenet_bc``, ``densenet40``, ``densenet100``) need 4x4 and are
+meant for 32x32.
 
 Options for smaller copies (gradient checks): ``growth_rate``, ``num_init_features`` and
 ``layers`` (layers per dense block); ``drop_rate`` adds dropout after every new feature map.
@@ -77,16 +84,32 @@ class DenseLayer(nn.Module):
         return out if self.dropout is None else self.dropout(out)
 
 
+class BasicDenseLayer(nn.Module):
+    """The plain DenseNet's ``H_l``: BN-ReLU-conv3x3 to ``k`` new maps (no bottleneck)."""
+
+    def __init__(self, in_channels, growth_rate, drop_rate=0.0):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, growth_rate, 3, padding=1, bias=False)
+        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else None
+
+    def forward(self, x):
+        out = self.conv1(F.relu(self.norm1(x)))
+        return out if self.dropout is None else self.dropout(out)
+
+
 class DenseBlock(nn.Module):
     """``num_layers`` dense layers ``denselayer1``, ``denselayer2``, ... (torchvision's names); each
     appends its ``k`` maps to the running concatenation, so the block turns ``C`` channels into
-    ``C + num_layers * k``."""
+    ``C + num_layers * k``. ``bn_size=0`` builds :class:`BasicDenseLayer` s (no bottleneck)."""
 
     def __init__(self, in_channels, num_layers, growth_rate, bn_size=BN_SIZE, drop_rate=0.0):
         super().__init__()
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}",
-                            DenseLayer(in_channels + i * growth_rate, growth_rate, bn_size, drop_rate))
+            channels = in_channels + i * growth_rate
+            layer = (DenseLayer(channels, growth_rate, bn_size, drop_rate) if bn_size else
+                     BasicDenseLayer(channels, growth_rate, drop_rate))
+            self.add_module(f"denselayer{i + 1}", layer)
 
     def forward(self, x):
         for layer in self.children():
@@ -104,13 +127,13 @@ def transition(in_channels, out_channels):
 
 
 class DenseNet(nn.Module):
-    """DenseNet-BC.
+    """DenseNet-BC, or the plain DenseNet with ``bn_size=0`` and ``compression=1``.
 
     Args:
         growth_rate: ``k``, maps added by every dense layer.
         layers: dense layers per block.
         num_init_features: channels out of the stem (64 for ImageNet, ``2k`` for CIFAR).
-        bn_size: the bottleneck makes ``bn_size * k`` maps (4).
+        bn_size: the bottleneck makes ``bn_size * k`` maps (4); 0: no bottleneck.
         drop_rate: dropout after every dense layer (0: none).
         num_classes, in_channels: classifier outputs and input channels.
         compression: ``theta``; a transition keeps ``floor(theta * m)`` channels.
@@ -125,6 +148,9 @@ class DenseNet(nn.Module):
         super().__init__()
         if len(layers) < 1 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers):
             raise ValueError(f"DenseNet: expected layers to be positive layer counts, got {tuple(layers)!r}")
+        if isinstance(bn_size, bool) or not isinstance(bn_size, int) or bn_size < 0:
+            raise ValueError(f"DenseNet: expected bn_size to be a count of maps per k (0: no bottleneck), "
+                             f"got {bn_size!r}")
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"DenseNet: expected compression in (0, 1], got {compression!r}")
         if stem == "imagenet":
@@ -221,3 +247,34 @@ def densenet_bc(depth=100, growth_rate=12, num_classes=10, in_channels=3, drop_r
     n = (depth - 4) // 6
     return DenseNet(growth_rate, (n, n, n), 2 * growth_rate, drop_rate=drop_rate, num_classes=num_classes,
                     in_channels=in_channels, compression=compression, stem="cifar")
+
+
+
+#: Huang et al. 2017, section 3: the plain CIFAR DenseNet's stem has 16 channels.
+PLAIN_STEM = 16
+
+
+def _plain_cifar(num_classes, in_channels, growth_rate, layers, num_init_features, drop_rate):
+    """The plain CIFAR DenseNet: no bottleneck (``bn_size=0``), no compression (``theta = 1``)."""
+    return DenseNet(growth_rate, layers, num_init_features, bn_size=0, drop_rate=drop_rate,
+                    num_classes=num_classes, in_channels=in_channels, compression=1.0, stem="cifar")
+
+
+_PLAIN = "Huang et al. 2017 section 3, CIFAR DenseNet (L={}, k=12) without bottleneck or compression"
+
+
+@register("densenet40", reference=_PLAIN.format(40), min_input=32)
+def densenet40(num_classes=10, in_channels=3, growth_rate=12, layers=(12, 12, 12), num_init_features=PLAIN_STEM,
+               drop_rate=0.0):
+    """DenseNet (L=40, k=12) for CIFAR: three blocks of ``(40 - 4) / 3 = 12`` BN-ReLU-conv3x3 layers;
+    1,019,722 parameters at 10 classes (the paper's 1.0M). The paper uses ``drop_rate=0.2``
+    without data augmentation."""
+    return _plain_cifar(num_classes, in_channels, growth_rate, layers, num_init_features, drop_rate)
+
+
+@register("densenet100", reference=_PLAIN.format(100), min_input=32)
+def densenet100(num_classes=10, in_channels=3, growth_rate=12, layers=(32, 32, 32), num_init_features=PLAIN_STEM,
+                drop_rate=0.0):
+    """DenseNet (L=100, k=12) for CIFAR: three blocks of ``(100 - 4) / 3 = 32`` BN-ReLU-conv3x3
+    layers; 6,979,642 parameters at 10 classes (the paper's 7.0M)."""
+    return _plain_cifar(num_classes, in_channels, growth_rate, layers, num_init_features, drop_rate)
