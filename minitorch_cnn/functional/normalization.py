@@ -27,6 +27,24 @@ def _channel_dot(a, b):
     return xp.reshape(xp.sum(rows, axis=0), (1, C) + (1,) * (len(a.shape) - 2))
 
 
+def update_running_stats(running_mean, running_var, num_batches_tracked, mu, var, m, momentum):
+    """``running = (1 - momentum) * running + momentum * batch`` for the mean and the variance of
+    ``m`` values per channel (``mu``, ``var``: any shape holding ``C`` values), the counter + 1.
+
+    The running variance is unbiased (``var * m / (m - 1)``), as in the paper's inference step and
+    PyTorch. The buffers change in place, as PyTorch's: a ``bn.running_mean.data`` taken earlier
+    follows the updates. Batch norm and ``nn.SyncBatchNorm`` (statistics over every rank) share it.
+    """
+    xp = array_namespace(running_mean.array)
+    C = running_mean.shape[0]
+    new_mean = (1 - momentum) * running_mean.array + momentum * xp.reshape(mu, (C,))
+    new_var = (1 - momentum) * running_var.array + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
+    running_mean.array[...] = xp.astype(new_mean, running_mean.dtype)
+    running_var.array[...] = xp.astype(new_var, running_var.dtype)
+    if num_batches_tracked is not None:
+        num_batches_tracked.array[...] = num_batches_tracked.array + 1
+
+
 class BatchNorm(Function):
     """``y = weight * xhat + bias`` with ``xhat = (x - mu) / sqrt(var + eps)`` per channel.
 
@@ -65,14 +83,7 @@ class BatchNorm(Function):
             centered = x - mu
             var = _channel_dot(centered, centered) / m
             if training and running_mean is not None:
-                # Running variance is unbiased (m/(m-1)), as in the paper's inference step and PyTorch.
-                new_mean = (1 - momentum) * running_mean.array + momentum * xp.reshape(mu, (C,))
-                new_var = (1 - momentum) * running_var.array + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
-                # In place, as PyTorch: a `bn.running_mean.data` taken earlier follows the updates.
-                running_mean.array[...] = xp.astype(new_mean, running_mean.dtype)
-                running_var.array[...] = xp.astype(new_var, running_var.dtype)
-                if num_batches_tracked is not None:
-                    num_batches_tracked.array[...] = num_batches_tracked.array + 1
+                update_running_stats(running_mean, running_var, num_batches_tracked, mu, var, m, momentum)
         else:
             mu = xp.reshape(running_mean.array, per_channel)
             var = xp.reshape(running_var.array, per_channel)

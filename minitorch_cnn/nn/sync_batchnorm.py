@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import array_namespace, to_numpy, from_numpy
 from ..distributed import comm
-from ..functional.normalization import _channel_dot, _check_channel_vector
+from ..functional.normalization import _channel_dot, _check_channel_vector, update_running_stats
 from .normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 
 
@@ -71,12 +71,7 @@ class SyncBatchNormFunction(Function):
         (sum_sq,) = _sum_over_ranks(_channel_dot(centered, centered))
         var = xp.reshape(sum_sq / m, per_channel)
         if running_mean is not None:
-            new_mean = (1 - momentum) * running_mean.array + momentum * xp.reshape(mu, (C,))
-            new_var = (1 - momentum) * running_var.array + momentum * xp.reshape(var, (C,)) * (m / (m - 1))
-            running_mean.array[...] = xp.astype(new_mean, running_mean.dtype)
-            running_var.array[...] = xp.astype(new_var, running_var.dtype)
-            if num_batches_tracked is not None:
-                num_batches_tracked.array[...] = num_batches_tracked.array + 1
+            update_running_stats(running_mean, running_var, num_batches_tracked, mu, var, m, momentum)
         inv_std = 1.0 / xp.sqrt(var + eps)
         xhat = centered * inv_std
         ctx.save_for_backward(xhat, inv_std, weight, axes, m)
