@@ -177,10 +177,8 @@ def _read_legacy(path):
 
 
 def _read_safetensors(path):
-    try:
-        from safetensors.numpy import load_file
-    except ImportError:
-        raise ImportError(f"load_weights: {path} looks like a .safetensors file; pip install safetensors") from None
+    from safetensors.numpy import load_file  # imported here: only .safetensors files need it
+
     try:
         return load_file(path)
     except Exception as exc:  # the package raises its own SafetensorError (and OSError, ValueError)
