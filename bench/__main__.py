@@ -42,7 +42,8 @@ def _parse(argv):
                         help="time one candidate may take per row; slower ones are run once "
                              "(default 120, quick: 1; 0: no limit)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: batch size 1, images at most 16x16 (32 for layers), 3 repeats, "
+                        help="smoke run: batch size 1, images at most 16x16 (32 for layers; canziani: 3 models "
+                             "at 64x64, batch 1 and 2), 3 repeats, "
                              "1 s per candidate; not for reporting")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and redraw its chart")
