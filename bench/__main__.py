@@ -96,6 +96,11 @@ def _show(path):
     png = os.path.splitext(path)[0] + ".png"
     if report.chart(png, results["rows"], report.title(info)):
         print(f"\nwrote {png}")
+    if any(r["suite"] == "canziani" for r in results["rows"]):
+        from . import canziani_suite
+
+        print("wrote " + " and ".join(canziani_suite.figures(os.path.splitext(path)[0], results["rows"],
+                                                             report.title(info))))
     return 0
 
 
