@@ -17,20 +17,23 @@ import os
 import sys
 import time
 
-SUITES = ("conv", "layers", "train", "distributed")
+SUITES = ("conv", "layers", "train", "distributed", "canziani")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
 TRAIN = ("lenet5_digits", "resnet20_synthetic")
 DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
+CANZIANI = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
+            "efficientnet_b0", "densenet121", "inception_v3")
 METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", nargs="+", choices=SUITES, default=list(SUITES[:3]),
-                        help="suites to run (default conv layers train; distributed needs the distributed extra)")
+                        help="suites to run (default conv layers train; distributed needs the distributed extra; "
+                             "canziani: the zoo's inference time, MACs and memory, about 5 minutes)")
     parser.add_argument("--cases", nargs="+", metavar="CASE",
-                        help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED))} "
+                        help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI))} "
                              "(default all)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="conv2d methods")
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, OpenMP, PyTorch and Numba (2)")
@@ -39,14 +42,15 @@ def _parse(argv):
                         help="time one candidate may take per row; slower ones are run once "
                              "(default 120, quick: 1; 0: no limit)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: batch size 1, images at most 16x16 (32 for layers), 3 repeats, "
+                        help="smoke run: batch size 1, images at most 16x16 (32 for layers; canziani: 3 models "
+                             "at 64x64, batch 1 and 2), 3 repeats, "
                              "1 s per candidate; not for reporting")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and redraw its chart")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="directory for the JSON and PNG results (default bench/results)")
     args = parser.parse_args(argv)
-    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED)
+    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI)
     if unknown:
         parser.error(f"unknown case(s) {sorted(unknown)}")
     if args.repeats is None:
@@ -62,16 +66,20 @@ def _set_threads(threads):
 
 
 def _tables(rows):
-    from . import conv_suite, distributed_suite, report
+    from . import canziani_suite, conv_suite, distributed_suite, report
 
     scaling = [r for r in rows if r["suite"] == "distributed"]
-    rows = [r for r in rows if r["suite"] != "distributed"]
+    zoo = [r for r in rows if r["suite"] == "canziani"]
+    rows = [r for r in rows if r["suite"] not in ("distributed", "canziani")]
     tables = [report.markdown(rows)] if rows else []
     memory = conv_suite.memory_table(rows)
     if memory:
         tables.append("Peak memory, forward plus backward (tracemalloc):\n\n" + memory)
     if scaling:
         tables.append("Data-parallel scaling (one BLAS thread per process):\n\n" + distributed_suite.markdown(scaling))
+    if zoo:
+        tables.append("The zoo after Canziani et al. 2016 (eval, no_grad; memory: peak RSS):\n\n"
+                      + canziani_suite.markdown(zoo))
     return "\n\n".join(tables)
 
 
@@ -88,6 +96,11 @@ def _show(path):
     png = os.path.splitext(path)[0] + ".png"
     if report.chart(png, results["rows"], report.title(info)):
         print(f"\nwrote {png}")
+    if any(r["suite"] == "canziani" for r in results["rows"]):
+        from . import canziani_suite
+
+        print("wrote " + " and ".join(canziani_suite.figures(os.path.splitext(path)[0], results["rows"],
+                                                             report.title(info))))
     return 0
 
 
@@ -148,17 +161,28 @@ def main(argv=None):
         from . import distributed_suite
 
         rows += distributed_suite.run(picked(DISTRIBUTED), **common)
+    if "canziani" in args.suite:
+        from . import canziani_suite
+
+        rows += canziani_suite.run(picked(CANZIANI) if args.cases else None, **common)
     info["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     info["wall_seconds"] = round(time.time() - start, 1)
 
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, "-".join(args.suite) + time.strftime("-%Y%m%d-%H%M%S"))
     options = {k: v for k, v in vars(args).items() if k != "out"}
-    report.write_json(stem + ".json", info, options, rows)
+    extra = {}
+    if "canziani" in args.suite:
+        from . import canziani_suite
+
+        extra["canziani"] = canziani_suite.analysis(rows)
+    report.write_json(stem + ".json", info, options, rows, **extra)
     print()
     print(_tables(rows))
     drawn = report.chart(stem + ".png", rows, report.title(info))
     print(f"\nwrote {stem}.json" + (f" and {stem}.png" if drawn else ""))
+    if "canziani" in args.suite:
+        print("wrote " + " and ".join(canziani_suite.figures(stem, rows, report.title(info))))
     return 0
 
 

@@ -74,9 +74,10 @@ def markdown(rows):
     return "\n".join(out)
 
 
-def write_json(path, machine, options, rows):
+def write_json(path, machine, options, rows, **extra):
+    """The run as JSON; ``extra`` adds a suite's own keys (the canziani suite's fitted line)."""
     with atomic_write(path, "w") as f:
-        json.dump({"machine": machine, "options": options, "rows": rows}, f, indent=1)
+        json.dump({"machine": machine, "options": options, "rows": rows, **extra}, f, indent=1)
 
 
 def title(machine):

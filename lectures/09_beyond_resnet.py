@@ -351,3 +351,37 @@ if not QUICK:
 fewest = min(imagenet, key=lambda name: imagenet[name]["params"])
 check("the ImageNet model with the fewest parameters", fewest,
       lambda name: name.startswith(("squeezenet", "mobilenet")))
+
+# %% [markdown]
+# ## Operations are not time: the zoo on the clock (Canziani et al. 2016)
+#
+# Canziani, Paszke & Culurciello ("An Analysis of Deep Neural Network Models for Practical
+# Applications") timed the ImageNet models on one device and found inference time close to linear
+# in operations. `python -m bench --suite canziani` repeats that on our zoo (each model in its own
+# process, with its peak memory measured); it takes minutes, so this section reads the run
+# committed in `bench/results/` (docs/canziani.md discusses it) rather than timing anything here.
+
+# %%
+import json
+
+from _common import FIGURES
+
+runs = sorted((FIGURES.parent.parent / "bench" / "results").glob("canziani-*.json"))
+with open(runs[-1]) as f:
+    canziani = json.load(f)
+batch1 = {r["case"]: r for r in canziani["rows"] if r["geometry"]["batch"] == 1}
+print(f"{'model':<16} {'GMACs':>6} {'ms, batch 1':>12} {'ps per MAC':>11}")
+for name, r in sorted(batch1.items(), key=lambda item: item[1]["macs"]):
+    print(f"{name:<16} {r['macs'] / 1e9:>6.2f} {r['median_s'] * 1e3:>12.0f} {r['median_s'] / r['macs'] * 1e12:>11.0f}")
+line = canziani["canziani"]["fit"]
+print(f"least squares over {line['models']} models: {line['slope_s_per_gmac'] * 1e3:.1f} ms/GMAC, R^2 = {line['r2']:.2f}")
+per_mac = {name: r["median_s"] / r["macs"] for name, r in batch1.items()}
+dense = np.median([v for name, v in per_mac.items() if name not in ("mobilenet_v2", "efficientnet_b0")])
+check("MobileNetV2 time per MAC / the dense networks' median (depthwise convolutions)",
+      per_mac["mobilenet_v2"] / dense, lambda r: r > 5)
+
+# %% [markdown]
+# The networks built from ordinary convolutions lie near one line; the depthwise-separable ones
+# (MobileNetV2, EfficientNet-B0) do the fewest operations and yet cost many times more per
+# operation at batch 1, since a depthwise 3x3 has no large matrix product to run on. Counting
+# MACs ranks them fastest; the clock does not.

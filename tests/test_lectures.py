@@ -124,6 +124,7 @@ EXPECTED = {
         'C=512, N=512, k=3: measured ratio equals 1/N + 1/k^2',
         'figure:',
         '09_zoo_scatter.png',
+        "MobileNetV2 time per MAC / the dense networks' median (depthwise convolutions):",
     ],
     "10_efficientnet.py": [
         "alpha * beta^2 * gamma^2 (the paper's 'approximately 2'): 1.92027",
