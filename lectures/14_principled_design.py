@@ -32,13 +32,12 @@ from minitorch_cnn.training import evaluate, fit
 from _common import QUICK, check, plt, show
 
 SEEDS = (0, 1, 2)
-#: Quick mode trains on a slice of the digits for one epoch: the tables come out, the effects are noise.
-TRAIN_IMAGES, EPOCHS = (256, 1) if QUICK else (None, 8)
-#: Appended to every verdict in quick mode, where the accuracies are those of barely trained networks.
-CAVEAT = " [quick mode: not evidence]" if QUICK else ""
+#: Quick mode trains for two epochs instead of eight: the networks reach about 90%, and only the
+#: largest effect (3x3 over 1x1 early) is clear of the seed noise in every seed.
+EPOCHS = 2 if QUICK else 8
+#: Appended to every verdict in quick mode, where the networks are trained for a quarter as long.
+CAVEAT = " [quick mode: 2 epochs, weaker evidence]" if QUICK else ""
 train_set, test_set = data.digits("train", size=8), data.digits("test", size=8)
-if TRAIN_IMAGES is not None:
-    train_set = data.Subset(train_set, range(TRAIN_IMAGES))
 print(f"{len(train_set):,} training digits (8x8), {len(test_set):,} test digits, {EPOCHS} epoch(s), seeds {SEEDS}")
 
 # %% [markdown]
@@ -331,10 +330,9 @@ check("1x1-early and 3x3-early parameters differ by under 10%", abs(n_3 - n_1) /
 results_kernel = experiment(kernels)
 table(results_kernel, {"3x3 early": "2x2 early: 88.50", "1x1 early": "1x1 early: 87.71"}, "kernels in the first layers")
 verdict(results_kernel, "3x3 early", "1x1 early", "larger early kernels win (+0.8 for 2x2 over 1x1)")
-if not QUICK:
-    gap = results_kernel["3x3 early"][0] - results_kernel["1x1 early"][0]
-    check("full mode: 3x3 early beats 1x1 early in every seed, smallest gap (points)", round(100 * float(gap.min()), 1),
-          lambda g: g > 3)
+gap = results_kernel["3x3 early"][0] - results_kernel["1x1 early"][0]
+check("3x3 early beats 1x1 early in every seed, smallest gap (points)", round(100 * float(gap.min()), 1),
+      lambda g: g > 3)
 plot(results_kernel, "1x1 vs 3x3 kernels in the first two layers", "14_kernels_early")
 
 # %% [markdown]
@@ -360,4 +358,5 @@ plot(results_kernel, "1x1 vs 3x3 kernels in the first two layers", "14_kernels_e
 # mostly costs accuracy here: the networks are small and under-fitted rather than over-fitted,
 # the opposite of the situation dropout is for. Seed-to-seed spread is about half a point (two
 # test digits), as large as several of the paper's effects; the full-mode checks assert only
-# what held in every seed. In quick mode (one epoch on 256 digits) every accuracy is noise.
+# what held in every seed. Quick mode (two epochs) asserts only the kernel effect, which held by
+# more than 10 points in every seed there; its other verdicts are weaker evidence.

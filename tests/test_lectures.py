@@ -161,6 +161,7 @@ EXPECTED = {
         'depth at a budget of 3,000 parameters',
         'seeds where dropout leaves fewer dead channels:',
         'paper: larger early kernels win',
+        '3x3 early beats 1x1 early in every seed, smallest gap (points):',
     ],
     "15_architecture_search.py": [
         'densenet40 parameters from summary: 1,019,722 (expected 1,019,722)',
