@@ -48,14 +48,14 @@ def naive_unpool(x, indices, Ho, Wo):
     return out.reshape(N, C, Ho, Wo)
 
 
-def naive_adaptive_avg_pool(x, Ho, Wo):
+def naive_adaptive_pool(x, Ho, Wo, reduce=np.mean):
     N, C, H, W = x.shape
     out = np.empty((N, C, Ho, Wo))
     for io in range(Ho):
         h0, h1 = math.floor(io * H / Ho), math.ceil((io + 1) * H / Ho)
         for jo in range(Wo):
             w0, w1 = math.floor(jo * W / Wo), math.ceil((jo + 1) * W / Wo)
-            out[:, :, io, jo] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+            out[:, :, io, jo] = reduce(x[:, :, h0:h1, w0:w1], axis=(2, 3))
     return out
 
 
@@ -127,11 +127,21 @@ def test_avg_pool2d_matches_naive_loops(xp, geometry):
 @given(
     H=st.integers(1, 7), W=st.integers(1, 7), Ho=st.integers(1, 5), Wo=st.integers(1, 5), seed=st.integers(0, 2**16)
 )
-def test_adaptive_avg_pool2d_matches_naive_bins(xp, H, W, Ho, Wo, seed):
+def test_adaptive_pool2d_matches_naive_bins(xp, H, W, Ho, Wo, seed):
     host = np.random.default_rng(seed).standard_normal((2, 3, H, W))
-    out = F.adaptive_avg_pool2d(on(xp, host), (Ho, Wo))
-    check_forward(out, naive_adaptive_avg_pool(host, Ho, Wo))
-    assert_namespace(out, xp)
+    for pool, reduce in ((F.adaptive_avg_pool2d, np.mean), (F.adaptive_max_pool2d, np.max)):
+        out = pool(on(xp, host), (Ho, Wo))
+        check_forward(out, naive_adaptive_pool(host, Ho, Wo, reduce))
+        assert_namespace(out, xp)
+
+
+def test_adaptive_max_pool2d_sends_the_gradient_to_the_first_maximum_of_each_bin():
+    # Bins of a 3-wide row pooled to 2: columns 0-1 and 1-2 share column 1, which wins both.
+    x = on(np, np.array([[[[1.0, 5.0, 5.0]]]]), requires_grad=True)
+    y, indices = F.adaptive_max_pool2d(x, (1, 2), return_indices=True)
+    y.backward(on(np, np.array([[[[1.0, 10.0]]]])))
+    assert indices.numpy().tolist() == [[[[1, 1]]]]
+    check_forward(x.grad, np.array([[[[0.0, 11.0, 0.0]]]]))
 
 
 def test_stride_defaults_to_kernel_size():
@@ -202,9 +212,10 @@ def test_avg_pool2d_gradcheck(xp, geometry):
 @given(
     H=st.integers(1, 6), W=st.integers(1, 6), Ho=st.integers(1, 4), Wo=st.integers(1, 4), seed=st.integers(0, 2**16)
 )
-def test_adaptive_avg_pool2d_gradcheck(xp, H, W, Ho, Wo, seed):
+def test_adaptive_pool2d_gradcheck(xp, H, W, Ho, Wo, seed):
     host = np.random.default_rng(seed).standard_normal((1, 2, H, W))
     check_grad(lambda x: F.adaptive_avg_pool2d(x, (Ho, Wo)), xp, host)
+    check_grad(lambda x: F.adaptive_max_pool2d(x, (Ho, Wo)), xp, host)
 
 
 # ---------------------------------------------------------------- PyTorch oracle
@@ -309,7 +320,7 @@ def test_ceil_mode_output_sizes():
     [((2, 3, 7, 5), (3, 2)), ((2, 3, 6, 6), 1), ((1, 2, 4, 6), (5, 7)), ((2, 2, 8, 8), 4)],
     ids=["overlapping_bins", "global", "larger_than_input", "even_bins"],
 )
-def test_adaptive_avg_pool2d_matches_torch(shape, output_size):
+def test_adaptive_pool2d_matches_torch(shape, output_size):
     torch = torch_or_skip()
     host = np.random.default_rng(0).standard_normal(shape)
     check_torch(
@@ -317,6 +328,14 @@ def test_adaptive_avg_pool2d_matches_torch(shape, output_size):
         lambda x: torch.nn.functional.adaptive_avg_pool2d(x, output_size),
         host,
     )
+    check_torch(
+        lambda x: F.adaptive_max_pool2d(x, output_size),
+        lambda x: torch.nn.functional.adaptive_max_pool2d(x, output_size),
+        host,
+    )
+    ours = F.adaptive_max_pool2d(on(np, host), output_size, return_indices=True)[1].numpy()
+    theirs = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(host), output_size, return_indices=True)[1]
+    np.testing.assert_array_equal(ours, theirs.numpy())
 
 
 # ---------------------------------------------------------------- the method dispatch point

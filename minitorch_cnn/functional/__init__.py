@@ -14,7 +14,7 @@ from .activation import hardtanh, relu6, elu, gelu, softplus, hardswish, mish
 from .activation import hardsigmoid, selu, celu, softsign, logsigmoid
 from .loss import cross_entropy, nll_loss, binary_cross_entropy, binary_cross_entropy_with_logits, one_hot
 from .linear import linear, dropout
-from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d
+from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 from .pooling import max_unpool2d
 from .normalization import batch_norm, local_response_norm
 from .arithmetic import sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum, to, clone

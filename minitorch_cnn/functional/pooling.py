@@ -167,6 +167,53 @@ class AdaptiveAvgPool2d(Function):
         return dx
 
 
+class AdaptiveMaxPool2d(Function):
+    """``y[n, c, io, jo]`` = max of ``x[n, c]`` over rows ``_bin(io, H, Ho)`` and columns ``_bin(jo, W, Wo)``.
+
+    The bins are :class:`AdaptiveAvgPool2d`'s. As in max pooling, ``dy/dx`` is 1 for the input
+    the bin picked (the first maximum in row-major order; a NaN wins) and 0 for the others, and
+    overlapping bins add up. ``indices``, when a list, receives the winners' flat positions
+    ``h*W + w`` in their ``(H, W)`` plane (int64, ``(N, C, Ho, Wo)``).
+    """
+
+    @staticmethod
+    def forward(ctx, x, Ho, Wo, indices=None):
+        xp = array_namespace(x)
+        N, C, H, W = x.shape
+        device = getattr(x, "device", None)
+        y = xp.zeros((N, C, Ho, Wo), dtype=x.dtype, device=device)
+        winner = xp.zeros((N, C, Ho, Wo), dtype=xp.int64, device=device)
+        for io in range(Ho):
+            h0, h1 = _bin(io, H, Ho)
+            for jo in range(Wo):
+                w0, w1 = _bin(jo, W, Wo)
+                window = xp.reshape(x[:, :, h0:h1, w0:w1], (N, C, (h1 - h0) * (w1 - w0)))
+                k = xp.astype(xp.argmax(window, axis=-1), xp.int64)  # row-major position inside the bin
+                y[:, :, io, jo] = xp.max(window, axis=-1)
+                winner[:, :, io, jo] = (h0 + k // (w1 - w0)) * W + w0 + k % (w1 - w0)
+        if indices is not None:
+            indices.append(winner)
+        ctx.save_for_backward(winner, tuple(x.shape))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        winner, shape = ctx.saved_tensors
+        xp = array_namespace(grad)
+        H, W = shape[2], shape[3]
+        Ho, Wo = grad.shape[2], grad.shape[3]
+        device = getattr(grad, "device", None)
+        position = xp.reshape(xp.arange(H * W, dtype=xp.int64, device=device), (H, W))
+        dx = xp.zeros(shape, dtype=grad.dtype, device=device)
+        for io in range(Ho):
+            h0, h1 = _bin(io, H, Ho)
+            for jo in range(Wo):
+                w0, w1 = _bin(jo, W, Wo)
+                picked = position[h0:h1, w0:w1] == winner[:, :, io : io + 1, jo : jo + 1]
+                dx[:, :, h0:h1, w0:w1] = dx[:, :, h0:h1, w0:w1] + xp.where(picked, grad[:, :, io : io + 1, jo : jo + 1], 0.0)
+        return dx
+
+
 def _window_counts(size, k, s, p, out, count_include_pad):
     """Pixels each of ``out`` windows along one axis averages: those inside the padded input when
     padding counts, else those inside the input itself (never the ``ceil_mode`` overhang)."""
@@ -219,6 +266,30 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     function = choose("max_pool2d", method, x.array, dilation=dilation)
     indices = [] if return_indices else None  # the method appends the winners' flat positions
     y = function.apply(x, kh, kw, sh, sw, ph, pw, ceil_mode, dilation, indices=indices)
+    return (y, Tensor(indices[0])) if return_indices else y
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=False):
+    """Max pooling to a fixed output size ``(Ho, Wo)``, whatever ``(H, W)`` is.
+
+    The bins are :func:`adaptive_avg_pool2d`'s (row ``io`` covers input rows ``floor(io*H/Ho)`` to
+    ``ceil((io+1)*H/Ho) - 1``); ``output_size=1`` is global max pooling, SimpNet's choice over
+    global average pooling (Hasanpour et al. 2018).
+
+    Args:
+        x: ``(N, C, H, W)`` tensor.
+        output_size: ``Ho`` or ``(Ho, Wo)``, each >= 1 (larger than the input is allowed).
+        return_indices: also return the winners' flat positions ``h*W + w`` (int64), as PyTorch.
+
+    Returns:
+        ``(N, C, Ho, Wo)`` tensor, or ``(y, indices)`` with ``return_indices=True``.
+    """
+    check_ndim(x, 4, "adaptive_max_pool2d", "(N, C, H, W)")
+    Ho, Wo = pair(output_size, "output_size", "adaptive_max_pool2d")
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"adaptive_max_pool2d: expected output_size >= 1, got {output_size!r}")
+    indices = [] if return_indices else None
+    y = AdaptiveMaxPool2d.apply(x, Ho, Wo, indices=indices)
     return (y, Tensor(indices[0])) if return_indices else y
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 
-from .. import functional as F
 from .. import nn
 from ..nn import init
 from .registry import register
@@ -69,8 +68,8 @@ GAUSSIAN_CONVS, GAUSSIAN_STD = (3, 4, 5), 0.01
 class SimpNet(nn.Module):
     """13 conv-BN-ReLU-dropout blocks with max pools after blocks 5 and 10, global max pooling,
     dropout and one fc layer. ``widths``: 13 conv widths; ``dropout``: 13 rates, the last one
-    applied after the global max pool. ``features`` ends at the 13th ReLU; ``classifier`` is the
-    last dropout, the flatten and the fc, after the global max pool in :meth:`forward`."""
+    applied after the global max pool. ``features`` ends at the 13th ReLU; ``global_pool`` is the
+    global max pooling; ``classifier`` is the last dropout, the flatten and the fc."""
 
     def __init__(self, widths, dropout, num_classes=10, in_channels=3, bn_momentum=0.1, gaussian_convs=()):
         super().__init__()
@@ -88,6 +87,8 @@ class SimpNet(nn.Module):
                 layers[f"drop{i}"] = nn.Dropout(p)
             C = width
         self.features = nn.Sequential(layers)
+        # Global max pooling (the paper's choice over average pooling): one bin the size of the map.
+        self.global_pool = nn.AdaptiveMaxPool2d(1)
         self.classifier = nn.Sequential({"drop13": nn.Dropout(dropout[12]), "flatten": nn.Flatten(),
                                          "fc": nn.Linear(C, num_classes)})
         for name, m in self.named_modules():
@@ -100,10 +101,7 @@ class SimpNet(nn.Module):
                 init.zeros_(m.bias)
 
     def forward(self, x):
-        x = self.features(x)
-        # Global max pooling (the paper's choice over average pooling): one window the size of the map.
-        x = F.max_pool2d(x, tuple(x.shape[-2:]))
-        return self.classifier(x)
+        return self.classifier(self.global_pool(self.features(x)))
 
 
 def _build(name, num_classes, in_channels, width_mult):

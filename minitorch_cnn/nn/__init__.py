@@ -16,7 +16,7 @@ from .module import (
 )
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear
-from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .pooling import MaxUnpool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .sync_batchnorm import SyncBatchNorm

@@ -1,5 +1,5 @@
-"""Pooling layers: ``MaxPool2d`` (and its partial inverse ``MaxUnpool2d``), ``AvgPool2d`` and
-``AdaptiveAvgPool2d``. They hold no parameters; the arithmetic is in
+"""Pooling layers: ``MaxPool2d`` (and its partial inverse ``MaxUnpool2d``), ``AvgPool2d``,
+``AdaptiveAvgPool2d`` and ``AdaptiveMaxPool2d``. They hold no parameters; the arithmetic is in
 :mod:`minitorch_cnn.functional.pooling`."""
 
 from __future__ import annotations
@@ -100,3 +100,19 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max to a fixed ``output_size`` whatever the input size; ``1`` is global max pooling.
+    ``return_indices=True`` makes the layer return ``(y, indices)``, as :class:`MaxPool2d`."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}" + (", return_indices=True" if self.return_indices else "")
