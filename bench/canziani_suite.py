@@ -35,7 +35,8 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
+
+from .timing import forward_times
 
 #: model -> (input size, quick-mode input size)
 MODELS = {
@@ -230,13 +231,7 @@ def _worker(name, size, batch, repeats, macs):
     reset = _reset_peak()
     built = _peak_bytes()
     x = mt.tensor(np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32))
-    runs = []
-    with mt.no_grad():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            model(x)
-            if i:
-                runs.append(time.perf_counter() - start)
+    runs = forward_times(model, x, repeats)
     forward = _peak_bytes()
     out = {"runs_s": runs, "params": sum(p.numel() for p in model.parameters()), "hwm_reset": reset,
            "peak_building_bytes": building, "peak_built_bytes": built, "peak_forward_bytes": forward, "forward_memory_bytes": forward - built}

@@ -34,6 +34,23 @@ def _run_once(fn):
         gc.enable()
 
 
+def forward_times(model, x, repeats):
+    """Seconds of each of ``repeats`` forward passes of ``model`` (a minitorch_cnn module, put in
+    eval mode) on tensor ``x`` under ``no_grad``, after one untimed warm-up (which may load Numba's
+    cache). The zoo's forward table and the Canziani suite's workers time models this way."""
+    import minitorch_cnn as mt
+
+    model.eval()
+    times = []
+    with mt.no_grad():
+        model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def _traced_peak(fn):
     """Run ``fn`` once and return the peak bytes allocated meanwhile, over what was live before.
 

@@ -14,13 +14,14 @@ import argparse
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
 
 import minitorch_cnn as mt
 from minitorch_cnn import models
 from minitorch_cnn.serialization import atomic_write
+
+from .timing import forward_times
 
 #: Input sizes that differ from 3x224x224.
 INPUT = {
@@ -37,15 +38,8 @@ INPUT = {
 def time_model(name, repeats):
     shape = INPUT.get(name, (3, 224, 224))
     model = models.create(name)
-    model.eval()
     x = mt.tensor(np.random.default_rng(0).standard_normal((1,) + shape).astype(np.float32))
-    times = []
-    with mt.no_grad():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            model(x)
-            if i:
-                times.append(time.perf_counter() - start)
+    times = forward_times(model, x, repeats)
     params = sum(p.numel() for p in model.parameters())
     return shape, params, statistics.median(times)
 
