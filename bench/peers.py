@@ -3,8 +3,12 @@
 tinygrad is the from-scratch framework students compare us with. It is optional (the ``peers``
 extra, ``pip install -e .[peers]``): :func:`load` returns it, or the reason it cannot run, which
 the suites log as a skipped row. Its CPU backend compiles every kernel with clang (tinygrad
-0.14: ``runtime/support/compiler_cpu.py``) and runs them on ``NUM_CPU_THREADS`` worker threads,
-which :mod:`bench.__main__` sets to ``--threads`` as it does for BLAS, PyTorch and Numba.
+0.14: ``runtime/support/compiler_cpu.py``). :mod:`bench.__main__` sets ``NUM_CPU_THREADS`` to
+``--threads``, as it does for BLAS, PyTorch and Numba, and tinygrad splits each kernel into that
+many parts; but tinygrad 0.14 runs the parts one after another on one thread
+(``runtime/ops_cpu.py``: a single ``COMPUTE:0`` queue; here, per-thread CPU times of a process
+running 1024x1024 matmuls show one busy thread with ``NUM_CPU_THREADS=2``). Its figures are
+single-core figures beside our two cores.
 
 Each candidate is a ``TinyJit`` function: the first call schedules and compiles the kernels,
 the second captures them, later calls replay them, which is how tinygrad runs a training loop.
