@@ -13,8 +13,8 @@ single-core figures beside our two cores.
 Each candidate is a ``TinyJit`` function: the first call schedules and compiles the kernels,
 the second captures them, later calls replay them, which is how tinygrad runs a training loop.
 The builders here make both calls before handing the candidate to :func:`bench.timing.measure`,
-so no compile time is timed. Kernels run on worker threads, asynchronously: every timed call
-ends with ``synchronize()``.
+so no compile time is timed. tinygrad's CPU device queues its kernels and may return before
+they finish: every timed call ends with ``synchronize()``.
 """
 
 from __future__ import annotations
