@@ -1,9 +1,9 @@
 """``python -m bench``: run the benchmark suites and write results/<suite>-<time>.json and .png.
 
-The thread count is fixed here, before NumPy, PyTorch or Numba is imported: OpenBLAS and OpenMP
-read their environment variables once, when the library loads. threadpoolctl then caps the
-BLAS pool again (and reports which BLAS kernel runs), and PyTorch and Numba are told the same
-count.
+The thread count is fixed here, before NumPy, PyTorch, Numba or tinygrad is imported: OpenBLAS,
+OpenMP and tinygrad (``NUM_CPU_THREADS``) read their environment variables once, when the library
+loads. threadpoolctl then caps the BLAS pool again (and reports which BLAS kernel runs), and
+PyTorch and Numba are told the same count.
 
 Some of our machines set OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for older OpenBLAS builds;
 they slow a current NumPy. BENCHMARKS.md runs the suite with both unset for that one command;
@@ -20,7 +20,8 @@ import time
 SUITES = ("conv", "layers", "train", "distributed", "canziani")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
-TRAIN = ("lenet5_digits", "resnet20_synthetic")
+TRAIN = ("lenet5_digits", "resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic",
+         "vgg16_bn_cifar_synthetic")
 DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
 CANZIANI = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
             "efficientnet_b0", "densenet121", "inception_v3")
@@ -46,6 +47,9 @@ def _parse(argv):
                              "at 64x64, batch 1 and 2), 3 repeats, "
                              "1 s per candidate; not for reporting")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time tinygrad's CPU backend (the peers extra) on the conv shapes and the "
+                             "ResNet-20 step; a skipped row says why when it cannot run")
     parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier run and redraw its chart")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="directory for the JSON and PNG results (default bench/results)")
@@ -61,7 +65,7 @@ def _parse(argv):
 
 
 def _set_threads(threads):
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUM_CPU_THREADS"):
         os.environ[var] = str(threads)
 
 
@@ -72,6 +76,9 @@ def _tables(rows):
     zoo = [r for r in rows if r["suite"] == "canziani"]
     rows = [r for r in rows if r["suite"] not in ("distributed", "canziani")]
     tables = [report.markdown(rows)] if rows else []
+    peer_table = report.peers_table(rows)
+    if peer_table:
+        tables.append("Peers, measured in the same rounds (time ratios; above 1x the peer is slower):\n\n" + peer_table)
     memory = conv_suite.memory_table(rows)
     if memory:
         tables.append("Peak memory, forward plus backward (tracemalloc):\n\n" + memory)
@@ -128,9 +135,16 @@ def main(argv=None):
 
     numba.set_num_threads(args.threads)
 
+    peer = None
+    if args.peers:
+        from . import peers
+
+        peer = peers.load(args.threads)
     if args.quick:
         timing.PAUSE_S = 0.0  # a smoke run, not for reporting: no pause between timed runs
     info = machine(args.threads)
+    if peer is not None and peer[0] is not None:
+        info["tinygrad"] = peers.version(peer[0])
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if info["env"][var]:
             print(f"note: {var}={info['env'][var]} is set; a current NumPy runs slower with it (see BENCHMARKS.md)")
@@ -148,7 +162,7 @@ def main(argv=None):
     if "conv" in args.suite:
         from . import conv_suite
 
-        rows += conv_suite.run(picked(CONV_SHAPES), list(args.methods), **common)
+        rows += conv_suite.run(picked(CONV_SHAPES), list(args.methods), peer=peer, **common)
     if "layers" in args.suite:
         from . import layers_suite
 
@@ -156,7 +170,7 @@ def main(argv=None):
     if "train" in args.suite:
         from . import train_suite
 
-        rows += train_suite.run(picked(TRAIN), **common)
+        rows += train_suite.run(picked(TRAIN), peer=peer, **common)
     if "distributed" in args.suite:
         from . import distributed_suite
 

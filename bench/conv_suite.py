@@ -5,6 +5,9 @@ For each shape, two rows per method: ``forward`` (under ``no_grad``) and ``forwa
 each row times the GEMMs the gemm method performs (one per chunk of images), as plain
 ``numpy.matmul`` calls on operands of the same shapes and memory layouts: ``gemm_share = GEMM time / method time`` is
 the fraction of what BLAS alone achieves on this machine.
+
+With ``--peers``, tinygrad (:mod:`bench.peers`) runs the same convolution in the same rounds; its
+row gives its time over ours (the method ``auto`` picks) and over PyTorch's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import minitorch_cnn.functional as F
 from minitorch_cnn.engine import auto, conv as engine_conv
 from minitorch_cnn.functional.sizes import conv2d_output_shape, pair
 
+from . import peers
 from .timing import measure, ratio
 
 #: name -> (N, C, F, H, kernel, stride, padding, groups); square images and kernels.
@@ -108,7 +112,7 @@ def _gemm_operands(geo, rng):
     return w, chunks
 
 
-def _candidates(geo, mode, methods, torch, rng):
+def _candidates(geo, mode, methods, torch, tinygrad, rng):
     x = rng.standard_normal((geo["N"], geo["C"], geo["H"], geo["H"]), dtype=np.float32)
     w = rng.standard_normal((geo["F"], geo["C"] // geo["groups"], geo["kernel"], geo["kernel"]), dtype=np.float32)
     Ho, Wo = conv2d_output_shape(geo["H"], geo["H"], pair(geo["kernel"]), pair(geo["stride"]), pair(geo["padding"]))
@@ -160,12 +164,32 @@ def _candidates(geo, mode, methods, torch, rng):
                 np.matmul(np.matrix_transpose(gw), gg)
                 np.matmul(gcols, np.matrix_transpose(gg))
     candidates["blas"] = gemms  # the limit: plain matmuls, not a method
+    if tinygrad is not None:
+        candidates[peers.NAME] = peers.conv(tinygrad, x, w, dy, mode, **options)
     return candidates
 
 
-def run(shapes, methods, repeats, quick, max_seconds, torch, log):
-    """Measure every (shape, mode, method) row; returns a list of row dicts."""
+def _peer_row(name, mode, geo, ours, results):
+    """tinygrad's row: its time over ours (``ours``: the candidate that ran auto's method) and over PyTorch's."""
+    entry = results[peers.NAME]
+    return {
+        "suite": "conv", "case": name, "mode": mode, "method": peers.NAME, "peer": True, "geometry": geo,
+        "median_s": entry["median_s"], "runs_s": entry["runs_s"], "over_budget": entry["over_budget"],
+        "vs_ours": ratio(results, peers.NAME, ours),
+        "vs_torch": ratio(results, peers.NAME, "torch") if "torch" in results else None,
+        "torch_s": results["torch"]["median_s"] if "torch" in results else None,
+    }
+
+
+def run(shapes, methods, repeats, quick, max_seconds, torch, log, peer=None):
+    """Measure every (shape, mode, method) row; returns a list of row dicts. ``peer`` is
+    :func:`bench.peers.load`'s ``(tinygrad, reason)`` when ``--peers`` asked for it: tinygrad
+    joins every row's rounds, or one skipped row gives the reason."""
     rows = []
+    tinygrad, reason = peer or (None, None)
+    if reason:
+        rows.append({"suite": "conv", "case": "peers", "method": peers.NAME, "skipped": reason})
+        log(rows[-1])
     rng = np.random.default_rng(0)
     for name in shapes:
         geo = _geometry(name, quick)
@@ -174,7 +198,7 @@ def run(shapes, methods, repeats, quick, max_seconds, torch, log):
         if picked not in wanted:
             wanted.append("auto")
         for mode in ("forward", "forward+backward"):
-            candidates = _candidates(geo, mode, wanted, torch, rng)
+            candidates = _candidates(geo, mode, wanted, torch, tinygrad, rng)
             traced = wanted if mode == "forward+backward" else ()
             results = measure(candidates, repeats, max_seconds, trace_memory=traced)
             for method in wanted:
@@ -193,4 +217,8 @@ def run(shapes, methods, repeats, quick, max_seconds, torch, log):
                     row["gemm_target"] = GEMM_SHARE_TARGET
                 rows.append(row)
                 log(row)
+            if peers.NAME in results:
+                ours = "auto" if "auto" in results else picked
+                rows.append(_peer_row(name, mode, geo, ours, results))
+                log(rows[-1])
     return rows

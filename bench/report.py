@@ -28,8 +28,10 @@ def _megabytes(b):
 def line(row):
     """One row as a short progress line."""
     if "skipped" in row:
-        return f"{row['suite']:6} {row['case']:20} skipped: {row['skipped']}"
+        return f"{row['suite']:6} {row['case']:20} {row.get('method', ''):11} skipped: {row['skipped']}"
     ratio = "" if row.get("vs_torch") is None else f"  x{row['vs_torch']:.2f} torch"
+    if row.get("vs_ours") is not None:
+        ratio += f"  x{row['vs_ours']:.2f} ours"
     flag = " (1 run: over the time budget)" if row.get("over_budget") else ""
     median = _seconds(row["median_s"])
     return f"{row['suite']:6} {row['case']:20} {row['mode']:16} {row['method']:11} {median:>10}{ratio}{flag}"
@@ -48,13 +50,18 @@ def markdown(rows):
     ]
     for row in rows:
         if "skipped" in row:
-            out.append(f"| {row['suite']} | {row['case']} | | skipped: {row['skipped']} | | | | | | | |")
+            who = f" ({row['method']})" if row.get("method") else ""
+            out.append(f"| {row['suite']} | {row['case']} | | skipped{who}: {row['skipped']} | | | | | | | |")
             continue
         method = row["method"] + (" (auto)" if row.get("auto_pick") else "")
         median = _seconds(row["median_s"]) + (" (1 run)" if row.get("over_budget") else "")
         vs = "" if row.get("vs_torch") is None else f"{row['vs_torch']:.2f}x"
-        if row["suite"] == "train":
-            vs += f" ({row['images_per_s']:.0f} img/s; {row.get('throughput_vs_torch', math.nan):.2f}x throughput)"
+        if row.get("peer"):
+            vs += f" ({row['vs_ours']:.2f}x ours)"
+        elif row["suite"] == "train":
+            theirs = f", PyTorch {row['torch_images_per_s']:.0f}" if row.get("torch_images_per_s") else ""
+            vs += (f" ({row['images_per_s']:.0f} img/s{theirs}; "
+                   f"{row.get('throughput_vs_torch', math.nan):.2f}x throughput)")
         share = "" if row.get("gemm_share") is None else f"{row['gemm_share']:.0%}"
         limit = "" if row.get("gemm_s") is None or not row.get("torch_s") else f"{row['gemm_s'] / row['torch_s']:.2f}x"
         targets = []
@@ -71,6 +78,32 @@ def markdown(rows):
             f"| {row['suite']} | {row['case']} | {row['mode']} | {method} | {median} | {vs} | {share} | {limit} | "
             f"{_megabytes(row.get('peak_bytes'))} | {'; '.join(targets)} | {'; '.join(met)} |"
         )
+    return "\n".join(out)
+
+
+def peers_table(rows):
+    """Markdown: each peer's time over ours and over PyTorch's, beside the three throughputs for
+    the training rows (images/s); empty when no peer ran. Above 1x, the peer is slower."""
+    shown = [r for r in rows if r.get("peer")]
+    if not shown:
+        return ""
+    ours = {(r["suite"], r["case"], r["mode"]): r for r in rows
+            if not r.get("peer") and "skipped" not in r and (r["suite"] == "train" or r.get("auto_pick"))}
+    out = ["| suite | case | mode | peer | peer median | ours median | PyTorch median | peer vs ours | peer vs PyTorch "
+           "| images/s (peer / ours / PyTorch) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in shown:
+        mine = ours.get((row["suite"], row["case"], row["mode"]))
+        torch_s = "" if row.get("torch_s") is None else _seconds(row["torch_s"])
+        vs_torch = "" if row.get("vs_torch") is None else f"{row['vs_torch']:.2f}x"
+        rates = ""
+        if row["suite"] == "train":
+            N = row["geometry"]["batch"]
+            rates = " / ".join(f"{N / s:.0f}" if s else "" for s in
+                               (row["median_s"], mine and mine["median_s"], row.get("torch_s")))
+        out.append(f"| {row['suite']} | {row['case']} | {row['mode']} | {row['method']} | {_seconds(row['median_s'])} | "
+                   f"{_seconds(mine['median_s']) if mine else ''} | {torch_s} | {row['vs_ours']:.2f}x | {vs_torch} | "
+                   f"{rates} |")
     return "\n".join(out)
 
 

@@ -138,7 +138,8 @@ def machine(threads):
             for pool in threadpool_info()
         ],
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS",
-                                               "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")},
+                                               "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                                               "NUM_CPU_THREADS")},
     }
     try:
         import torch

@@ -14,8 +14,8 @@ def lenet5(torch):
     )
 
 
-def resnet20(torch):
-    """CIFAR ResNet-20 with option-A shortcuts (subsample, then zero channels), as models/resnet.py."""
+def _cifar_resnet(torch, residual):
+    """CIFAR ResNet-20 (He et al. 2015, section 4.2), with or without its option-A shortcuts."""
     nn = torch.nn
 
     class Block(nn.Module):
@@ -29,6 +29,8 @@ def resnet20(torch):
 
         def forward(self, x):
             out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+            if not residual:
+                return torch.relu(out)
             shortcut = x[:, :, :: self.stride, :: self.stride]
             if self.extra:
                 shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, 0, self.extra))
@@ -42,3 +44,26 @@ def resnet20(torch):
             cin = width
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
     return nn.Sequential(*layers)
+
+
+def resnet20(torch):
+    """CIFAR ResNet-20 with option-A shortcuts (subsample, then zero channels), as models/resnet.py."""
+    return _cifar_resnet(torch, residual=True)
+
+
+def plain20(torch):
+    """Plain-20: ResNet-20's layers with no shortcut (He et al. 2015, Fig. 6 left), as models/resnet.py."""
+    return _cifar_resnet(torch, residual=False)
+
+
+def vgg16_bn_cifar(torch):
+    """VGG-16 with batch norm in its CIFAR shape, as bench.train_suite.vgg16_bn_cifar: thirteen
+    3x3 conv + BatchNorm2d + ReLU, a 2x2 max pool after each of the five stages, Linear(512, 10)."""
+    nn = torch.nn
+    layers, cin = [], 3
+    for stage in ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)):
+        for width in stage:
+            layers += [nn.Conv2d(cin, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            cin = width
+        layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(nn.Sequential(*layers), nn.Flatten(), nn.Linear(512, 10))

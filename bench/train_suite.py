@@ -1,8 +1,14 @@
 """Training throughput: images/s of one full SGD step (forward, loss, backward, update).
 
-LeNet-5 on a fixed batch of the scikit-learn digits (resized to 32x32), and ResNet-20 on
-synthetic 32x32 RGB images, each against the same model written in PyTorch
-(:mod:`bench.torch_models`). Both frameworks train on identical batches with SGD, momentum 0.9.
+LeNet-5 on a fixed batch of the scikit-learn digits (resized to 32x32); on synthetic 32x32 RGB
+images (CIFAR-10's shape), ResNet-20 at batch 64 and 128, its plain twin plain-20 (lecture 8's
+degradation experiment: the same layers without shortcuts) and VGG-16 with batch norm in its
+CIFAR shape (:func:`vgg16_bn_cifar`). Each against the same model written in PyTorch
+(:mod:`bench.torch_models`), in the same rounds of :func:`bench.timing.measure`. Both frameworks
+train on identical batches with SGD, momentum 0.9.
+
+With ``--peers``, the ResNet-20 rows also time tinygrad's step (:mod:`bench.peers`) in the same
+rounds, and report it as time ratios to ours and to PyTorch.
 """
 
 from __future__ import annotations
@@ -11,17 +17,48 @@ import numpy as np
 
 import minitorch_cnn as mt
 import minitorch_cnn.functional as F
-from minitorch_cnn import models, optim
+from minitorch_cnn import models, nn, optim
 from minitorch_cnn.data import digits
 from minitorch_cnn.engine import keep_freed_memory
+from minitorch_cnn.models.vgg import CONFIGS, make_features
 
-from . import torch_models
+from . import peers, torch_models
 from .timing import measure, ratio
 
-#: name -> batch size (full run, quick run)
-BATCH = {"lenet5_digits": (64, 8), "resnet20_synthetic": (64, 2)}
+#: case -> (model, batch size in a full run, in a quick run). The model is a zoo name or
+#: ``vgg16_bn_cifar``; its PyTorch twin is the function of that name in bench.torch_models.
+CASES = {
+    "lenet5_digits": ("lenet5", 64, 8),
+    "resnet20_synthetic": ("resnet20", 64, 2),
+    "resnet20_synthetic_128": ("resnet20", 128, 4),
+    "plain20_synthetic": ("plain20", 64, 2),
+    "vgg16_bn_cifar_synthetic": ("vgg16_bn_cifar", 64, 2),
+}
 #: A LeNet-5 step must reach at least this fraction of PyTorch's images/s.
 TARGETS = {"lenet5_digits": 0.5}
+#: tinygrad schedules and compiles its ResNet-20 step for about 100 s on this machine's 2 cores
+#: (tinygrad 0.14, both calls TinyJit needs); a smoke run skips it, with that reason.
+PEER_QUICK_SKIP = ("--quick: scheduling and compiling tinygrad's ResNet-20 step takes about 100 s; "
+                   "run without --quick")
+
+
+def vgg16_bn_cifar(num_classes=10):
+    """VGG-16 (configuration D of Simonyan & Zisserman 2015, Table 1) with batch norm, in the
+    shape CIFAR-10 training uses: the thirteen 3x3 convs and five 2x2 max pools of our zoo's
+    ``vgg16_bn`` take a 32x32 image to 512x1x1, and one Linear(512, 10) classifies it (no
+    adaptive pool to 7x7, no 4096-wide layers: those would add 119M parameters for 1x1 maps).
+
+    Shapes: input (N, 3, 32, 32), output (N, num_classes). 14,728,266 parameters at 10 classes.
+    """
+    features, channels = make_features(CONFIGS["D"], batch_norm=True)
+    return nn.Sequential(features, nn.Flatten(), nn.Linear(channels, num_classes))
+
+
+def build(name):
+    """Our model ``name`` (a CASES model), or None when the zoo does not register it."""
+    if name == "vgg16_bn_cifar":
+        return vgg16_bn_cifar()
+    return models.create(name) if name in models.list_models() else None
 
 
 def _batch(case, N, rng):
@@ -31,8 +68,7 @@ def _batch(case, N, rng):
     return rng.standard_normal((N, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, N)
 
 
-def _ours(case, images, labels):
-    model = models.create("lenet5" if case == "lenet5_digits" else "resnet20")
+def _ours(model, images, labels):
     model.train()
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = mt.tensor(images), mt.tensor(labels)
@@ -44,8 +80,8 @@ def _ours(case, images, labels):
     return step
 
 
-def _torch(torch, case, images, labels):
-    model = torch_models.lenet5(torch) if case == "lenet5_digits" else torch_models.resnet20(torch)
+def _torch(torch, name, images, labels):
+    model = getattr(torch_models, name)(torch)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
@@ -57,19 +93,47 @@ def _torch(torch, case, images, labels):
     return step
 
 
-def run(cases, repeats, quick, max_seconds, torch, log):
+def _peer_row(case, N, results):
+    """The tinygrad row of a case: its images/s and its time over ours and over PyTorch's."""
+    entry = results[peers.NAME]
+    return {
+        "suite": "train", "case": case, "mode": "train step", "method": peers.NAME, "peer": True,
+        "geometry": {"batch": N}, "median_s": entry["median_s"], "runs_s": entry["runs_s"],
+        "over_budget": entry["over_budget"], "images_per_s": N / entry["median_s"],
+        "vs_ours": ratio(results, peers.NAME, "minitorch_cnn"),
+        "vs_torch": ratio(results, peers.NAME, "torch") if "torch" in results else None,
+        "torch_s": results["torch"]["median_s"] if "torch" in results else None,
+    }
+
+
+def run(cases, repeats, quick, max_seconds, torch, log, peer=None):
+    """Measure every case. ``peer`` is :func:`bench.peers.load`'s ``(tinygrad, reason)`` when
+    ``--peers`` asked for it: tinygrad joins the ResNet-20 rows, or one skipped row gives the reason."""
     keep_freed_memory()  # as training.fit does: a step reuses the buffers the last one freed
     rows = []
+
+    def skip(case, reason, **keys):
+        rows.append({"suite": "train", "case": case, **keys, "skipped": reason})
+        log(rows[-1])
+
+    tinygrad, reason = peer or (None, None)
+    if reason:
+        skip("peers", reason, method=peers.NAME)
     rng = np.random.default_rng(0)
     for case in cases:
-        if case == "resnet20_synthetic" and "resnet20" not in models.list_models():
-            log({"suite": "train", "case": case, "skipped": "resnet20 is not registered in minitorch_cnn.models"})
+        name, full, small = CASES[case]
+        model = build(name)
+        if model is None:
+            skip(case, f"{name} is not registered in minitorch_cnn.models")
             continue
-        N = BATCH[case][1 if quick else 0]
+        N = small if quick else full
         images, labels = _batch(case, N, rng)
-        candidates = {"minitorch_cnn": _ours(case, images, labels)}
+        candidates = {"minitorch_cnn": _ours(model, images, labels)}
         if torch is not None:
-            candidates["torch"] = _torch(torch, case, images, labels)
+            candidates["torch"] = _torch(torch, name, images, labels)
+        timed_peer = tinygrad is not None and name == "resnet20"
+        if timed_peer and not quick:
+            candidates[peers.NAME] = peers.resnet20_step(tinygrad, images, labels)
         results = measure(candidates, repeats, max_seconds)
         entry = results["minitorch_cnn"]
         row = {
@@ -83,6 +147,12 @@ def run(cases, repeats, quick, max_seconds, torch, log):
         if row["vs_torch"] is not None:
             # Throughput ratio (our images/s over PyTorch's): the inverse of the time ratio.
             row["throughput_vs_torch"] = 1.0 / row["vs_torch"]
+            row["torch_images_per_s"] = N / row["torch_s"]
         rows.append(row)
         log(row)
+        if peers.NAME in results:
+            rows.append(_peer_row(case, N, results))
+            log(rows[-1])
+        elif timed_peer:
+            skip(case, PEER_QUICK_SKIP, method=peers.NAME)
     return rows

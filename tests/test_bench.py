@@ -94,3 +94,99 @@ def test_canziani_fit_recovers_a_line():
     assert fit["slope_s_per_gmac"] == pytest.approx(0.05)
     assert fit["intercept_s"] == pytest.approx(0.002)
     assert fit["r2"] == pytest.approx(1.0)
+
+
+def _quick(tmp_path, *options, env=None):
+    """``python -m bench --quick --threads 1 --repeats 1 ...`` into tmp_path: (its JSON, its stdout)."""
+    pytest.importorskip("threadpoolctl", reason="the benchmark needs threadpoolctl")
+    command = [sys.executable, "-m", "bench", "--quick", "--threads", "1", "--repeats", "1", "--out", str(tmp_path),
+               *options]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (result,) = tmp_path.glob("*.json")
+    return json.loads(result.read_text()), done.stdout
+
+
+def test_train_rows_for_resnet20_plain20_and_the_cifar_vgg(tmp_path):
+    cases = ("resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic", "vgg16_bn_cifar_synthetic")
+    report, stdout = _quick(tmp_path, "--suite", "train", "--cases", *cases)
+    rows = {r["case"]: r for r in report["rows"]}
+    assert sorted(rows) == sorted(cases)
+    # The batch-128 row is its own batch size, larger than the batch-64 row's, in quick mode too.
+    assert rows["resnet20_synthetic_128"]["geometry"]["batch"] > rows["resnet20_synthetic"]["geometry"]["batch"]
+    for case, row in rows.items():
+        assert row["images_per_s"] == pytest.approx(row["geometry"]["batch"] / row["median_s"])
+        if row["vs_torch"] is not None:
+            # PyTorch ran in the same rounds: its images/s sits beside ours in the row and the table.
+            assert row["torch_images_per_s"] == pytest.approx(row["geometry"]["batch"] / row["torch_s"])
+            assert f"img/s, PyTorch {row['torch_images_per_s']:.0f};" in stdout
+        assert f"| train | {case} | train step | auto |" in stdout
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20", "plain20", "vgg16_bn_cifar"])
+def test_pytorch_twins_have_our_parameter_counts(name):
+    torch = pytest.importorskip("torch", reason="the PyTorch twins need PyTorch")
+    from bench import torch_models, train_suite
+
+    ours = sum(p.numel() for p in train_suite.build(name).parameters())
+    theirs = sum(p.numel() for p in getattr(torch_models, name)(torch).parameters())
+    assert ours == theirs
+
+
+def test_peers_are_skipped_with_the_reason_when_tinygrad_cannot_be_imported(tmp_path):
+    # A package named tinygrad that fails to import stands for an environment without it.
+    hidden = tmp_path / "hide" / "tinygrad"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(hidden.parent), ROOT]))
+    out = tmp_path / "out"
+    report, stdout = _quick(out, "--suite", "conv", "--cases", "tiny", "--methods", "gemm", "--no-torch", "--peers",
+                            env=env)
+    skipped = [r for r in report["rows"] if "skipped" in r]
+    assert skipped == [{"suite": "conv", "case": "peers", "method": "tinygrad",
+                        "skipped": "tinygrad is not installed (pip install -e .[peers])"}]
+    assert "skipped (tinygrad): tinygrad is not installed" in stdout
+    assert not any(r.get("peer") for r in report["rows"])
+
+
+def test_peers_quick_run_gives_ratio_rows(tmp_path):
+    pytest.importorskip("tinygrad", reason="tinygrad is not installed (the peers extra)")
+    report, stdout = _quick(tmp_path, "--suite", "conv", "train", "--cases", "tiny", "resnet20_synthetic",
+                            "--methods", "gemm", "--peers")
+    skipped = {r["case"]: r["skipped"] for r in report["rows"] if "skipped" in r}
+    if "peers" in skipped:
+        pytest.skip(f"tinygrad is installed but cannot run here: {skipped['peers']}")
+    assert report["machine"]["tinygrad"]
+    assert report["machine"]["env"]["NUM_CPU_THREADS"] == "1"
+    peer = {(r["case"], r["mode"]): r for r in report["rows"] if r.get("peer")}
+    assert sorted(peer) == [("tiny", "forward"), ("tiny", "forward+backward")]
+    ours = {r["mode"]: r for r in report["rows"] if r["suite"] == "conv" and r.get("auto_pick")}
+    for (case, mode), row in peer.items():
+        assert row["method"] == "tinygrad" and row["median_s"] > 0
+        # One round each (--repeats 1): the ratio is that round's pair of times.
+        assert row["vs_ours"] == pytest.approx(row["median_s"] / ours[mode]["median_s"])
+        assert (row["vs_torch"] is None) == (ours[mode]["vs_torch"] is None)
+    # The training step is too slow to compile for a smoke run: skipped, with the reason.
+    assert "--quick" in skipped["resnet20_synthetic"]
+    assert "Peers, measured in the same rounds" in stdout and "| conv | tiny | forward+backward | tinygrad |" in stdout
+
+
+def test_tinygrad_resnet20_has_our_parameter_count(monkeypatch):
+    monkeypatch.setenv("DEV", "CPU")
+    tinygrad = pytest.importorskip("tinygrad", reason="tinygrad is not installed (the peers extra)")
+    from bench import peers, train_suite
+
+    ours = sum(p.numel() for p in train_suite.build("resnet20").parameters())
+    assert peers.parameter_count(tinygrad, peers.ResNet20(tinygrad)) == ours
+
+
+def test_peers_table_gives_ratios_and_images_per_second():
+    from bench import report
+
+    rows = [{"suite": "train", "case": "resnet20_synthetic", "mode": "train step", "method": "auto",
+             "geometry": {"batch": 64}, "median_s": 0.5, "torch_s": 0.25},
+            {"suite": "train", "case": "resnet20_synthetic", "mode": "train step", "method": "tinygrad", "peer": True,
+             "geometry": {"batch": 64}, "median_s": 2.0, "torch_s": 0.25, "vs_ours": 4.0, "vs_torch": 8.0}]
+    line = report.peers_table(rows).splitlines()[2]
+    assert line == ("| train | resnet20_synthetic | train step | tinygrad | 2.00 s | 500.0 ms | 250.0 ms | 4.00x | 8.00x "
+                    "| 32 / 128 / 256 |")
