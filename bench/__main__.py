@@ -76,6 +76,10 @@ def _tables(rows):
     zoo = [r for r in rows if r["suite"] == "canziani"]
     rows = [r for r in rows if r["suite"] not in ("distributed", "canziani")]
     tables = [report.markdown(rows)] if rows else []
+    breakdown = report.breakdown_table(rows)
+    if breakdown:
+        tables.append("Where our training step goes (cProfile over 3 steps; the profiler's overhead falls mostly "
+                      "on 'everything else'):\n\n" + breakdown)
     peer_table = report.peers_table(rows)
     if peer_table:
         tables.append("Peers, measured in the same rounds (time ratios; above 1x the peer is slower):\n\n" + peer_table)

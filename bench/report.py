@@ -81,6 +81,23 @@ def markdown(rows):
     return "\n".join(out)
 
 
+def breakdown_table(rows):
+    """Markdown: where each training row's step goes (``breakdown_s``, from a profile of our step),
+    in ms per step, its share, and as a multiple of PyTorch's whole step; empty without such rows."""
+    shown = [r for r in rows if r.get("breakdown_s")]
+    if not shown:
+        return ""
+    out = ["| case | part | ms per step | share | x PyTorch's step |", "|---|---|---|---|---|"]
+    for row in shown:
+        total = sum(row["breakdown_s"].values())
+        for part, seconds in row["breakdown_s"].items():
+            if seconds == 0:  # a layer the model does not have (LeNet-5: no batch norm, no ReLU)
+                continue
+            theirs = f"{seconds / row['torch_s']:.2f}x" if row.get("torch_s") else ""
+            out.append(f"| {row['case']} | {part} | {seconds * 1e3:.1f} | {seconds / total:.0%} | {theirs} |")
+    return "\n".join(out)
+
+
 def peers_table(rows):
     """Markdown: each peer's time over ours and over PyTorch's, beside the three throughputs for
     the training rows (images/s); empty when no peer ran. Above 1x, the peer is slower."""

@@ -1,4 +1,5 @@
-"""Training throughput: images/s of one full SGD step (forward, loss, backward, update).
+"""Training throughput: images/s of one full SGD step (forward, loss, backward, update), and
+where our step's time goes (:func:`profile_step`).
 
 LeNet-5 on a fixed batch of the scikit-learn digits (resized to 32x32); on synthetic 32x32 RGB
 images (CIFAR-10's shape), ResNet-20 at batch 64 and 128, its plain twin plain-20 (lecture 8's
@@ -20,10 +21,23 @@ import minitorch_cnn.functional as F
 from minitorch_cnn import models, nn, optim
 from minitorch_cnn.data import digits
 from minitorch_cnn.engine import keep_freed_memory
+from minitorch_cnn.functional.activation import ReLU
+from minitorch_cnn.functional.normalization import BatchNorm
 from minitorch_cnn.models.vgg import CONFIGS, make_features
 
 from . import peers, torch_models
 from .timing import measure, ratio
+
+#: The calls a profiled step's time is summed into (:func:`profile_step`), by (file name ending,
+#: function name): NumPy's GEMMs and the column copies of the engine's im2col, leaves of the profile,
+#: counted by their own time. Batch norm and ReLU count as their Functions' forward and backward
+#: with everything those call (:data:`PROFILED_LAYERS`).
+PROFILED_CALLS = {
+    "GEMMs (matmul)": ("_aliases.py", "matmul"),
+    "im2col column copies (stack)": ("shape_base.py", "stack"),
+    "padded channel-major input copies": ("conv.py", "_input_chunks"),
+}
+PROFILED_LAYERS = {"batch norm": BatchNorm, "ReLU": ReLU}
 
 #: case -> (model, batch size in a full run, in a quick run). The model is a zoo name or
 #: ``vgg16_bn_cifar``; its PyTorch twin is the function of that name in bench.torch_models.
@@ -93,6 +107,40 @@ def _torch(torch, name, images, labels):
     return step
 
 
+def profile_step(step, steps=3):
+    """Seconds per step spent in each part of :data:`PROFILED_CALLS` and :data:`PROFILED_LAYERS`,
+    and ``"everything else"`` (the convolution's other copies, the loss, additions, the optimiser,
+    autograd's bookkeeping, Python), from cProfile over ``steps`` calls of ``step``.
+
+    The profiler's own overhead falls mostly on "everything else" (many small Python calls); the
+    parts' times are those of a few large calls each, which it barely inflates.
+    """
+    import cProfile
+    import pstats
+
+    layers = {(m.__code__.co_filename, m.__code__.co_firstlineno): label
+              for label, cls in PROFILED_LAYERS.items() for m in (cls.forward, cls.backward)}
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(steps):
+        step()
+    profile.disable()
+    parts = dict.fromkeys([*PROFILED_CALLS, *PROFILED_LAYERS], 0.0)
+    total = 0.0
+    # pstats: (file, line, function) -> (calls, primitive calls, own time, cumulative time, callers)
+    for (path, line, function), (_, _, own, cumulative, _) in pstats.Stats(profile).stats.items():
+        if function == step.__name__ and path == step.__code__.co_filename:
+            total = cumulative
+        if (path, line) in layers:
+            parts[layers[path, line]] += cumulative
+        for label, (ending, name) in PROFILED_CALLS.items():
+            if function == name and path.endswith(ending):
+                parts[label] += own
+    parts = {label: seconds / steps for label, seconds in parts.items()}
+    parts["everything else"] = total / steps - sum(parts.values())
+    return parts
+
+
 def _peer_row(case, N, results):
     """The tinygrad row of a case: its images/s and its time over ours and over PyTorch's."""
     entry = results[peers.NAME]
@@ -148,6 +196,9 @@ def run(cases, repeats, quick, max_seconds, torch, log, peer=None):
             # Throughput ratio (our images/s over PyTorch's): the inverse of the time ratio.
             row["throughput_vs_torch"] = 1.0 / row["vs_torch"]
             row["torch_images_per_s"] = N / row["torch_s"]
+        row["breakdown_s"] = profile_step(candidates["minitorch_cnn"])
+        row["gemm_s"] = row["breakdown_s"]["GEMMs (matmul)"]
+        row["gemm_share"] = row["gemm_s"] / sum(row["breakdown_s"].values())
         rows.append(row)
         log(row)
         if peers.NAME in results:

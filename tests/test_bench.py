@@ -121,6 +121,33 @@ def test_train_rows_for_resnet20_plain20_and_the_cifar_vgg(tmp_path):
             assert row["torch_images_per_s"] == pytest.approx(row["geometry"]["batch"] / row["torch_s"])
             assert f"img/s, PyTorch {row['torch_images_per_s']:.0f};" in stdout
         assert f"| train | {case} | train step | auto |" in stdout
+        # Where the step went: every part measured, the GEMMs and the column copies of a conv net's
+        # step among them, and the row's GEMM share taken from that profile.
+        parts = row["breakdown_s"]
+        assert parts["GEMMs (matmul)"] > 0 and parts["im2col column copies (stack)"] > 0
+        assert min(seconds for part, seconds in parts.items() if part != "everything else") >= 0
+        assert row["gemm_share"] == pytest.approx(parts["GEMMs (matmul)"] / sum(parts.values()))
+        assert f"| {case} | GEMMs (matmul) | {parts['GEMMs (matmul)'] * 1e3:.1f} |" in stdout
+    # Every one of these networks has batch norm (plain-20 too: conv-BN-ReLU without the shortcuts).
+    assert all(row["breakdown_s"]["batch norm"] > 0 for row in rows.values())
+
+
+def test_profile_step_counts_the_layers_inside_a_step():
+    import numpy as np
+
+    import minitorch_cnn as mt
+    import minitorch_cnn.functional as F
+    from bench import train_suite
+
+    x = mt.tensor(np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32), requires_grad=True)
+    weight = mt.ones(3, requires_grad=True)
+
+    def step():
+        F.relu(F.batch_norm(x, None, None, weight, training=True)).sum().backward()
+
+    parts = train_suite.profile_step(step, steps=2)
+    assert parts["batch norm"] > 0 and parts["ReLU"] > 0
+    assert parts["GEMMs (matmul)"] == parts["im2col column copies (stack)"] == 0  # no convolution here
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet20", "plain20", "vgg16_bn_cifar"])
