@@ -209,17 +209,17 @@ def _batch(np, name, batch, size):
             rng.integers(0, classes, batch).astype(np.int64))
 
 
-def _worker(framework, name, batch, size):
-    """Build ``name`` and run two training steps on a batch, printing one JSON line with the peaks."""
+def _worker(framework, name, batch, size, steps=STEPS):
+    """Build ``name`` and run ``steps`` training steps on a batch, printing one JSON line with the peaks."""
     build_bytes, weights, step, build_reset = (_ours if framework == "minitorch_cnn" else _torch)(name, batch, size)
     times = []
 
-    def steps():
-        for _ in range(STEPS):
+    def train():
+        for _ in range(steps):
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
-    _, step_bytes, step_reset = _phase(steps)
+    _, step_bytes, step_reset = _phase(train)
     print(json.dumps({"framework": framework, "build_bytes": build_bytes, "weights_bytes": weights,
                       "step_bytes": step_bytes, "steps_s": times, "hwm_reset": build_reset and step_reset}))
 
@@ -230,5 +230,6 @@ if __name__ == "__main__":
     parser.add_argument("name")
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"training steps ({STEPS}; 0: the build peak only)")
     options = parser.parse_args()
-    _worker(options.framework, options.name, options.batch, options.size)
+    _worker(options.framework, options.name, options.batch, options.size, options.steps)
