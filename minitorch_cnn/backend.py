@@ -48,6 +48,12 @@ def is_numpy_array(x) -> bool:
     return isinstance(x, np.ndarray)
 
 
+def owns_memory(x) -> bool:
+    """True for a NumPy or CuPy array that owns its memory (not a view of another array); False
+    where that cannot be told (other Array-API libraries)."""
+    return (isinstance(x, np.ndarray) or array_api_compat.is_cupy_array(x)) and x.base is None
+
+
 def as_array(x):
     """Turn a NumPy scalar into a 0-d array, so a full reduction keeps its dtype and namespace."""
     return np.asarray(x) if isinstance(x, np.generic) else x
