@@ -90,15 +90,15 @@ class BatchNorm(Function):
             var = xp.reshape(running_var.array, per_channel)
             centered = x - mu
         inv_std = 1.0 / xp.sqrt(var + eps)
-        # In place on arrays this function made: each full-size pass writes no new buffer.
-        xhat = centered
-        xhat *= inv_std
         # Saved: x, which the layer before made and PyTorch saves too, not xhat: the backward
         # computes xhat again in one pass instead of keeping a second activation-sized array.
         ctx.save_for_backward(x, mu, inv_std, weight, axes, m, use_batch)
-        if weight is None:
-            return xhat if bias is None else xhat + xp.reshape(bias, per_channel)
-        y = xhat * xp.reshape(weight, per_channel)
+        # In place on the array this function made: each full-size pass writes no new buffer.
+        xhat = centered
+        xhat *= inv_std
+        y = xhat
+        if weight is not None:
+            y *= xp.reshape(weight, per_channel)
         if bias is not None:
             y += xp.reshape(bias, per_channel)
         return y
@@ -120,7 +120,8 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[0]:
             scale = inv_std if weight is None else inv_std * xp.reshape(weight, inv_std.shape)
             if use_batch:
-                dx = xhat * (-sum_grad_xhat / m)
+                dx = xhat  # in place: this backward made xhat, and needs it no more
+                dx *= -sum_grad_xhat / m
                 dx += grad
                 dx -= sum_grad / m
                 dx *= scale
