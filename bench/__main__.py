@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-SUITES = ("conv", "layers", "train", "distributed", "canziani")
+SUITES = ("conv", "layers", "train", "distributed", "canziani", "memory")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
 TRAIN = ("lenet5_digits", "resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic",
@@ -25,6 +25,7 @@ TRAIN = ("lenet5_digits", "resnet20_synthetic", "resnet20_synthetic_128", "plain
 DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
 CANZIANI = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
             "efficientnet_b0", "densenet121", "inception_v3")
+MEMORY = ("resnet50", "vgg16", "resnet20")
 METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 
@@ -32,9 +33,10 @@ def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", nargs="+", choices=SUITES, default=list(SUITES[:3]),
                         help="suites to run (default conv layers train; distributed needs the distributed extra; "
-                             "canziani: the zoo's inference time, MACs and memory, about 5 minutes)")
+                             "canziani: the zoo's inference time, MACs and memory, about 5 minutes; memory: peak RSS of "
+                             "building a model and of two training steps, beside PyTorch's, about 3 minutes)")
     parser.add_argument("--cases", nargs="+", metavar="CASE",
-                        help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI))} "
+                        help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI + MEMORY))} "
                              "(default all)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), help="conv2d methods")
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, OpenMP, PyTorch and Numba (2)")
@@ -44,7 +46,7 @@ def _parse(argv):
                              "(default 120, quick: 1; 0: no limit)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: batch size 1, images at most 16x16 (32 for layers; canziani: 3 models "
-                             "at 64x64, batch 1 and 2), 3 repeats, "
+                             "at 64x64, batch 1 and 2; memory: ResNet-20 at batch 4, ResNet-50 at 64x64), 3 repeats, "
                              "1 s per candidate; not for reporting")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     parser.add_argument("--peers", action="store_true",
@@ -54,7 +56,7 @@ def _parse(argv):
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"),
                         help="directory for the JSON and PNG results (default bench/results)")
     args = parser.parse_args(argv)
-    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI)
+    unknown = set(args.cases or ()) - set(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI + MEMORY)
     if unknown:
         parser.error(f"unknown case(s) {sorted(unknown)}")
     if args.repeats is None:
@@ -70,11 +72,12 @@ def _set_threads(threads):
 
 
 def _tables(rows):
-    from . import canziani_suite, conv_suite, distributed_suite, report
+    from . import canziani_suite, conv_suite, distributed_suite, memory_suite, report
 
     scaling = [r for r in rows if r["suite"] == "distributed"]
     zoo = [r for r in rows if r["suite"] == "canziani"]
-    rows = [r for r in rows if r["suite"] not in ("distributed", "canziani")]
+    training_memory = [r for r in rows if r["suite"] == "memory"]
+    rows = [r for r in rows if r["suite"] not in ("distributed", "canziani", "memory")]
     tables = [report.markdown(rows)] if rows else []
     breakdown = report.breakdown_table(rows)
     if breakdown:
@@ -91,6 +94,9 @@ def _tables(rows):
     if zoo:
         tables.append("The zoo after Canziani et al. 2016 (eval, no_grad; memory: peak RSS):\n\n"
                       + canziani_suite.markdown(zoo))
+    if training_memory:
+        tables.append("Training memory (peak RSS added by building the model and by two training steps):\n\n"
+                      + memory_suite.markdown(training_memory))
     return "\n\n".join(tables)
 
 
@@ -183,6 +189,11 @@ def main(argv=None):
         from . import canziani_suite
 
         rows += canziani_suite.run(picked(CANZIANI) if args.cases else None, **common)
+    if "memory" in args.suite:
+        from . import memory_suite
+
+        rows += memory_suite.run(picked(MEMORY) if args.cases else None,
+                                 **{**common, "log": lambda row: print(memory_suite.line(row), flush=True)})
     info["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     info["wall_seconds"] = round(time.time() - start, 1)
 

@@ -48,6 +48,12 @@ def is_numpy_array(x) -> bool:
     return isinstance(x, np.ndarray)
 
 
+def owns_memory(x) -> bool:
+    """True for a NumPy or CuPy array that owns its memory (not a view of another array); False
+    where that cannot be told (other Array-API libraries)."""
+    return (isinstance(x, np.ndarray) or array_api_compat.is_cupy_array(x)) and x.base is None
+
+
 def as_array(x):
     """Turn a NumPy scalar into a 0-d array, so a full reduction keeps its dtype and namespace."""
     return np.asarray(x) if isinstance(x, np.generic) else x
@@ -205,22 +211,53 @@ def set_rng_state(state: dict) -> None:
     _seed_state["generator"] = fresh
 
 
-def random_uniform(shape, like, low=0.0, high=1.0):
+def random_uniform(shape, like, low=0.0, high=1.0, *, out=None):
     """Uniform draws in ``[low, high)`` with ``like``'s library, device and dtype.
 
     Drawn on the host from the seeded generator, so results do not depend on the backend.
+    ``out`` (the initialisers' case: ``out`` is ``like``): draw in ``out``'s own dtype, written
+    into ``out`` itself when it is a writeable NumPy array, returned as a new array otherwise.
     """
+    if out is not None:
+        host = _host_out(out)
+        generator().random(dtype=host.dtype, out=host)
+        host *= host.dtype.type(high - low)  # in place: no temporary the size of the weight
+        host += host.dtype.type(low)
+        return _into(out, host)
     host = generator().uniform(low, high, size=tuple(shape))
     xp = array_namespace(like)
     return xp.astype(from_numpy(host, like), like.dtype)
 
 
-def random_normal(shape, like, mean=0.0, std=1.0):
-    """Normal draws with ``like``'s library, device and dtype, from the seeded generator."""
+def random_normal(shape, like, mean=0.0, std=1.0, *, out=None):
+    """Normal draws with ``like``'s library, device and dtype, from the seeded generator;
+    ``out`` as in :func:`random_uniform`."""
     xp = array_namespace(like)
+    if out is not None:
+        host = _host_out(out)
+        generator().standard_normal(dtype=host.dtype, out=host)
+        if mean != 0.0 or std != 1.0:
+            host *= host.dtype.type(std)
+            host += host.dtype.type(mean)
+        return _into(out, host)
     # Draw float32 directly when the target is float32: half the work for a 4096x4096 layer.
     host_dtype = np.float32 if dtype_name(like.dtype) == "float32" else np.float64
     host = generator().standard_normal(size=tuple(shape), dtype=host_dtype)
     if mean != 0.0 or std != 1.0:
         host = host * host_dtype(std) + host_dtype(mean)
     return xp.astype(from_numpy(host, like), like.dtype)
+
+
+def _host_out(out):
+    """The host array to draw ``out``'s values into: ``out`` itself when NumPy can write there
+    (a float32 or float64 ndarray), else a new one of its shape in float32 or float64."""
+    if isinstance(out, np.ndarray) and out.flags.writeable and out.dtype in (np.float32, np.float64):
+        return out
+    return np.empty(tuple(out.shape), dtype=np.float32 if dtype_name(out.dtype) == "float32" else np.float64)
+
+
+def _into(out, host):
+    """``host`` as ``out``'s array: ``out`` when the draws went there, else a converted copy."""
+    if host is out:
+        return out
+    return array_namespace(out).astype(from_numpy(host, out), out.dtype)

@@ -44,6 +44,7 @@ class Tensor:
         # bumped by every in-place op, so a node that read an older version can find it
         self._version = 0
         self._older = None  # {version: Tensor}, filled when an in-place op is recorded
+        self._graph_ref = None  # how the graph refers to this tensor (autograd.GraphRef), made on first use
 
     # ------------------------------------------------------------ properties
     @property

@@ -80,10 +80,11 @@ class Activation(NamedTuple):
 
 def _guided_relu(ctx, grad):
     """Guided backpropagation through a ReLU: ``grad`` where both the forward input and ``grad``
-    are positive, else 0 (Springenberg et al. 2015, Fig. 1). ``ctx`` holds ReLU's slope ``x > 0``."""
-    (slope,) = ctx.saved_tensors
+    are positive, else 0 (Springenberg et al. 2015, Fig. 1). ``ctx`` holds ReLU's output ``y``,
+    positive exactly where the input was."""
+    (y,) = ctx.saved_tensors
     xp = backend.array_namespace(grad)
-    return xp.where(grad > 0, grad * slope, xp.zeros_like(grad))
+    return xp.where((grad > 0) & (y > 0), grad, xp.zeros_like(grad))
 
 
 def _deconvnet_relu(ctx, grad):

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import subprocess
@@ -37,6 +36,8 @@ from minitorch_cnn import backend
 from minitorch_cnn.distributed import launch
 from minitorch_cnn.gradcheck import gradcheck_model
 from minitorch_cnn.nn.utils import no_random_init
+
+from bench.torch_models import tolerant_fake_registrations
 
 
 def on(xp, host, requires_grad=False, dtype=None):
@@ -275,37 +276,11 @@ def run_mpiexec(n, script_or_args, timeout=60):
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
 
 
-@contextlib.contextmanager
-def _tolerant_fake_registrations(torch):
-    """While torchvision is imported, a fake-op registration for an operator that does not exist
-    does nothing. The PyPI torchvision wheel is built for the CUDA torch; under the CPU torch its
-    compiled ops (``torchvision::nms``, ...) do not load and registering their fake (meta)
-    kernels stops the import. The model definitions use none of those ops."""
-    register = torch.library.register_fake
-
-    def tolerant(op, func=None, /, **kwargs):
-        def attempt(fn):
-            try:
-                return register(op, fn, **kwargs)
-            except RuntimeError as exc:
-                if "does not exist" not in str(exc):
-                    raise
-                return fn
-
-        return attempt if func is None else attempt(func)
-
-    torch.library.register_fake = tolerant
-    try:
-        yield
-    finally:
-        torch.library.register_fake = register
-
-
 def torchvision_or_skip():
     """``torchvision.models``, or a visible skip when torch or torchvision is not installed."""
     torch = torch_or_skip()
     if "torchvision" not in sys.modules:
-        with _tolerant_fake_registrations(torch):
+        with tolerant_fake_registrations(torch):
             pytest.importorskip("torchvision", reason="torchvision is not installed (pip install torchvision==0.28.*)")
     import torchvision.models
 

@@ -1,5 +1,7 @@
 """The engine: Tensor construction, broadcasting gradients, accumulation, deep graphs, no_grad."""
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -209,3 +211,71 @@ def test_backward_rule_refuses_what_is_not_a_function_class_or_a_rule():
     with pytest.raises(TypeError, match="backward_rule: expected rule to be a callable rule\\(ctx, grad\\), got int"):
         with backward_rule(ReLU, 0):
             pass
+
+
+def test_graph_keeps_no_intermediate_that_no_backward_saved():
+    """Add saves only shapes and ReLU its output: the sum itself is freed once the forward drops
+    it (the graph refers to it by its node), and the gradient still reaches x."""
+    x = mt.tensor(np.array([-1.0, 0.5, 2.0]), requires_grad=True)
+    shifted = x + 1.0
+    gone = weakref.ref(shifted)
+    y = mt.functional.relu(shifted)
+    del shifted
+    assert gone() is None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_retain_grad_and_in_place_ops_still_find_the_intermediate_tensor():
+    x = mt.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    h = (x * 2.0).retain_grad()
+    before = h * h  # reads h at version 0
+    h[0] = 10.0  # recorded: h is now a setitem's output
+    (before.sum() + h.sum()).backward()
+    # d/dh0 (h0^2 at version 0) + d/dh (h after the assignment, whose element 0 no longer depends on it)
+    np.testing.assert_array_equal(h.grad.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2 * (2 * 2.0), 2 * (2 * -4.0 + 1), 2 * (2 * 6.0 + 1)])
+
+
+def test_a_resnets_graph_keeps_what_pytorchs_keeps():
+    """After the forward and the loss, the arrays alive for the backward are about the inputs of
+    the convolutions and of the batch norms, which is what PyTorch's ResNet keeps (its ReLUs run
+    in place on the batch norms' outputs): no saved copy of x-hat, of ReLU's slope, and no
+    batch-norm output kept only by the graph. Measured with tracemalloc, which NumPy reports to."""
+    import tracemalloc
+
+    from minitorch_cnn import models, nn
+
+    model = models.create("resnet20").train()
+    kept = {}
+
+    def remember(module, inputs, output):
+        kept[id(inputs[0])] = inputs[0].array.nbytes
+
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+            m.register_forward_hook(remember)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((8, 3, 32, 32), dtype=np.float32))
+    y = mt.tensor(np.arange(8) % 10)
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    loss = mt.functional.cross_entropy(model(x), y)
+    alive = tracemalloc.get_traced_memory()[0] - start
+    tracemalloc.stop()
+    needed = sum(kept.values()) - x.array.nbytes  # the input image was there before
+    assert needed > 0 and alive < 1.15 * needed, f"{alive / 2**20:.1f} MiB alive, {needed / 2**20:.1f} MiB needed"
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_grads_share_no_memory_with_each_other_or_with_the_callers_grad():
+    a = mt.tensor(np.ones(3), requires_grad=True)
+    b = mt.tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()  # Add hands the same array to both
+    a.grad.array *= 2
+    assert b.grad.tolist() == [1.0, 1.0, 1.0]
+    c = mt.tensor(np.ones((3, 1)), requires_grad=True)
+    seed = np.ones(3)
+    c.reshape(3).backward(mt.from_numpy(seed))  # the reshape's gradient is a view of the seed
+    seed[0] = 5.0
+    assert c.grad.tolist() == [[1.0], [1.0], [1.0]]

@@ -136,6 +136,25 @@ def test_initialisers_work_in_place_and_keep_dtype_and_backend(xp):
     assert float(backend.to_numpy(p.array).min()) == 2.0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("draw", [init.kaiming_uniform_, init.kaiming_normal_], ids=["uniform", "normal"])
+def test_random_initialisers_draw_into_the_weights_memory_in_its_dtype(draw, dtype):
+    """A NumPy weight is overwritten where it lies: building VGG-16 then needs no second copy of
+    its 411 MB first fully connected layer, nor a float64 one (bench --suite memory)."""
+    p = nn.Parameter(np.zeros(CONV, dtype))
+    memory = p.array
+    draw(p)
+    assert p.array is memory and p.array.dtype == dtype
+    assert float(memory.std()) > 0
+
+
+def test_float64_draws_are_the_host_generators_float64_stream():
+    """In place or not, a float64 weight gets the generator's float64 numbers, scaled."""
+    mt.manual_seed(3)
+    p = init.uniform_(nn.Parameter(np.zeros((4, 5))), -2.0, 3.0)
+    np.testing.assert_array_equal(p.array, np.random.default_rng(3).uniform(-2.0, 3.0, (4, 5)))
+
+
 def test_initialisers_record_no_graph():
     p = nn.Parameter(np.zeros((3, 3), np.float32))
     init.xavier_uniform_(p)

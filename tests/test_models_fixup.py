@@ -105,7 +105,9 @@ def test_a_few_sgd_steps_lower_the_loss_without_batch_norm():
     model = fixup.fixup_resnet20(num_classes=4, width=8, layers=(1, 1, 1))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     losses = []
-    for _ in range(8):
+    # 10 steps: by then the loss is under 0.7 log 4 and has fallen at every step for seeds 0-5
+    # (8 steps were enough for seed 0 only with the initial weights of before issue 19).
+    for _ in range(10):
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()

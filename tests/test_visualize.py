@@ -190,8 +190,10 @@ def test_occluding_what_the_model_cannot_see_changes_nothing():
     assert drops.shape == (2, 4, 4)
     seen = np.zeros((4, 4), dtype=bool)
     seen[::2, ::2] = True
-    assert np.all(drops[:, ~seen] == 0.0)
-    assert np.all(drops[:, seen] != 0.0)
+    # Zero up to float32 rounding: the occluded copies and the original run in different batches,
+    # whose products may round differently (an ulp of a probability is 3e-8).
+    assert np.abs(drops[:, ~seen]).max() < 1e-6
+    assert np.abs(drops[:, seen]).min() > 1e-4
 
 
 def test_occlusion_is_the_drop_of_the_target_probability():

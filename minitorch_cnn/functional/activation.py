@@ -40,16 +40,20 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         xp = array_namespace(x)
-        # The slope as 0.0/1.0 in x's dtype: the backward is then one multiply, which NumPy runs
-        # 10x faster than where(x > 0, grad, 0) (0.7 ms against 7 ms for 1M float32 values).
-        ctx.save_for_backward(xp.astype(x > 0, x.dtype))
         # maximum, unlike where(x > 0, x, 0), lets a NaN through, so a diverging net stays visible.
-        return xp.maximum(x, 0.0)
+        y = xp.maximum(x, 0.0)
+        # Saved: the output, which the next layer keeps for its own backward anyway (as in
+        # PyTorch); y > 0 exactly where x > 0. A saved slope would be one more activation-sized array.
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        return _times_slope(grad, slope)
+        (y,) = ctx.saved_tensors
+        xp = array_namespace(y)
+        # The slope as 0.0/1.0 in y's dtype: the backward is then one multiply, which NumPy runs
+        # 10x faster than where(y > 0, grad, 0) (0.7 ms against 7 ms for 1M float32 values).
+        return _times_slope(grad, xp.astype(y > 0, y.dtype))
 
 
 class LeakyReLU(Function):

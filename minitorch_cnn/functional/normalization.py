@@ -85,28 +85,33 @@ class BatchNorm(Function):
             if training and running_mean is not None:
                 update_running_stats(running_mean, running_var, num_batches_tracked, mu, var, m, momentum)
         else:
-            mu = xp.reshape(running_mean.array, per_channel)
+            # A copy (C values): mu is saved, and a later training forward updates the buffer in place.
+            mu = xp.reshape(xp.asarray(running_mean.array, copy=True), per_channel)
             var = xp.reshape(running_var.array, per_channel)
             centered = x - mu
         inv_std = 1.0 / xp.sqrt(var + eps)
-        # In place on arrays this function made: each full-size pass writes no new buffer.
+        # Saved: x, which the layer before made and PyTorch saves too, not xhat: the backward
+        # computes xhat again in one pass instead of keeping a second activation-sized array.
+        ctx.save_for_backward(x, mu, inv_std, weight, axes, m, use_batch)
+        # In place on the array this function made: each full-size pass writes no new buffer.
         xhat = centered
         xhat *= inv_std
-        ctx.save_for_backward(xhat, inv_std, weight, axes, m, use_batch)
-        if weight is None:
-            return xhat if bias is None else xhat + xp.reshape(bias, per_channel)
-        y = xhat * xp.reshape(weight, per_channel)
+        y = xhat
+        if weight is not None:
+            y *= xp.reshape(weight, per_channel)
         if bias is not None:
             y += xp.reshape(bias, per_channel)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, inv_std, weight, axes, m, use_batch = ctx.saved_tensors
+        x, mu, inv_std, weight, axes, m, use_batch = ctx.saved_tensors
         xp = array_namespace(grad)
         dx = dweight = dbias = None
         batch_terms = ctx.needs_input_grad[0] and use_batch
         if batch_terms or ctx.needs_input_grad[1]:
+            xhat = x - mu
+            xhat *= inv_std
             sum_grad_xhat = _channel_dot(grad, xhat)
             dweight = xp.reshape(sum_grad_xhat, (-1,)) if ctx.needs_input_grad[1] else None
         if batch_terms or ctx.needs_input_grad[2]:
@@ -115,7 +120,8 @@ class BatchNorm(Function):
         if ctx.needs_input_grad[0]:
             scale = inv_std if weight is None else inv_std * xp.reshape(weight, inv_std.shape)
             if use_batch:
-                dx = xhat * (-sum_grad_xhat / m)
+                dx = xhat  # in place: this backward made xhat, and needs it no more
+                dx *= -sum_grad_xhat / m
                 dx += grad
                 dx -= sum_grad / m
                 dx *= scale

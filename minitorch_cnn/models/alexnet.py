@@ -76,6 +76,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import nn
 from ..nn import init
+from ..nn.utils import no_random_init
 from .registry import register
 
 #: Widths of the 2012 paper, conv1..conv5, and of its hidden fully connected layers.
@@ -137,17 +138,18 @@ def alexnet(num_classes=1000, in_channels=3, two_gpu_groups=False, width_mult=1.
     """
     g = 2 if two_gpu_groups else 1
     c1, c2, c3, c4, c5 = (_width(c, width_mult, g) for c in ALEXNET_WIDTHS)
-    features = nn.Sequential({
-        "conv1": nn.Conv2d(in_channels, c1, 11, stride=4), "relu1": nn.ReLU(),
-        "norm1": nn.LocalResponseNorm(), "pool1": nn.MaxPool2d(3, 2),
-        "conv2": nn.Conv2d(c1, c2, 5, padding=2, groups=g), "relu2": nn.ReLU(),
-        "norm2": nn.LocalResponseNorm(), "pool2": nn.MaxPool2d(3, 2),
-        "conv3": nn.Conv2d(c2, c3, 3, padding=1), "relu3": nn.ReLU(),
-        "conv4": nn.Conv2d(c3, c4, 3, padding=1, groups=g), "relu4": nn.ReLU(),
-        "conv5": nn.Conv2d(c4, c5, 3, padding=1, groups=g), "relu5": nn.ReLU(),
-        "pool5": nn.MaxPool2d(3, 2),
-    })
-    model = AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult))
+    with no_random_init():  # _gaussian_init below draws every weight, once
+        features = nn.Sequential({
+            "conv1": nn.Conv2d(in_channels, c1, 11, stride=4), "relu1": nn.ReLU(),
+            "norm1": nn.LocalResponseNorm(), "pool1": nn.MaxPool2d(3, 2),
+            "conv2": nn.Conv2d(c1, c2, 5, padding=2, groups=g), "relu2": nn.ReLU(),
+            "norm2": nn.LocalResponseNorm(), "pool2": nn.MaxPool2d(3, 2),
+            "conv3": nn.Conv2d(c2, c3, 3, padding=1), "relu3": nn.ReLU(),
+            "conv4": nn.Conv2d(c3, c4, 3, padding=1, groups=g), "relu4": nn.ReLU(),
+            "conv5": nn.Conv2d(c4, c5, 3, padding=1, groups=g), "relu5": nn.ReLU(),
+            "pool5": nn.MaxPool2d(3, 2),
+        })
+        model = AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult))
     _gaussian_init(model, bias_one=("conv2", "conv4", "conv5", "fc6", "fc7"))
     return model
 
@@ -157,17 +159,18 @@ def alexnet(num_classes=1000, in_channels=3, two_gpu_groups=False, width_mult=1.
 def zfnet(num_classes=1000, in_channels=3, width_mult=1.0):
     """ZFNet: 7x7 stride-2 conv1, stride-2 conv2, conv3-5 of 512-1024-512; 224x224 inputs (at least 53x53)."""
     c1, c2, c3, c4, c5 = (_width(c, width_mult) for c in ZFNET_WIDTHS)
-    features = nn.Sequential({
-        "conv1": nn.Conv2d(in_channels, c1, 7, stride=2, padding=1), "relu1": nn.ReLU(),
-        "pool1": nn.MaxPool2d(3, 2, padding=1), "norm1": nn.LocalResponseNorm(),
-        "conv2": nn.Conv2d(c1, c2, 5, stride=2), "relu2": nn.ReLU(),
-        "pool2": nn.MaxPool2d(3, 2, padding=1), "norm2": nn.LocalResponseNorm(),
-        "conv3": nn.Conv2d(c2, c3, 3, padding=1), "relu3": nn.ReLU(),
-        "conv4": nn.Conv2d(c3, c4, 3, padding=1), "relu4": nn.ReLU(),
-        "conv5": nn.Conv2d(c4, c5, 3, padding=1), "relu5": nn.ReLU(),
-        "pool5": nn.MaxPool2d(3, 2),
-    })
-    model = AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult))
+    with no_random_init():  # _gaussian_init below draws every weight, once
+        features = nn.Sequential({
+            "conv1": nn.Conv2d(in_channels, c1, 7, stride=2, padding=1), "relu1": nn.ReLU(),
+            "pool1": nn.MaxPool2d(3, 2, padding=1), "norm1": nn.LocalResponseNorm(),
+            "conv2": nn.Conv2d(c1, c2, 5, stride=2), "relu2": nn.ReLU(),
+            "pool2": nn.MaxPool2d(3, 2, padding=1), "norm2": nn.LocalResponseNorm(),
+            "conv3": nn.Conv2d(c2, c3, 3, padding=1), "relu3": nn.ReLU(),
+            "conv4": nn.Conv2d(c3, c4, 3, padding=1), "relu4": nn.ReLU(),
+            "conv5": nn.Conv2d(c4, c5, 3, padding=1), "relu5": nn.ReLU(),
+            "pool5": nn.MaxPool2d(3, 2),
+        })
+        model = AlexNet(features, c5, num_classes, hidden=_width(FC_WIDTH, width_mult))
     _gaussian_init(model)
     return model
 

@@ -73,6 +73,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import nn
 from ..nn import init
+from ..nn.utils import no_random_init
 from ..tensor import Tensor
 from .registry import register
 
@@ -278,13 +279,20 @@ def _check_layers(owner, layers, stages):
 
 
 def init_resnet(model, zero_init_residual=False):
-    """torchvision's ResNet initialisation; optionally zero the last BN scale of every block."""
+    """torchvision's ResNet initialisation; optionally zero the last BN scale of every block.
+
+    The models build their layers under ``no_random_init``, so this draws each weight once:
+    He's normal for the convolutions, PyTorch's default (``reset_parameters``) for any other
+    layer with weights, such as the final linear layer (torchvision draws the default for every
+    layer first, then overwrites the convolutions')."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.BatchNorm2d):
             init.ones_(m.weight)
             init.zeros_(m.bias)
+        elif hasattr(m, "reset_parameters"):
+            m.reset_parameters()
     if zero_init_residual:
         for m in model.modules():
             if isinstance(m, ResidualBlock):
@@ -317,18 +325,19 @@ class ResNet(nn.Module):
         if zero_init_residual and not residual:
             raise ValueError("ResNet: zero_init_residual=True would zero every block of a plain network")
         shortcut = projection if residual else _no_shortcut
-        stages, channels = [], width
-        for i, blocks in enumerate(layers):
-            stage, channels = make_stage(block, channels, width * 2**i, blocks, 1 if i == 0 else 2, shortcut,
-                                         residual=residual, **block_options)
-            stages.append(stage)
-        self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(channels, num_classes)
+        with no_random_init():  # init_resnet draws every weight, once
+            stages, channels = [], width
+            for i, blocks in enumerate(layers):
+                stage, channels = make_stage(block, channels, width * 2**i, blocks, 1 if i == 0 else 2,
+                                             shortcut, residual=residual, **block_options)
+                stages.append(stage)
+            self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.relu = nn.ReLU()
+            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.layer1, self.layer2, self.layer3, self.layer4 = stages
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(channels, num_classes)
         init_resnet(self, zero_init_residual)
 
     def forward(self, x):
@@ -348,19 +357,20 @@ class PreActResNet(nn.Module):
     def __init__(self, block, layers, num_classes=1000, in_channels=3, width=64):
         super().__init__()
         _check_layers("PreActResNet", layers, 4)
-        stages, channels = [], width
-        for i, blocks in enumerate(layers):
-            stage, channels = make_stage(block, channels, width * 2**i, blocks, 1 if i == 0 else 2, conv1x1,
-                                         first_options={"preact": i != 0})
-            stages.append(stage)
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.MaxPool2d(3, stride=2, padding=1),
-            *stages,
-            nn.BatchNorm2d(channels), nn.ReLU(),
-        )
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
+        with no_random_init():  # init_resnet draws every weight, once
+            stages, channels = [], width
+            for i, blocks in enumerate(layers):
+                stage, channels = make_stage(block, channels, width * 2**i, blocks, 1 if i == 0 else 2,
+                                             conv1x1, first_options={"preact": i != 0})
+                stages.append(stage)
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(width),
+                nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
+                *stages,
+                nn.BatchNorm2d(channels), nn.ReLU(),
+            )
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(channels, num_classes)
         init_resnet(self)
 
     def forward(self, x):
@@ -384,14 +394,15 @@ class CifarResNet(nn.Module):
         shortcuts = {"A": ZeroPadShortcut, "B": projection, None: _no_shortcut}
         if shortcut not in shortcuts:
             raise ValueError(f"CifarResNet: expected shortcut 'A', 'B' or None, got {shortcut!r}")
-        stages, channels = [], width
-        for i, blocks in enumerate(layers):
-            stage, channels = make_stage(BasicBlock, channels, width * 2**i, blocks, 1 if i == 0 else 2,
-                                         shortcuts[shortcut], residual=shortcut is not None)
-            stages.append(stage)
-        self.features = nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(), *stages)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
+        with no_random_init():  # init_resnet draws every weight, once
+            stages, channels = [], width
+            for i, blocks in enumerate(layers):
+                stage, channels = make_stage(BasicBlock, channels, width * 2**i, blocks, 1 if i == 0 else 2,
+                                             shortcuts[shortcut], residual=shortcut is not None)
+                stages.append(stage)
+            self.features = nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(), *stages)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(channels, num_classes)
         init_resnet(self)
 
     def forward(self, x):
@@ -410,14 +421,15 @@ class WideResNet(nn.Module):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"WideResNet: expected a positive int widening factor k, got {k!r}")
         n = (depth - 4) // 6
-        stages, channels = [], width
-        for i in range(3):
-            stage, channels = make_stage(PreActBasicBlock, channels, width * k * 2**i, n, 1 if i == 0 else 2, conv1x1,
-                                         dropout=dropout)
-            stages.append(stage)
-        self.features = nn.Sequential(conv3x3(in_channels, width), *stages, nn.BatchNorm2d(channels), nn.ReLU())
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(channels, num_classes)
+        with no_random_init():  # init_resnet draws every weight, once
+            stages, channels = [], width
+            for i in range(3):
+                stage, channels = make_stage(PreActBasicBlock, channels, width * k * 2**i, n, 1 if i == 0 else 2,
+                                             conv1x1, dropout=dropout)
+                stages.append(stage)
+            self.features = nn.Sequential(conv3x3(in_channels, width), *stages, nn.BatchNorm2d(channels), nn.ReLU())
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(channels, num_classes)
         init_resnet(self)
 
     def forward(self, x):

@@ -32,7 +32,8 @@ at 224x224 the map is already 7x7. ``width_mult`` scales every conv width and th
 layers (for gradient checks at a small size; the paper defines no such knob).
 
 Initialisation is torchvision's: convs ``kaiming_normal_(mode="fan_out", nonlinearity="relu")``
-with zero bias, batch norm scale 1 and shift 0, linear layers N(0, 0.01^2) with zero bias.
+with zero bias, batch norm scale 1 and shift 0, linear layers N(0, 0.01^2) with zero bias. Each
+weight is drawn once (torchvision draws PyTorch's default first, then overwrites it).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 from .. import functional as F
 from .. import nn
 from ..nn import init
+from ..nn.utils import no_random_init
 from .registry import register
 
 #: Table 1 of the paper: an int is a 3x3 conv with that many filters, ``(c, 1)`` a 1x1 conv,
@@ -84,14 +86,16 @@ class VGG(nn.Module):
 
     def __init__(self, config, batch_norm=False, num_classes=1000, in_channels=3, width_mult=1.0, dropout=0.5):
         super().__init__()
-        self.features, channels = make_features(CONFIGS[config], in_channels, batch_norm, width_mult)
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        hidden = _width(FC_WIDTH, width_mult)
-        self.classifier = nn.Sequential(
-            nn.Linear(channels * 7 * 7, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        # The layers come without PyTorch's default draws: the loop below draws every weight, once.
+        with no_random_init():
+            self.features, channels = make_features(CONFIGS[config], in_channels, batch_norm, width_mult)
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            hidden = _width(FC_WIDTH, width_mult)
+            self.classifier = nn.Sequential(
+                nn.Linear(channels * 7 * 7, hidden), nn.ReLU(), nn.Dropout(dropout),
+                nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+                nn.Linear(hidden, num_classes),
+            )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

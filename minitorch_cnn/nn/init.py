@@ -29,8 +29,9 @@ Both get the variance right on average only. Three later papers go further:
 
 The last two take a model and a batch instead of a tensor.
 
-Every draw comes from the framework's seeded generator (``mt.manual_seed``) and is written to
-``tensor.array`` directly, so nothing is recorded in the autograd graph.
+Every draw comes from the framework's seeded generator (``mt.manual_seed``), in the tensor's own
+dtype, and is written to ``tensor.array`` directly (into its memory, for a NumPy array), so
+nothing is recorded in the autograd graph and a model's build needs no second copy of a weight.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def normal_(tensor, mean=0.0, std=1.0):
     if std < 0:
         raise ValueError(f"normal_: expected std >= 0, got {std}")
     _check_initialised(tensor, "normal_")
-    return _fill(tensor, backend.random_normal(tensor.shape, tensor.array, mean, std))
+    return _fill(tensor, backend.random_normal(tensor.shape, tensor.array, mean, std, out=tensor.array))
 
 
 def uniform_(tensor, a=0.0, b=1.0):
@@ -140,7 +141,7 @@ def uniform_(tensor, a=0.0, b=1.0):
     if b < a:
         raise ValueError(f"uniform_: expected a <= b, got a={a}, b={b}")
     _check_initialised(tensor, "uniform_")
-    return _fill(tensor, backend.random_uniform(tensor.shape, tensor.array, a, b))
+    return _fill(tensor, backend.random_uniform(tensor.shape, tensor.array, a, b, out=tensor.array))
 
 
 def xavier_uniform_(tensor, gain=1.0):
