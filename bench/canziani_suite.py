@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 
-from .timing import forward_times
+from .timing import forward_times, peak_rss, reset_peak_rss
 
 #: model -> (input size, quick-mode input size)
 MODELS = {
@@ -194,28 +193,6 @@ def _save(fig, path, save_figure, plt):
     return path
 
 
-def _peak_bytes():
-    """This process's peak resident set size (its own, not inherited at exec), in bytes."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux and BSD report KiB
-
-
-def _reset_peak():
-    """Lower the process's peak RSS to its current RSS; False where the kernel does not allow it."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _worker(name, size, batch, repeats, macs):
     """Build ``name``, time ``repeats`` forwards of a batch after a warm-up, and print one JSON line
     with the times, the peak RSS after building and after the forwards, and (``macs``) its MACs."""
@@ -227,12 +204,12 @@ def _worker(name, size, batch, repeats, macs):
     mt.manual_seed(0)
     model = models.create(name)
     model.eval()
-    building = _peak_bytes()
-    reset = _reset_peak()
-    built = _peak_bytes()
+    building = peak_rss()
+    reset = reset_peak_rss()
+    built = peak_rss()
     x = mt.tensor(np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32))
     runs = forward_times(model, x, repeats)
-    forward = _peak_bytes()
+    forward = peak_rss()
     out = {"runs_s": runs, "params": sum(p.numel() for p in model.parameters()), "hwm_reset": reset,
            "peak_building_bytes": building, "peak_built_bytes": built, "peak_forward_bytes": forward, "forward_memory_bytes": forward - built}
     if macs:

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from .timing import peak_rss, reset_peak_rss, rss
 
 #: model -> (batch, input size): issue 19's three training cases, float32.
 CASES = {"resnet50": (16, 224), "vgg16": (8, 224), "resnet20": (64, 32)}
@@ -114,44 +115,12 @@ def markdown(rows):
     return "\n".join(out)
 
 
-def _status(field):
-    """A ``/proc/self/status`` field in bytes (``VmRSS``, ``VmHWM``); None without ``/proc``."""
-    try:
-        with open("/proc/self/status") as f:
-            for entry in f:
-                if entry.startswith(field + ":"):
-                    return int(entry.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _peak():
-    peak = _status("VmHWM")
-    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _rss():
-    rss = _status("VmRSS")
-    return rss if rss is not None else _peak()
-
-
-def _reset_peak():
-    """Lower the peak RSS to the current RSS (Linux 4.0 and later); False where refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _phase(fn):
     """Run ``fn`` and return (its result, the peak RSS it reached over the RSS before, reset ok)."""
-    reset = _reset_peak()
-    before = _rss()
+    reset = reset_peak_rss()
+    before = rss()
     out = fn()
-    return out, _peak() - before, reset
+    return out, peak_rss() - before, reset
 
 
 def _ours(name, batch, size):

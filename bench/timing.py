@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import resource
 import statistics
 import time
 import tracemalloc
@@ -32,6 +33,42 @@ def _run_once(fn):
         return time.perf_counter() - start
     finally:
         gc.enable()
+
+
+def _proc_status(field):
+    """A ``/proc/self/status`` field in bytes (``VmRSS``, ``VmHWM``); None without ``/proc``."""
+    try:
+        with open("/proc/self/status") as f:
+            for entry in f:
+                if entry.startswith(field + ":"):
+                    return int(entry.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def peak_rss():
+    """This process's peak resident set size in bytes: the kernel's high-water mark ``VmHWM``, which
+    :func:`reset_peak_rss` can lower (``ru_maxrss``, which nothing lowers, where there is no ``/proc``)."""
+    peak = _proc_status("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def rss():
+    """This process's resident set size in bytes now (``VmRSS``; the peak where there is no ``/proc``)."""
+    now = _proc_status("VmRSS")
+    return now if now is not None else peak_rss()
+
+
+def reset_peak_rss():
+    """Lower the peak resident set size to the current one (``/proc/self/clear_refs``, Linux 4.0 and
+    later); False where the kernel refuses."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def forward_times(model, x, repeats):
