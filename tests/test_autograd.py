@@ -241,7 +241,7 @@ def test_a_resnets_graph_keeps_what_pytorchs_keeps():
     """After the forward and the loss, the arrays alive for the backward are about the inputs of
     the convolutions and of the batch norms, which is what PyTorch's ResNet keeps (its ReLUs run
     in place on the batch norms' outputs): no saved copy of x-hat, of ReLU's slope, and no
-    batch-norm output kept only by the graph. Measured with tracemalloc, which NumPy reports to."""
+    batch-norm output kept only by the graph. Measured with tracemalloc, which NumPy reports its arrays to."""
     import tracemalloc
 
     from minitorch_cnn import models, nn
@@ -257,13 +257,29 @@ def test_a_resnets_graph_keeps_what_pytorchs_keeps():
             m.register_forward_hook(remember)
     x = mt.tensor(np.random.default_rng(0).standard_normal((8, 3, 32, 32), dtype=np.float32))
     y = mt.tensor(np.arange(8) % 10)
-    tracemalloc.start()
-    start = tracemalloc.get_traced_memory()[0]
-    loss = mt.functional.cross_entropy(model(x), y)
-    alive = tracemalloc.get_traced_memory()[0] - start
-    tracemalloc.stop()
+
+    def numpy_bytes():
+        numpy_only = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+        return sum(t.size for t in tracemalloc.take_snapshot().filter_traces([numpy_only]).traces)
+
+    # Only NumPy's arrays are counted, after a first step has filled whatever the engine caches,
+    # and the least of three forwards is taken: CI once saw 1.33x here (not reproduced since), and
+    # one-time or stray allocations must not decide the test; a graph that keeps too much keeps it
+    # every time.
+    mt.functional.cross_entropy(model(x), y).backward()
+    model.zero_grad()
+    alive = []
+    for _ in range(3):
+        kept.clear()
+        tracemalloc.start()
+        start = numpy_bytes()
+        loss = mt.functional.cross_entropy(model(x), y)
+        alive.append(numpy_bytes() - start)
+        tracemalloc.stop()
+        del loss
     needed = sum(kept.values()) - x.array.nbytes  # the input image was there before
-    assert needed > 0 and alive < 1.15 * needed, f"{alive / 2**20:.1f} MiB alive, {needed / 2**20:.1f} MiB needed"
+    assert needed > 0 and min(alive) < 1.15 * needed, f"{min(alive) / 2**20:.1f} MiB alive, {needed / 2**20:.1f} MiB needed"
+    loss = mt.functional.cross_entropy(model(x), y)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
 
