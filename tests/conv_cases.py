@@ -28,6 +28,7 @@ CASES = {
     "1x1_strided_padded": ((1, 3, 4, 5), (2, 3, 1, 1), 2, 1, 1, 1),
     "kernel_equals_input": ((2, 2, 3, 4), (3, 2, 3, 4), 1, 0, 1, 1),
     "everything_at_once": ((1, 4, 5, 6), (4, 2, 2, 3), (2, 3), (1, 2), (2, 1), 2),
+    "stride_1_2_wide_padding": ((2, 2, 5, 7), (2, 2, 3, 2), (1, 2), (1, 3), 1, 1),
 }
 
 # The naive method's seven Python loops cost ~20 us per step on array_api_strict: keep them tiny.

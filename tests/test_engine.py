@@ -32,9 +32,10 @@ FAST_METHODS = ["gemm", "direct", "auto"]
 
 @pytest.fixture(params=["flat", "strided"])
 def grid(request, monkeypatch):
-    """Both layouts of the gemm and direct methods on every case: "flat" stride-1 taps and the
-    flipped-filter input gradient (taken by real layers with little padding, forced here), and
-    "strided" tap copies with col2im (taken by real layers with much padding, forced here)."""
+    """Both layouts of the gemm and direct methods on every case: "flat" stride-1 taps (direct),
+    gemm's row columns at vertical stride 1, and the flipped-filter input gradient (taken by real
+    layers with little padding, forced here), and "strided" tap copies with col2im (taken by real
+    layers with much padding, forced here)."""
     monkeypatch.setattr(engine_conv, "MAX_GRID_WASTE", float("inf") if request.param == "flat" else 0.0)
     return request.param
 
@@ -80,16 +81,35 @@ def test_batch_split_into_chunks_with_a_shorter_last_one(case, method, xp, grid,
     _, w_shape, stride, padding, dilation, groups = CASES[case]
     x_shape = (5, *CASES[case][0][1:])
     stride, padding, dilation = pair(stride), pair(padding), pair(dilation)
-    one_image = engine_conv._direct_layout((1, *x_shape[1:]), w_shape[2:], stride, padding, dilation)
-    monkeypatch.setattr(engine_conv, "CHUNK_ELEMENTS", 2 * x_shape[1] * w_shape[2] * w_shape[3] * one_image.columns)
-    chunks = [(n0, n1) for n0, n1, _ in engine_conv._chunk_layouts(x_shape, w_shape[2:], stride, padding, dilation)]
+    x, w, b = random_inputs(x_shape, w_shape)
+    rows = engine_conv._row_grid(x_shape, w_shape, stride, padding, dilation, groups)
+    if method == "gemm" and rows is not None:
+        monkeypatch.setattr(engine_conv, "CHUNK_ELEMENTS", 2 * x_shape[1] * w_shape[3] * rows[0] * rows[1])
+        chunks = [(n0, n1) for n0, n1, _ in engine_conv._row_columns(x, w_shape[2:], stride, padding, dilation, rows)]
+    else:
+        one_image = engine_conv._direct_layout((1, *x_shape[1:]), w_shape[2:], stride, padding, dilation)
+        monkeypatch.setattr(engine_conv, "CHUNK_ELEMENTS", 2 * x_shape[1] * w_shape[2] * w_shape[3] * one_image.columns)
+        chunks = [(n0, n1) for n0, n1, _ in engine_conv._chunk_layouts(x_shape, w_shape[2:], stride, padding, dilation)]
     assert chunks == [(0, 2), (2, 4), (4, 5)]
 
-    x, w, b = random_inputs(x_shape, w_shape)
     y = F.conv2d(on(xp, x), on(xp, w), on(xp, b), stride, padding, dilation, groups, method=method)
     expected, _, _ = lesson_conv2d(x, w, None, stride, padding, dilation, groups, bias=b)
     check_forward(y, expected, rtol=1e-10, atol=1e-12)
     check_conv_grad((x_shape, w_shape, stride, padding, dilation, groups), method, xp)
+
+
+def test_gemm_takes_the_row_columns_where_they_save_copies(grid):
+    # The named cases above run gemm's row columns on the "flat" grid where the copies they save
+    # outweigh the partial sums they add (kh*F < (kh - 1)*kw*Cg per group), and im2col elsewhere.
+    def rows(case):
+        x_shape, w_shape, stride, padding, dilation, groups = CASES[case]
+        geometry = pair(stride), pair(padding), pair(dilation)
+        return engine_conv._row_grid(x_shape, w_shape, *geometry, groups) is not None
+
+    takes_rows = ["3x3_pad_1", "dilation", "groups_2", "depthwise", "stride_1_2_wide_padding"]
+    im2col = ["odd_non_square", "stride_does_not_divide", "1x1", "everything_at_once"]
+    assert [rows(case) for case in takes_rows] == [grid == "flat"] * len(takes_rows)
+    assert not any(rows(case) for case in im2col)
 
 
 @pytest.mark.parametrize("method", FAST_METHODS)

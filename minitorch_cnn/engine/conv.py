@@ -13,9 +13,12 @@ explained where it is used:
 * at stride 1 the input gradient is itself a convolution, with the filters flipped
   (:func:`_full_padding`), instead of col2im's scatter-add.
 
-``"gemm"`` copies the ``kh*kw`` taps of a chunk into one column matrix and runs one GEMM;
-``"direct"`` runs one GEMM per tap on the tap's pixels and accumulates, with no ``kh*kw``-times
-larger buffer (for a 1x1 kernel its one tap is a view of the input: no copy at all).
+``"gemm"`` copies a chunk's taps into a column matrix and runs GEMMs on it. At vertical
+stride 1 (every 3x3 "same" convolution) it copies only the ``kw`` taps of one kernel row and reads
+the other rows as views shifted by whole image rows (:func:`_row_columns`): ``kh`` GEMMs on a
+``kw``-times (not ``kh*kw``-times) larger buffer. Otherwise it copies all ``kh*kw`` taps and runs
+one GEMM. ``"direct"`` runs one GEMM per tap on the tap's pixels and accumulates, with no column
+buffer (for a 1x1 kernel its one tap is a view of the input: no copy at all).
 """
 
 from __future__ import annotations
@@ -167,14 +170,18 @@ def _chunk_layouts(x_shape, kernel, stride, padding, dilation, exact=False):
     keep its columns within ``CHUNK_ELEMENTS`` (at least one)."""
     N, C, H, W = x_shape
     one_image = _direct_layout((1, C, H, W), kernel, stride, padding, dilation, exact)
-    per_image = C * kernel[0] * kernel[1] * one_image.columns
-    n = max(1, min(N, CHUNK_ELEMENTS // per_image))
     layouts = {}
-    for n0 in range(0, N, n):
-        n1 = min(N, n0 + n)
+    for n0, n1 in _chunk_ranges(N, C * kernel[0] * kernel[1] * one_image.columns):
         if n1 - n0 not in layouts:  # at most two sizes: the full chunk and a shorter last one
             layouts[n1 - n0] = _direct_layout((n1 - n0, C, H, W), kernel, stride, padding, dilation, exact)
         yield n0, n1, layouts[n1 - n0]
+
+
+def _chunk_ranges(N, per_image):
+    """``(n0, n1)`` of each chunk of a batch of ``N`` images, each image ``per_image`` column
+    entries: as many images per chunk as fit in ``CHUNK_ELEMENTS``, at least one."""
+    n = max(1, min(N, CHUNK_ELEMENTS // per_image))
+    return [(n0, min(N, n0 + n)) for n0 in range(0, N, n)]
 
 
 def _input_chunks(x, kernel, stride, padding, dilation, exact=False):
@@ -286,7 +293,127 @@ def _chunk_columns(source, layout):
     return xp.reshape(cols, (source.shape[0] * len(layout.taps), layout.columns))
 
 
+def _row_grid(x_shape, w_shape, stride, padding, dilation, groups):
+    """The ``(Hp, Wo)`` grid of the row columns (:func:`_row_columns`), or ``None`` where they do
+    not pay: a vertical stride other than 1 or a one-row kernel (nothing to share); a padded height
+    more than ``MAX_GRID_WASTE`` times the output's (each image computes ``Hp`` rows, keeps ``Ho``);
+    or more filters than the copies saved. Per output pixel (and group) im2col writes and reads
+    ``kh*kw*Cg`` column entries and writes ``F`` outputs; the row columns write and read
+    ``kw*Cg`` entries, and :func:`_row_forward` writes and reads ``kh*F`` partial sums and
+    writes ``F`` outputs. ``2*kw*Cg + 2*kh*F + F`` against ``2*kh*kw*Cg + F``: rows win while
+    ``kh*F < (kh - 1)*kw*Cg``, as in ResNet's 3x3 layers, not in LeNet's C1 (6 filters on one
+    channel)."""
+    N, C, H, W = x_shape
+    F, Cg, kh, kw = w_shape
+    Hp = H + 2 * padding[0]
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
+    if stride[0] != 1 or Hp > MAX_GRID_WASTE * Ho or kh * (F // groups) >= (kh - 1) * kw * Cg:
+        return None
+    return Hp, Wo
+
+
+def _row_taps(W, Wo, kw, sw, pw, dil_w):
+    """``(j, lo, hi, columns)`` for each horizontal tap ``j`` that reads any pixel: output columns
+    ``lo <= wo < hi`` read input column ``wo*sw + j*dil_w - pw`` (the others read padding), and
+    ``columns`` is the slice of the input they read."""
+    taps = []
+    for j in range(kw):
+        shift = j * dil_w - pw
+        lo, hi = max(0, -(shift // sw)), min(Wo, (W - 1 - shift) // sw + 1)
+        if lo < hi:
+            taps.append((j, lo, hi, slice(lo * sw + shift, (hi - 1) * sw + shift + 1, sw)))
+    return taps
+
+
+def _row_columns(x, kernel, stride, padding, dilation, grid):
+    """``(n0, n1, columns)`` for each chunk of images ``x[n0:n1]``: ``columns`` is
+    ``(C*kw, (n + 1)*Hp*Wo)``, row ``(c, j)``, column ``(image, hp, wo)`` on the grid: tap
+    ``(0, j)``'s pixel for the output at ``(hp, wo)``, i.e. ``x_padded[image, c, hp, wo*sw + j*dil_w]``.
+
+    Tap ``(i, j)`` of the output at ``(hp, wo)`` reads row ``hp + i*dil_h`` of the same column, so
+    kernel row ``i``'s columns are the view ``columns[:, i*dil_h*Wo :][:, :n*Hp*Wo]``, shifted by
+    whole grid rows: one copy serves all ``kh`` rows. Grid rows past ``Ho`` mix the bottom of an
+    image with the top of the next (the spare zero image after the chunk keeps the last shift in
+    bounds); their outputs are dropped. The buffer is written straight from ``x`` and reused
+    chunk after chunk; only what no tap writes (the padding, the spare image) is zeroed, once: a
+    full zero fill would write the whole buffer twice.
+    """
+    xp = array_namespace(x)
+    N, C, H, W = x.shape
+    Hp, Wo = grid
+    ph = padding[0]
+    taps = _row_taps(W, Wo, kernel[1], stride[1], padding[1], dilation[1])
+    written = {j: (lo, hi) for j, lo, hi, _ in taps}
+    buffers = {}
+    for n0, n1 in _chunk_ranges(N, C * kernel[1] * Hp * Wo):
+        n = n1 - n0
+        if n not in buffers:
+            columns = xp.empty((C, kernel[1], n + 1, Hp, Wo), dtype=x.dtype, device=x.device)
+            columns[:, :, n, ...] = 0
+            columns[:, :, :n, :ph, :] = 0
+            columns[:, :, :n, ph + H :, :] = 0
+            for j in range(kernel[1]):
+                lo, hi = written.get(j, (0, 0))
+                columns[:, j, :n, ph : ph + H, :lo] = 0
+                columns[:, j, :n, ph : ph + H, hi:] = 0
+            buffers[n] = columns
+        columns = buffers[n]
+        chunk = xp.permute_dims(x[n0:n1, ...], (1, 0, 2, 3))
+        for j, lo, hi, source in taps:
+            columns[:, j, :n, ph : ph + H, lo:hi] = chunk[..., source]
+        yield n0, n1, xp.reshape(columns, (C * kernel[1], (n + 1) * Hp * Wo))
+
+
+def _weight_rows(w):
+    """``(F, Cg, kh, kw) -> (kh, F, Cg*kw)``: kernel row ``i``'s weights in the row columns'
+    ``(c, j)`` order, one contiguous matrix per row."""
+    xp = array_namespace(w)
+    F, Cg, kh, kw = w.shape
+    return xp.reshape(xp.permute_dims(w, (2, 0, 1, 3)), (kh, F, Cg * kw))
+
+
+def _row_forward(x, w, stride, padding, dilation, groups, grid):
+    """Per chunk, ``z = w_rows @ columns`` in ONE GEMM (all ``kh`` kernel rows' ``(F, Cg*kw)``
+    weights stacked, ``kh*F`` rows), then ``y = sum_i z_i`` with kernel row ``i``'s partial sums
+    read ``i*dil_h`` grid rows further on."""
+    xp = array_namespace(x, w)
+    N, _, H, W = x.shape
+    F, Cg, kh, kw = w.shape
+    Hp = grid[0]
+    Ho, Wo = conv2d_output_shape(H, W, (kh, kw), stride, padding, dilation)
+    shift = dilation[0] * Wo  # one kernel row down is dil_h grid rows on
+    # Grouped GEMMs need each group's filters together: rows (group, i, f), not (i, group, f).
+    w_rows = xp.reshape(_weight_rows(w), (kh, groups, F // groups, Cg * kw))
+    w_rows = xp.reshape(xp.permute_dims(w_rows, (1, 0, 2, 3)), (groups * kh * (F // groups), Cg * kw))
+    y = xp.empty((N, F, Ho, Wo), dtype=x.dtype, device=x.device)
+    for n0, n1, columns in _row_columns(x, (kh, kw), stride, padding, dilation, grid):
+        M = (n1 - n0) * Hp * Wo
+        z = _group_gemm(w_rows, columns[:, : M + (kh - 1) * shift], groups)
+        z = xp.reshape(z, (groups, kh, F // groups, z.shape[1]))
+        out = z[:, 0, :, :M] + z[:, 1, :, shift : shift + M]
+        for i in range(2, kh):
+            out += z[:, i, :, i * shift : i * shift + M]
+        y[n0:n1, ...] = _image_major(xp.reshape(out, (F, M)), n1 - n0, grid, Ho, Wo)
+    return y
+
+
+def _row_backward_weight(x, grad, w_shape, stride, padding, dilation, groups, grid):
+    """``dL/dw_i = sum over chunks of g @ columns_i^T``, ``g`` zero on the grid rows past ``Ho``."""
+    xp = array_namespace(x, grad)
+    F, Cg, kh, kw = w_shape
+    grad_rows = _zeros(xp, (kh, F, Cg * kw), x)  # stays 0 for an empty batch
+    for n0, n1, columns in _row_columns(x, (kh, kw), stride, padding, dilation, grid):
+        g = _batch_matrix(grad[n0:n1, ...], grid)
+        for i in range(kh):
+            start = i * dilation[0] * grid[1]
+            grad_rows[i, ...] += _group_gemm_weight_grad(g, columns[:, start : start + g.shape[1]], groups)
+    return xp.permute_dims(xp.reshape(grad_rows, (kh, F, Cg, kw)), (1, 2, 0, 3))
+
+
 def _gemm_forward(x, w, stride, padding, dilation, groups):
+    grid = _row_grid(tuple(x.shape), tuple(w.shape), stride, padding, dilation, groups)
+    if grid is not None:
+        return _row_forward(x, w, stride, padding, dilation, groups, grid)
     w_matrix = array_namespace(w).reshape(w, (w.shape[0], -1))
 
     def product(source, layout):
@@ -313,6 +440,13 @@ def _gemm_backward_input(grad, w, x_shape, stride, padding, dilation, groups):
 
 def _gemm_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     # The columns are rebuilt, as in the lesson's im2col method (functional/conv.py says why).
+    xp = array_namespace(x, grad)
+    grid = _row_grid(tuple(x.shape), tuple(w_shape), stride, padding, dilation, groups)
+    # The grid rows past Ho hold real pixels times a zero gradient, but 0 * inf is nan: an input
+    # holding inf or nan takes the full columns, which hold only the pixels each weight read.
+    if grid is not None and bool(xp.all(xp.isfinite(x))):
+        return _row_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, groups, grid)
+
     def product(g, source, layout):
         return _group_gemm_weight_grad(g, _chunk_columns(source, layout), groups)
 
