@@ -15,6 +15,7 @@ import re
 import numpy as np
 import pytest
 
+import minitorch_cnn as mt
 import minitorch_cnn.functional as F
 from minitorch_cnn import backend
 from minitorch_cnn.engine import compiled
@@ -110,3 +111,18 @@ def test_numba_refuses_other_array_libraries():
     message = "max_pool2d: method='numba' needs NumPy or CuPy arrays, got array_api_strict arrays"
     with pytest.raises(TypeError, match=re.escape(message)):
         F.max_pool2d(x, 2, method="numba")
+
+
+def test_cpu_kernels_run_on_one_numba_thread_and_restore_the_count(monkeypatch):
+    # The tests run with NUMBA_NUM_THREADS=1, so the count is watched through set_num_threads.
+    numba = pytest.importorskip("numba")
+    calls = []
+    monkeypatch.setattr(numba, "set_num_threads", calls.append)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 7)
+    x = mt.tensor(np.ones((1, 2, 5, 5), np.float32), requires_grad=True)
+    w = mt.tensor(np.ones((2, 1, 3, 3), np.float32), requires_grad=True)
+    F.conv2d(x, w, padding=1, groups=2, method="numba").sum().backward()
+    assert calls == [1, 7] * 3  # forward, input gradient, weight gradient
+    calls.clear()
+    F.max_pool2d(x, 2, method="numba").sum().backward()
+    assert calls == [1, 7] * 2

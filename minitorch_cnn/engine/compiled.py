@@ -5,9 +5,19 @@ NumPy arrays; :mod:`kernels.cuda`, ``numba.cuda`` for CuPy arrays), which depend
 minitorch_cnn: these adapters hand them the output size from
 :func:`~minitorch_cnn.functional.sizes.conv2d_output_shape`, the one place that computes it.
 The kernels are imported on first use, so importing minitorch_cnn never imports Numba.
+
+The CPU kernels run here on one Numba thread (:func:`one_numba_thread`), although they are
+written with ``prange``: in a training step every depthwise conv and max pool sits between
+GEMMs, and on 2 cores a parallel region right after a GEMM meets OpenBLAS's worker still
+spinning (about 0.1 s, see ``bench.timing.PAUSE_S``), then leaves OpenMP's worker spinning
+in the next GEMM's way. A MobileNetV2 step (batch 16, 64x64, 2 threads) took 504 ms with
+parallel kernels, 215 ms with serial ones and 229 ms with depthwise ``"direct"``
+(BENCHMARKS.md, "Numba kernels inside training steps").
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from ..autograd import Function
 from ..backend import array_namespace, device_name
@@ -30,17 +40,40 @@ def kernels_for(x, op):
     raise TypeError(f"{op}: method='numba' needs NumPy or CuPy arrays, got {array_namespace(x).__name__} arrays")
 
 
+@contextlib.contextmanager
+def one_numba_thread(kernels):
+    """Run the block on one Numba thread when ``kernels`` is :mod:`kernels.cpu` (the module
+    docstring says why); ``numba.set_num_threads`` is per calling thread, so other threads keep theirs."""
+    if kernels.__name__ != "kernels.cpu":
+        yield
+        return
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
 def _forward(x, w, stride, padding, dilation, groups):
     out_size = conv2d_output_shape(x.shape[2], x.shape[3], tuple(w.shape[2:]), stride, padding, dilation)
-    return kernels_for(x, "conv2d").conv2d_forward(x, w, stride, padding, dilation, groups, out_size=out_size)
+    kernels = kernels_for(x, "conv2d")
+    with one_numba_thread(kernels):
+        return kernels.conv2d_forward(x, w, stride, padding, dilation, groups, out_size=out_size)
 
 
 def _backward_input(grad, w, x_shape, stride, padding, dilation, groups):
-    return kernels_for(grad, "conv2d").conv2d_backward_input(grad, w, x_shape, stride, padding, dilation, groups)
+    kernels = kernels_for(grad, "conv2d")
+    with one_numba_thread(kernels):
+        return kernels.conv2d_backward_input(grad, w, x_shape, stride, padding, dilation, groups)
 
 
 def _backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
-    return kernels_for(x, "conv2d").conv2d_backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
+    kernels = kernels_for(x, "conv2d")
+    with one_numba_thread(kernels):
+        return kernels.conv2d_backward_weight(x, grad, w_shape, stride, padding, dilation, groups)
 
 
 class NumbaMaxPool2d(Function):
@@ -59,7 +92,8 @@ class NumbaMaxPool2d(Function):
         kernels = kernels_for(x, "max_pool2d")
         out_size = conv2d_output_shape(x.shape[2], x.shape[3], (kh, kw), (sh, sw), (ph, pw), op="max_pool2d",
                                        ceil_mode=ceil_mode)
-        y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), out_size=out_size)
+        with one_numba_thread(kernels):
+            y, winner = kernels.max_pool2d_forward(x, (kh, kw), (sh, sw), (ph, pw), out_size=out_size)
         if indices is not None:
             indices.append(winner)
         ctx.save_for_backward(kernels, winner, tuple(x.shape), (kh, kw, sh, sw, ph, pw))
@@ -68,7 +102,8 @@ class NumbaMaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         kernels, winner, x_shape, (kh, kw, sh, sw, ph, pw) = ctx.saved_tensors
-        return kernels.max_pool2d_backward(grad, winner, x_shape, (kh, kw), (sh, sw), (ph, pw))
+        with one_numba_thread(kernels):
+            return kernels.max_pool2d_backward(grad, winner, x_shape, (kh, kw), (sh, sw), (ph, pw))
 
 
 register("conv2d", "numba", ConvMethod(_forward, _backward_input, _backward_weight))
