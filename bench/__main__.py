@@ -21,7 +21,7 @@ SUITES = ("conv", "layers", "train", "distributed", "canziani", "memory")
 CONV_SHAPES = ("tiny", "lenet_c1", "alexnet_conv1", "resnet_64", "resnet_128", "bottleneck_1x1", "depthwise_3x3")
 LAYERS = ("max_pool_3x3_s2", "batch_norm_train", "lrn_alexnet")
 TRAIN = ("lenet5_digits", "resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic",
-         "vgg16_bn_cifar_synthetic")
+         "vgg16_bn_cifar_synthetic", "mobilenet_v2_synthetic")
 DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
 CANZIANI = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
             "efficientnet_b0", "densenet121", "inception_v3")

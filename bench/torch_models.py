@@ -72,6 +72,12 @@ def vgg16_bn_cifar(torch):
     return nn.Sequential(nn.Sequential(*layers), nn.Flatten(), nn.Linear(512, 10))
 
 
+def mobilenet_v2(torch):
+    """torchvision's MobileNetV2 (Sandler et al. 2018), which models/mobilenet.py follows layer for
+    layer: 3,504,872 parameters at 1000 classes in both."""
+    return torchvision_models(torch).mobilenet_v2()
+
+
 @contextlib.contextmanager
 def tolerant_fake_registrations(torch):
     """While torchvision is imported, a fake-op registration for an operator that does not exist

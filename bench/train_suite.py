@@ -4,7 +4,8 @@ where our step's time goes (:func:`profile_step`).
 LeNet-5 on a fixed batch of the scikit-learn digits (resized to 32x32); on synthetic 32x32 RGB
 images (CIFAR-10's shape), ResNet-20 at batch 64 and 128, its plain twin plain-20 (lecture 8's
 degradation experiment: the same layers without shortcuts) and VGG-16 with batch norm in its
-CIFAR shape (:func:`vgg16_bn_cifar`). Each against the same model written in PyTorch
+CIFAR shape (:func:`vgg16_bn_cifar`); MobileNetV2 at batch 16 on synthetic 64x64 images, whose
+depthwise convs run the Numba kernels between GEMMs. Each against the same model in PyTorch
 (:mod:`bench.torch_models`), in the same rounds of :func:`bench.timing.measure`. Both frameworks
 train on identical batches with SGD, momentum 0.9.
 
@@ -29,13 +30,15 @@ from . import peers, torch_models
 from .timing import measure, ratio
 
 #: The calls a profiled step's time is summed into (:func:`profile_step`), by (file name ending,
-#: function name): NumPy's GEMMs and the column copies of the engine's im2col, leaves of the profile,
-#: counted by their own time. Batch norm and ReLU count as their Functions' forward and backward
-#: with everything those call (:data:`PROFILED_LAYERS`).
+#: function name, None for every function of the file): NumPy's GEMMs, the column copies of the
+#: engine's im2col and the compiled Numba kernels (depthwise conv, max pooling), leaves of the
+#: profile, counted by their own time. Batch norm and ReLU count as their Functions' forward and
+#: backward with everything those call (:data:`PROFILED_LAYERS`).
 PROFILED_CALLS = {
     "GEMMs (matmul)": ("_aliases.py", "matmul"),
     "im2col column copies (stack)": ("shape_base.py", "stack"),
     "padded channel-major input copies": ("conv.py", "_input_chunks"),
+    "Numba kernels (kernels/cpu.py)": ("kernels/cpu.py", None),
 }
 PROFILED_LAYERS = {"batch norm": BatchNorm, "ReLU": ReLU}
 
@@ -47,7 +50,11 @@ CASES = {
     "resnet20_synthetic_128": ("resnet20", 128, 4),
     "plain20_synthetic": ("plain20", 64, 2),
     "vgg16_bn_cifar_synthetic": ("vgg16_bn_cifar", 64, 2),
+    "mobilenet_v2_synthetic": ("mobilenet_v2", 16, 2),
 }
+#: Image side of a synthetic case when it is not CIFAR-10's 32: MobileNetV2 halves its input five
+#: times, so at 64 its last blocks still see 2x2 maps rather than one pixel.
+IMAGE_SIZE = {"mobilenet_v2_synthetic": 64}
 #: A LeNet-5 step must reach at least this fraction of PyTorch's images/s.
 TARGETS = {"lenet5_digits": 0.5}
 #: tinygrad schedules and compiles its ResNet-20 step for about 100 s on this machine's 2 cores
@@ -79,7 +86,8 @@ def _batch(case, N, rng):
     if case == "lenet5_digits":
         data = digits("train")
         return data.images[:N], data.labels[:N]
-    return rng.standard_normal((N, 3, 32, 32), dtype=np.float32), rng.integers(0, 10, N)
+    size = IMAGE_SIZE.get(case, 32)
+    return rng.standard_normal((N, 3, size, size), dtype=np.float32), rng.integers(0, 10, N)
 
 
 def _ours(model, images, labels):
@@ -134,7 +142,7 @@ def profile_step(step, steps=3):
         if (path, line) in layers:
             parts[layers[path, line]] += cumulative
         for label, (ending, name) in PROFILED_CALLS.items():
-            if function == name and path.endswith(ending):
+            if name in (function, None) and path.endswith(ending):
                 parts[label] += own
     parts = {label: seconds / steps for label, seconds in parts.items()}
     parts["everything else"] = total / steps - sum(parts.values())

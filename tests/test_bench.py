@@ -107,8 +107,9 @@ def _quick(tmp_path, *options, env=None):
     return json.loads(result.read_text()), done.stdout
 
 
-def test_train_rows_for_resnet20_plain20_and_the_cifar_vgg(tmp_path):
-    cases = ("resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic", "vgg16_bn_cifar_synthetic")
+def test_train_rows_for_resnet20_plain20_the_cifar_vgg_and_mobilenet_v2(tmp_path):
+    cases = ("resnet20_synthetic", "resnet20_synthetic_128", "plain20_synthetic", "vgg16_bn_cifar_synthetic",
+             "mobilenet_v2_synthetic")
     report, stdout = _quick(tmp_path, "--suite", "train", "--cases", *cases)
     rows = {r["case"]: r for r in report["rows"]}
     assert sorted(rows) == sorted(cases)
@@ -150,7 +151,7 @@ def test_profile_step_counts_the_layers_inside_a_step():
     assert parts["GEMMs (matmul)"] == parts["im2col column copies (stack)"] == 0  # no convolution here
 
 
-@pytest.mark.parametrize("name", ["lenet5", "resnet20", "plain20", "vgg16_bn_cifar"])
+@pytest.mark.parametrize("name", ["lenet5", "resnet20", "plain20", "vgg16_bn_cifar", "mobilenet_v2"])
 def test_pytorch_twins_have_our_parameter_counts(name):
     torch = pytest.importorskip("torch", reason="the PyTorch twins need PyTorch")
     from bench import torch_models, train_suite
