@@ -218,3 +218,17 @@ def test_peers_table_gives_ratios_and_images_per_second():
     line = report.peers_table(rows).splitlines()[2]
     assert line == ("| train | resnet20_synthetic | train step | tinygrad | 2.00 s | 500.0 ms | 250.0 ms | 4.00x | 8.00x "
                     "| 32 / 128 / 256 |")
+
+
+def test_numba_steps_sets_the_method_of_every_depthwise_conv_and_max_pool():
+    from bench import numba_steps, train_suite
+
+    model = train_suite.build("mobilenet_v2")
+    assert numba_steps.set_methods(model, depthwise="gemm") == (17, 0)
+    depthwise = [m for m in model.modules() if getattr(m, "groups", 1) > 1]
+    assert len(depthwise) == 17 and {m.method for m in depthwise} == {"gemm"}
+    # The other convs keep "auto".
+    assert {m.method for m in model.modules() if hasattr(m, "groups") and m.groups == 1} == {"auto"}
+    vgg = train_suite.vgg16_bn_cifar()
+    assert numba_steps.set_methods(vgg, pool="slices") == (0, 5)
+    assert {m.method for m in vgg.modules() if type(m).__name__ == "MaxPool2d"} == {"slices"}
