@@ -26,11 +26,35 @@ gradient: there ``auto`` stays with gemm (BENCHMARKS.md). On CuPy and array_api_
 for integer arrays) the same table holds with ``"direct"`` for depthwise: the CUDA kernels are
 not measured here (no GPU).
 
+The depthwise row is per layer, with the kernels' old parallel loops. It was measured again
+where those layers run, inside whole training steps (``python -m bench.numba_steps``, float32;
+ms per step for ``"numba"`` / ``"direct"`` / ``"gemm"`` on every depthwise conv):
+
+===================================  ==================  ==================
+network (batch, image)               2 threads           1 thread
+===================================  ==================  ==================
+MobileNetV2 (16, 64x64)              238 / 265 / 287     242 / 253 / 260
+MobileNetV2 (8, 224x224)             925 / 895 / 995     729 / 844 / 952
+MobileNetV3-small (16, 96x96)        198 / 235 / 219     145 / 190 / 198
+EfficientNet-B0 (16, 64x64)          400 / 498 / 513     409 / 488 / 535
+===================================  ==================  ==================
+
+``"numba"`` wins or ties (MobileNetV2 at 224x224 and 2 threads: 0.96x here, 1.14x and 1.16x
+in two earlier runs). It does so only because the adapters run the kernels on one Numba
+thread (``engine/compiled.py``). With their parallel loops the 64x64 MobileNetV2 step took 541 ms.
+One layer at a time, 2 threads, ``"direct"`` now beats the one-thread kernel on 3x3, 128
+channels at 56x56 (119 against 198 ms forward plus backward). The steps decide. MobileNetV3's
+5x5 depthwise convs (16 images, 96 to 576 channels at 14x14 and 7x7) take 9 to 19 ms forward
+plus backward with Numba, 16 to 56 ms with gemm and 13 to 73 ms with direct.
+
 **max_pool2d**: the Numba kernel on float NumPy arrays. On AlexNet's 3x3/2 pooling of a
 (16, 96, 55, 55) batch, forward plus backward, it took 0.96x PyTorch's time where the lesson's
-``"slices"`` took 2.40x (``python -m bench --suite layers``). Everywhere else (CuPy: not
+``"slices"`` took 2.40x (``python -m bench --suite layers``, parallel loops; on one thread
+1.59x against 4.50x). Everywhere else (CuPy: not
 measured; array_api_strict; integer arrays; any ``dilation`` other than 1, which the kernels do not
-have) ``"slices"``, which works on every backend.
+have) ``"slices"``, which works on every backend. Inside an AlexNet training step (batch 16,
+224x224, 2 threads, cProfile) the three pools took 58.7 ms with ``"numba"`` and 142.4 ms with
+``"slices"``.
 """
 
 from __future__ import annotations
