@@ -25,7 +25,7 @@ TRAIN = ("lenet5_digits", "resnet20_synthetic", "resnet20_synthetic_128", "plain
 DISTRIBUTED = ("lenet5_digits", "resnet20_digits")
 CANZIANI = ("alexnet", "vgg16", "googlenet", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
             "efficientnet_b0", "densenet121", "inception_v3")
-MEMORY = ("resnet50", "vgg16", "resnet20")
+MEMORY = ("resnet50", "vgg16", "resnet20", "resnet50_adam")
 METHODS = ("naive", "im2col", "gemm", "direct", "numba")
 
 

@@ -10,14 +10,15 @@ current size with ``/proc/self/clear_refs`` before each phase)::
 
     build peak = peak RSS while the model is built          - RSS before building
     step peak  = peak RSS during two training steps          - RSS after building
-                 (forward, cross-entropy, backward, SGD step with momentum 0.9)
+                 (forward, cross-entropy, backward, optimiser step)
 
-The build peak is set against the bytes of the model's weights (parameters and buffers): a model
-that draws each weight once, in place, peaks at about its weights. The step peak is measured
-after the model, the batch and the optimizer exist; the momentum buffers appear during the first
-step, in both frameworks. Our worker calls ``keep_freed_memory()`` first, as ``training.fit``
-does. Where the kernel refuses the reset (``hwm_reset`` false, no ``/proc``) the peaks include
-everything before them.
+The optimiser is SGD with momentum 0.9, or Adam with PyTorch's defaults in the ``_adam`` cases
+(``OPTIMIZERS``). The build peak is set against the bytes of the model's weights (parameters and
+buffers): a model that draws each weight once, in place, peaks at about its weights. The step peak
+is measured after the model, the batch and the optimizer exist; the optimiser's state (SGD's
+momentum buffers, Adam's two moments) appears during the first step, in both frameworks. Our
+worker calls ``keep_freed_memory()`` first, as ``training.fit`` does. Where the kernel refuses the
+reset (``hwm_reset`` false, no ``/proc``) the peaks include everything before them.
 
 PyTorch's models are torchvision's (``resnet50``, ``vgg16``) and :mod:`bench.torch_models`
 (``resnet20``); without torch or torchvision the PyTorch side is skipped, with the reason.
@@ -34,10 +35,12 @@ import time
 
 from .timing import peak_rss, reset_peak_rss, rss
 
-#: model -> (batch, input size): issue 19's three training cases, float32.
-CASES = {"resnet50": (16, 224), "vgg16": (8, 224), "resnet20": (64, 32)}
+#: case -> (batch, input size): issue 19's three training cases, float32, and ResNet-50 with Adam.
+CASES = {"resnet50": (16, 224), "vgg16": (8, 224), "resnet20": (64, 32), "resnet50_adam": (16, 224)}
 #: --quick: small batches and images, for the tests.
 QUICK = {"resnet20": (4, 32), "resnet50": (1, 64)}
+#: case -> (model, optimiser) where the optimiser is not SGD; every other case is a model's name.
+OPTIMIZERS = {"resnet50_adam": ("resnet50", "adam")}
 #: Targets of issue 19: step peak at most this times PyTorch's (ResNet-50); build peak at most
 #: this times the weights' bytes (every model).
 STEP_TARGET = {"resnet50": 1.3}
@@ -53,9 +56,11 @@ def run(cases, repeats, quick, max_seconds, torch, log):
     rows = []
     for name in cases or list(table):
         batch, size = table.get(name, (1, 32))
-        ours = _launch("minitorch_cnn", name, batch, size)
+        model, optimizer = OPTIMIZERS.get(name, (name, "sgd"))
+        ours = _launch("minitorch_cnn", model, batch, size, optimizer)
         row = {
-            "suite": "memory", "case": name, "mode": f"batch {batch}, {size}x{size}", "method": "train step",
+            "suite": "memory", "case": name, "mode": f"batch {batch}, {size}x{size}",
+            "method": "train step", "optimizer": optimizer,
             "geometry": {"batch": batch, "input": [3, size, size]},
             "median_s": statistics.median(ours["steps_s"]), "runs_s": ours["steps_s"], "over_budget": False,
             "vs_torch": None, "step_target": STEP_TARGET.get(name), "build_target": BUILD_TARGET,
@@ -66,7 +71,7 @@ def run(cases, repeats, quick, max_seconds, torch, log):
             row["torch_skipped"] = "PyTorch is not installed (or --no-torch)"
         else:
             try:
-                row["torch"] = _launch("torch", name, batch, size)
+                row["torch"] = _launch("torch", model, batch, size, optimizer)
             except RuntimeError as exc:
                 row["torch_skipped"] = str(exc).splitlines()[-1]
         if row["torch"]:
@@ -76,9 +81,9 @@ def run(cases, repeats, quick, max_seconds, torch, log):
     return rows
 
 
-def _launch(framework, name, batch, size):
+def _launch(framework, name, batch, size, optimizer):
     command = [sys.executable, "-m", "bench.memory_suite", framework, name, "--batch", str(batch),
-               "--size", str(size)]
+               "--size", str(size), "--optimizer", optimizer]
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"memory benchmark {framework} {name} at batch {batch} failed:\n{done.stderr}")
@@ -123,7 +128,12 @@ def _phase(fn):
     return out, peak_rss() - before, reset
 
 
-def _ours(name, batch, size):
+def _optimizer(optim, params, name):
+    """``name``'s optimiser from ``optim`` (``minitorch_cnn.optim`` or ``torch.optim``: the same calls)."""
+    return optim.Adam(params, lr=1e-3) if name == "adam" else optim.SGD(params, lr=0.01, momentum=0.9)
+
+
+def _ours(name, batch, size, optimizer_name):
     import numpy as np
 
     import minitorch_cnn as mt
@@ -139,7 +149,7 @@ def _ours(name, batch, size):
     weights = sum(t.array.nbytes for t in list(model.parameters()) + list(model.buffers()))
     x, y = _batch(np, name, batch, size)
     x, y = mt.tensor(x), mt.tensor(y)
-    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = _optimizer(optim, model.parameters(), optimizer_name)
 
     def step():
         optimizer.zero_grad()
@@ -148,7 +158,7 @@ def _ours(name, batch, size):
     return build_bytes, weights, step, reset
 
 
-def _torch(name, batch, size):
+def _torch(name, batch, size, optimizer_name):
     import numpy as np
     import torch
 
@@ -165,7 +175,8 @@ def _torch(name, batch, size):
     weights = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     x, y = _batch(np, name, batch, size)
     x, y = torch.from_numpy(x), torch.from_numpy(y)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    # On the CPU PyTorch's Adam updates one parameter at a time (foreach and fused are for GPUs).
+    optimizer = _optimizer(torch.optim, model.parameters(), optimizer_name)
 
     def step():
         optimizer.zero_grad()
@@ -181,9 +192,10 @@ def _batch(np, name, batch, size):
             rng.integers(0, classes, batch).astype(np.int64))
 
 
-def _worker(framework, name, batch, size, steps=STEPS):
+def _worker(framework, name, batch, size, optimizer="sgd", steps=STEPS):
     """Build ``name`` and run ``steps`` training steps on a batch, printing one JSON line with the peaks."""
-    build_bytes, weights, step, build_reset = (_ours if framework == "minitorch_cnn" else _torch)(name, batch, size)
+    build = _ours if framework == "minitorch_cnn" else _torch
+    build_bytes, weights, step, build_reset = build(name, batch, size, optimizer)
     times = []
 
     def train():
@@ -202,6 +214,8 @@ if __name__ == "__main__":
     parser.add_argument("name")
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
+                        help="SGD with momentum 0.9 (default) or Adam with PyTorch's defaults")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"training steps ({STEPS}; 0: the build peak only)")
     options = parser.parse_args()
-    _worker(options.framework, options.name, options.batch, options.size, options.steps)
+    _worker(options.framework, options.name, options.batch, options.size, options.optimizer, options.steps)
