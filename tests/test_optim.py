@@ -156,6 +156,45 @@ def test_adam_first_step_moves_every_coordinate_by_about_lr():
     np.testing.assert_allclose(after, P0 - 0.01 * np.sign(GRADS[0]), rtol=1e-6)
 
 
+@pytest.mark.parametrize("weight_decay, made", [(0.0, 2), (0.1, 3)])
+def test_adam_keeps_two_moments_and_makes_at_most_two_arrays_of_ps_size(weight_decay, made):
+    """As PyTorch: its Adam keeps exp_avg and exp_avg_sq, updates them in place and makes two arrays
+    the size of p per step (sqrt(v), then its bias correction), three with weight decay (the decayed
+    gradient). Measured with tracemalloc, which NumPy reports its arrays to; out of place, the step
+    made seven arrays of p's size at once (eight with weight decay)."""
+    import tracemalloc
+
+    model = nn.Linear(1024, 1024)  # a 4 MiB weight and a 4 KiB bias
+    size = sum(q.array.nbytes for q in model.parameters())
+    weight = model.weight.array.nbytes
+    optimizer = Adam(model.parameters(), lr=0.01, weight_decay=weight_decay)
+    rng = np.random.default_rng(0)
+    for q in model.parameters():
+        q.grad = mt.tensor(rng.standard_normal(q.shape, dtype=np.float32))
+
+    def numpy_bytes():
+        numpy_only = tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)
+        return sum(t.size for t in tracemalloc.take_snapshot().filter_traces([numpy_only]).traces)
+
+    def traced_step():
+        tracemalloc.start()
+        start, base = numpy_bytes(), tracemalloc.get_traced_memory()[0]
+        optimizer.step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        alive = numpy_bytes() - start
+        tracemalloc.stop()
+        return alive, peak
+
+    alive, _ = traced_step()  # the first step makes the moments
+    assert alive == pytest.approx(2 * size, rel=0.01), f"{alive / size:.2f} x the parameters' bytes kept"
+    alive, peak = traced_step()
+    # The peak counts Python's objects too (a few KiB); the weight's arrays dominate it.
+    assert peak < (made + 0.5) * weight, f"peak {peak / weight:.2f} x the weight's bytes, expected {made}"
+    # Moments updated in their own memory: no new array outlives the step.
+    assert alive < 0.01 * size, f"the second step left {alive / size:.2f} x the parameters' bytes in new arrays"
+    assert optimizer.state[model.weight]["step"] == 2
+
+
 # ---------------------------------------------------------------- against torch.optim
 
 

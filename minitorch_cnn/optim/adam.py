@@ -43,9 +43,18 @@ class Adam(Optimizer):
                     state.update(step=0, exp_avg=xp.zeros_like(p.array), exp_avg_sq=xp.zeros_like(p.array))
                 state["step"] += 1
                 t = state["step"]
-                m = beta1 * state["exp_avg"] + (1 - beta1) * g
-                v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
-                state["exp_avg"], state["exp_avg_sq"] = m, v
-                m_hat = m / (1 - beta1**t)
-                v_hat = v / (1 - beta2**t)
-                self._update(p, lr * m_hat / (xp.sqrt(v_hat) + eps))
+                # In place, as PyTorch's exp_avg.lerp_(g) and exp_avg_sq.mul_(beta2).addcmul_(g, g), and
+                # the step built in one array: at most two arrays of p's size are made at a time (three
+                # with weight_decay, as in PyTorch). Out of place, the formulas made seven at once: 2.7 GiB
+                # for VGG-16's first fully connected layer.
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m *= beta1                                        # m = beta1 * m + (1 - beta1) * g
+                m += (1 - beta1) * g
+                v *= beta2                                        # v = beta2 * v + (1 - beta2) * g**2
+                v += (1 - beta2) * g * g
+                denom = xp.sqrt(v / (1 - beta2**t))               # sqrt(v_hat) + eps
+                denom += eps
+                delta = m / (1 - beta1**t)                        # lr * m_hat / (sqrt(v_hat) + eps)
+                delta *= lr
+                delta /= denom
+                self._update(p, delta)                            # p = p - delta
