@@ -236,6 +236,31 @@ def test_sync_batch_norm_alone_is_batch_norm(shape):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_sync_batch_norm_saves_x_and_makes_only_its_output_in_the_forward():
+    """As batch_norm (and PyTorch): the graph keeps x, which the layer before made, and the
+    backward computes xhat again; the forward writes xhat, the scale and the shift into one array.
+    Keeping xhat instead, the forward made four arrays of x's size at once. Measured with
+    tracemalloc, which NumPy reports its arrays to."""
+    import tracemalloc
+
+    from minitorch_cnn.nn.sync_batchnorm import sync_batch_norm
+
+    rng = np.random.default_rng(0)
+    x = mt.tensor(rng.standard_normal((8, 16, 32, 32), dtype=np.float32), requires_grad=True)
+    weight, bias = mt.ones(16, requires_grad=True), mt.zeros(16, requires_grad=True)
+    stats = [mt.zeros(16), mt.ones(16)]
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    y = sync_batch_norm(x, *stats, weight, bias)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    size = x.array.nbytes
+    # The output, plus per-channel vectors and Python's objects (a few KiB).
+    assert peak < 1.2 * size, f"peak {peak / size:.2f} x the input's bytes"
+    y.backward(mt.ones(*y.shape))
+    assert np.allclose(x.grad.numpy(), 0, atol=1e-5)  # sum(y) does not change when x shifts or scales
+
+
 def test_convert_sync_batchnorm_keeps_the_parameters_and_buffers():
     model = mt.models.create("resnet20", num_classes=10)
     before = {name: id(t) for name, t in model._state_tensors().items()}

@@ -73,15 +73,24 @@ class SyncBatchNormFunction(Function):
         if running_mean is not None:
             update_running_stats(running_mean, running_var, num_batches_tracked, mu, var, m, momentum)
         inv_std = 1.0 / xp.sqrt(var + eps)
-        xhat = centered * inv_std
-        ctx.save_for_backward(xhat, inv_std, weight, axes, m)
-        y = xhat if weight is None else xhat * xp.reshape(weight, per_channel)
-        return y if bias is None else y + xp.reshape(bias, per_channel)
+        # Saved: x, not xhat, as batch_norm does: the backward computes xhat again.
+        ctx.save_for_backward(x, mu, inv_std, weight, axes, m)
+        # In place on the array this function made, as batch_norm: no second full-size buffer.
+        xhat = centered
+        xhat *= inv_std
+        y = xhat
+        if weight is not None:
+            y *= xp.reshape(weight, per_channel)
+        if bias is not None:
+            y += xp.reshape(bias, per_channel)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, inv_std, weight, axes, m = ctx.saved_tensors
+        x, mu, inv_std, weight, axes, m = ctx.saved_tensors
         xp = array_namespace(grad)
+        xhat = x - mu
+        xhat *= inv_std
         sum_grad = xp.sum(grad, axis=axes, keepdims=True)
         sum_grad_xhat = _channel_dot(grad, xhat)
         dweight = xp.reshape(sum_grad_xhat, (-1,)) if ctx.needs_input_grad[1] else None
@@ -91,7 +100,11 @@ class SyncBatchNormFunction(Function):
             all_grad, all_grad_xhat = _sum_over_ranks(sum_grad, sum_grad_xhat)
             shape = inv_std.shape
             scale = inv_std if weight is None else inv_std * xp.reshape(weight, shape)
-            dx = scale * (grad - xp.reshape(all_grad, shape) / m - xhat * (xp.reshape(all_grad_xhat, shape) / m))
+            dx = xhat  # in place: this backward made xhat, and needs it no more
+            dx *= -xp.reshape(all_grad_xhat, shape) / m
+            dx += grad
+            dx -= xp.reshape(all_grad, shape) / m
+            dx *= scale
         return dx, dweight, dbias
 
 
