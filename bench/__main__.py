@@ -34,7 +34,7 @@ def _parse(argv):
     parser.add_argument("--suite", nargs="+", choices=SUITES, default=list(SUITES[:3]),
                         help="suites to run (default conv layers train; distributed needs the distributed extra; "
                              "canziani: the zoo's inference time, MACs and memory, about 5 minutes; memory: peak RSS of "
-                             "building a model and of two training steps, beside PyTorch's, about 3 minutes)")
+                             "building a model and of two training steps, beside PyTorch's, about 10 minutes on 2 shared cores)")
     parser.add_argument("--cases", nargs="+", metavar="CASE",
                         help=f"cases to run, from {', '.join(dict.fromkeys(CONV_SHAPES + LAYERS + TRAIN + DISTRIBUTED + CANZIANI + MEMORY))} "
                              "(default all)")

@@ -38,7 +38,7 @@ from .timing import peak_rss, reset_peak_rss, rss
 #: case -> (batch, input size): issue 19's three training cases, float32, and ResNet-50 with Adam.
 CASES = {"resnet50": (16, 224), "vgg16": (8, 224), "resnet20": (64, 32), "resnet50_adam": (16, 224)}
 #: --quick: small batches and images, for the tests.
-QUICK = {"resnet20": (4, 32), "resnet50": (1, 64)}
+QUICK = {"resnet20": (4, 32), "resnet50": (1, 64), "resnet50_adam": (1, 64)}
 #: case -> (model, optimiser) where the optimiser is not SGD; every other case is a model's name.
 OPTIMIZERS = {"resnet50_adam": ("resnet50", "adam")}
 #: Targets of issue 19: step peak at most this times PyTorch's (ResNet-50); build peak at most

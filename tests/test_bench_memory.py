@@ -54,3 +54,13 @@ def test_quick_memory_run_without_torch_says_so(tmp_path):
     # ResNet-50: 25.6 million float32 parameters, over 100 MB.
     _check_peaks(row, 10**8)
     assert "| resnet50 | batch 1, 64x64 |" in stdout and "(skipped)" in stdout
+
+
+def test_quick_memory_run_trains_with_adam_in_the_adam_case(tmp_path):
+    report, stdout = _quick_run(tmp_path, "--cases", "resnet50", "resnet50_adam", "--no-torch")
+    sgd, adam = report["rows"]
+    assert (sgd["optimizer"], adam["optimizer"]) == ("sgd", "adam")
+    _check_peaks(adam, 10**8)
+    # Adam keeps two moments where SGD keeps one momentum buffer, each the size of the weights.
+    assert adam["step_bytes"] - sgd["step_bytes"] > 0.8 * adam["weights_bytes"]
+    assert "| resnet50_adam | batch 1, 64x64 |" in stdout
