@@ -37,6 +37,7 @@ from .timing import measure, ratio
 PROFILED_CALLS = {
     "GEMMs (matmul)": ("_aliases.py", "matmul"),
     "im2col column copies (stack)": ("shape_base.py", "stack"),
+    "row column copies (gemm at stride 1)": ("engine/conv.py", "_row_columns"),
     "padded channel-major input copies": ("conv.py", "_input_chunks"),
     "Numba kernels (kernels/cpu.py)": ("kernels/cpu.py", None),
 }
