@@ -45,6 +45,17 @@ def update_running_stats(running_mean, running_var, num_batches_tracked, mu, var
         num_batches_tracked.array[...] = num_batches_tracked.array + 1
 
 
+def scale_and_shift_(xhat, weight, bias, per_channel):
+    """``y = gamma * xhat + beta``, written into ``xhat``'s memory (an array the caller made);
+    ``gamma`` and ``beta`` are ``(C,)``, broadcast over ``per_channel`` (``(1, C, 1, ...)``)."""
+    xp = array_namespace(xhat)
+    if weight is not None:
+        xhat *= xp.reshape(weight, per_channel)
+    if bias is not None:
+        xhat += xp.reshape(bias, per_channel)
+    return xhat
+
+
 class BatchNorm(Function):
     """``y = weight * xhat + bias`` with ``xhat = (x - mu) / sqrt(var + eps)`` per channel.
 
@@ -96,12 +107,7 @@ class BatchNorm(Function):
         # In place on the array this function made: each full-size pass writes no new buffer.
         xhat = centered
         xhat *= inv_std
-        y = xhat
-        if weight is not None:
-            y *= xp.reshape(weight, per_channel)
-        if bias is not None:
-            y += xp.reshape(bias, per_channel)
-        return y
+        return scale_and_shift_(xhat, weight, bias, per_channel)
 
     @staticmethod
     def backward(ctx, grad):

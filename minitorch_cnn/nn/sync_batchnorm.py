@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import array_namespace, to_numpy, from_numpy
 from ..distributed import comm
-from ..functional.normalization import _channel_dot, _check_channel_vector, update_running_stats
+from ..functional.normalization import _channel_dot, _check_channel_vector, scale_and_shift_, update_running_stats
 from .normalization import BatchNorm1d, BatchNorm2d, _BatchNorm
 
 
@@ -78,12 +78,7 @@ class SyncBatchNormFunction(Function):
         # In place on the array this function made, as batch_norm: no second full-size buffer.
         xhat = centered
         xhat *= inv_std
-        y = xhat
-        if weight is not None:
-            y *= xp.reshape(weight, per_channel)
-        if bias is not None:
-            y += xp.reshape(bias, per_channel)
-        return y
+        return scale_and_shift_(xhat, weight, bias, per_channel)
 
     @staticmethod
     def backward(ctx, grad):
