@@ -1,13 +1,13 @@
 """minitorch_cnn: a from-scratch teaching framework for convolutional networks."""
 
-from .backend import cuda_is_available, manual_seed, get_rng_state, set_rng_state
+from .backend import cuda_is_available, device, manual_seed, get_rng_state, set_rng_state
 from .autograd import Function, no_grad, enable_grad, is_grad_enabled
 from .tensor import Tensor, tensor, as_tensor, from_numpy
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
 from .serialization import save, load
 from .weights import load_weights
 from .methods import reference_mode
-from . import functional, nn, optim, data, models, utils, distributed
+from . import cuda, functional, nn, optim, data, models, utils, distributed
 from . import engine  # registers the fast methods and the measured "auto" rules
 from .summary import summary, receptive_field
 from . import visualize

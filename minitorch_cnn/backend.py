@@ -132,6 +132,33 @@ def device_name(x) -> str:
     return str(array_api_compat.device(x))
 
 
+class device(str):
+    """PyTorch's ``torch.device``: ``device("cpu")``, ``device("cuda")``, ``device("cuda:0")`` or
+    ``device("cuda", 0)``, with PyTorch's ``.type`` and ``.index``.
+
+    It is a ``str`` (``"cpu"``, ``"cuda:0"``), so every function here that takes a device string
+    (``x.to``, ``model.to``, ``mt.zeros(..., device=)``) takes one of these as it is.
+    """
+
+    def __new__(cls, type, index=None):
+        name, colon, number = str(type).partition(":")
+        if colon:
+            if index is not None or not number.isdigit():
+                raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {type!r} (index {index!r})")
+            index = int(number)
+        if name not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected device type 'cpu' or 'cuda', got {type!r}")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise ValueError(f"device: expected a non-negative int index, got {index!r}")
+        self = super().__new__(cls, name if index is None else f"{name}:{index}")
+        self.type, self.index = name, index
+        return self
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
+
+
 def to_device(x, device):
     """Copy array ``x`` to ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
     name = str(device).split(":")[0]

@@ -242,13 +242,7 @@ class Tensor:
         The conversion stays in the graph (the gradient comes back converted), and ``x`` itself is
         returned when nothing changes, as in PyTorch. ``non_blocking`` is accepted and ignored.
         """
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = to_arguments(args, device, dtype)
         return F.to(self, device, dtype, copy)
 
     def cpu(self):
@@ -647,6 +641,19 @@ class Tensor:
             raise ValueError(f"t: expected a tensor with at most 2 dims, got shape {self.shape}; use transpose(dim0, dim1)")
         return self if self.ndim < 2 else F.permute(self, (1, 0))
 
+
+
+def to_arguments(args, device=None, dtype=None):
+    """``(device, dtype)`` from the positional forms of PyTorch's ``.to``, shared by ``Tensor.to``
+    and ``Module.to``: a device (``"cuda"``, ``mt.device("cpu")``), a dtype, or a tensor (its both)."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda"):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype
 
 
 def tensor(data, requires_grad=False, dtype=None, device=None):

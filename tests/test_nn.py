@@ -420,6 +420,16 @@ def test_to_cpu_keeps_numpy_arrays():
     assert all(backend.device_name(p.array) == "cpu" for p in net.parameters())
 
 
+def test_to_takes_pytorchs_positional_forms():
+    # model.to(device) with a device object, model.to(dtype) and model.to(device, dtype), as PyTorch.
+    net = Net()
+    assert net.to(mt.device("cpu")) is net
+    assert backend.dtype_name(net.to(mt.float64).fc.weight.dtype) == "float64"
+    assert backend.dtype_name(net.to("cpu", mt.float32).fc.weight.dtype) == "float32"
+    assert backend.dtype_name(net.to(mt.zeros(1, dtype=mt.float64)).fc.weight.dtype) == "float64"
+    assert all(backend.device_name(p.array) == "cpu" for p in net.parameters())
+
+
 def test_zero_grad_and_requires_grad_():
     net = Net()
     net(images()).sum().backward()

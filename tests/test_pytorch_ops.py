@@ -315,6 +315,22 @@ def test_conversions_keep_the_graph_and_integer_results_need_no_grad():
     assert copy is not x and copy.requires_grad
 
 
+def test_device_as_torch():
+    torch = pytest.importorskip("torch")
+    for args in [("cpu",), ("cuda",), ("cuda:1",), ("cuda", 0)]:
+        ours, theirs = mt.device(*args), torch.device(*args)
+        assert repr(ours) == repr(theirs) and str(ours) == str(theirs)
+        assert (ours.type, ours.index) == (theirs.type, theirs.index)
+    assert mt.device(mt.device("cuda:0")) == mt.device("cuda", 0)
+    device = mt.device("cuda" if mt.cuda.is_available() else "cpu")
+    assert (mt.cuda.device_count() > 0) == mt.cuda.is_available()
+    x = mt.randn(1, 1, 28, 28).to(device)
+    assert x.device == device.type and mt.zeros(2, device=device).device == device.type
+    for bad in ["tpu", "cuda:x", "cpu:-1"]:
+        with pytest.raises(ValueError, match="device: expected"):
+            mt.device(bad)
+
+
 def test_clone_is_a_copy_in_new_memory():
     x = mt.tensor([1.0, 2.0])
     y = x.clone()

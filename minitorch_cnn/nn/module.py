@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 
 IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -334,12 +334,16 @@ class Module:
         """``train(False)``: dropout becomes the identity, batch norm uses its running statistics."""
         return self.train(False)
 
-    def to(self, device=None, dtype=None):
-        """Move every parameter and buffer to ``device`` and cast floating ones to ``dtype``, in place.
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """Move every parameter and buffer to ``device`` and cast floating ones to ``dtype``, in place,
+        in PyTorch's forms: ``model.to(device)``, ``model.to(mt.float64)``, ``model.to("cpu", mt.float64)``,
+        ``model.to(tensor)``, ``model.to(device=..., dtype=...)``.
 
         Parameters keep their identity, so an optimiser created earlier still updates them.
-        Integer buffers (``num_batches_tracked``) keep their dtype. Returns ``self``.
+        Integer buffers (``num_batches_tracked``) keep their dtype. ``non_blocking`` is accepted and
+        ignored. Returns ``self``.
         """
+        device, dtype = to_arguments(args, device, dtype)
         for t in list(self.parameters()) + list(self.buffers()):
             t.array = _convert(t.array, device, dtype)
             if t.grad is not None:
