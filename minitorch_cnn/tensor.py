@@ -331,11 +331,15 @@ class Tensor:
     def __setitem__(self, index, value):
         """``t[index] = value``, recorded in the graph when ``value`` or ``t`` needs a gradient:
         gradients reach ``value`` and not the overwritten entries (see ``functional/setitem.py``)."""
+        self._assign("__setitem__", index, value)
+
+    def _assign(self, op, index, value):
+        """``self[index] = value`` as the in-place op ``op`` (its name in the errors)."""
         from .functional.setitem import assign
         from .functional.shape import raw_index
 
         self._in_place(
-            "__setitem__",
+            op,
             value,
             recorded=lambda old: F.setitem(old, index, value),
             written=lambda array, raw: assign(array, raw_index(index, self.ndim), raw),
@@ -414,7 +418,28 @@ class Tensor:
 
     def zero_(self):
         """Set every entry to 0 in place (``p.grad.zero_()``)."""
-        self[...] = 0
+        self._assign("zero_", ..., 0)
+        return self
+
+    def fill_(self, value):
+        """Set every entry to ``value`` in place (d2l's ``net[0].bias.data.fill_(0)``)."""
+        self._assign("fill_", ..., value)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Overwrite in place with draws from ``N(mean, std**2)`` (d2l's
+        ``net[0].weight.data.normal_(0, 0.01)``): ``nn.init.normal_``'s draws, written into this
+        tensor's memory, so through ``.data`` they reach the parameter on every backend."""
+        from .nn import init
+
+        self._assign("normal_", ..., init.normal_(Tensor(self.xp.empty_like(self.array)), mean, std))
+        return self
+
+    def uniform_(self, a=0.0, b=1.0):
+        """Overwrite in place with draws from the uniform distribution on ``[a, b)``, as :meth:`normal_`."""
+        from .nn import init
+
+        self._assign("uniform_", ..., init.uniform_(Tensor(self.xp.empty_like(self.array)), a, b))
         return self
 
     # comparisons carry no gradient

@@ -10,7 +10,7 @@ import pytest
 import minitorch_cnn as mt
 from minitorch_cnn import backend, nn
 from minitorch_cnn.nn import init
-from helpers import assert_namespace, check_forward, on, torch_or_skip
+from helpers import assert_namespace, check_forward, model_on, on, torch_or_skip
 
 CONV = (128, 64, 3, 3)  # (F, C, kh, kw): fan_in = 64*3*3 = 576, fan_out = 128*3*3 = 1152
 LINEAR = (256, 512)  # (out, in): fan_in = 512, fan_out = 256
@@ -153,6 +153,41 @@ def test_float64_draws_are_the_host_generators_float64_stream():
     mt.manual_seed(3)
     p = init.uniform_(nn.Parameter(np.zeros((4, 5))), -2.0, 3.0)
     np.testing.assert_array_equal(p.array, np.random.default_rng(3).uniform(-2.0, 3.0, (4, 5)))
+
+
+def test_tensor_methods_fill_the_parameter_through_data_as_d2l(xp):
+    # d2l's net[0].weight.data.normal_(0, 0.01); net[0].bias.data.fill_(0): .data shares the
+    # parameter's memory, so the draws must land there on every backend, and equal nn.init's.
+    net = nn.Sequential(nn.Linear(20, 30))
+    model_on(xp, net)
+    weight = net[0].weight
+    mt.manual_seed(5)
+    net[0].weight.data.normal_(0, 0.01)
+    net[0].bias.data.fill_(0.5)
+    mt.manual_seed(5)
+    expected = init.normal_(nn.Parameter(np.zeros((30, 20), np.float32)), 0, 0.01)
+    assert net[0].weight is weight and weight.is_leaf and weight.grad is None
+    assert_namespace(weight, xp)
+    np.testing.assert_array_equal(backend.to_numpy(weight.array), expected.array)
+    check_forward(net[0].bias, np.full(30, 0.5))
+    net[0].weight.data.uniform_(-0.1, 0.1)
+    drawn = backend.to_numpy(weight.array)
+    assert drawn.min() >= -0.1 and drawn.max() < 0.1 and drawn.std() > 0.05
+
+
+def test_tensor_in_place_draws_on_a_parameter_need_no_grad_as_torch():
+    p = nn.Parameter(np.zeros((3, 3), np.float32))
+    for op in ("normal_", "uniform_", "fill_"):
+        args = (0.0,) if op == "fill_" else ()
+        with pytest.raises(RuntimeError, match=f"{op}: a leaf Variable that requires grad is being used in an in-place"):
+            getattr(p, op)(*args)
+    with mt.no_grad():
+        p.normal_(1.0, 0.5)
+    assert p.is_leaf and float(p.array.std()) > 0
+    with pytest.raises(ValueError, match="normal_: expected std >= 0, got -1"):
+        mt.ones(2).normal_(0, -1)
+    with pytest.raises(ValueError, match="uniform_: expected a <= b, got a=1, b=0"):
+        mt.ones(2).uniform_(1, 0)
 
 
 def test_initialisers_record_no_graph():
