@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 
 from . import backend
-from .autograd import backward as _run_backward, is_grad_enabled
+from .autograd import backward as _run_backward, is_grad_enabled, no_grad
 
 
 class Tensor:
@@ -163,8 +163,14 @@ class Tensor:
         self.requires_grad = bool(flag)
         return self
 
-    def zero_grad(self):
-        self.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradient (``grad = None``), or with ``set_to_none=False`` overwrite it with
+        zeros in place, as PyTorch's ``zero_grad(set_to_none=...)`` does for every parameter."""
+        if set_to_none:
+            self.grad = None
+        elif self.grad is not None:
+            with no_grad():
+                self.grad.zero_()
 
     # ------------------------------------------------------------ conversion
     def numpy(self, *, force=False):

@@ -109,6 +109,25 @@ def test_zero_grad_clears_every_gradient():
     assert a.grad is None and b.grad is None
 
 
+def test_zero_grad_set_to_none_as_torch():
+    # set_to_none=True (the default) forgets the gradient; False writes zeros into its memory.
+    model = nn.Linear(3, 2, bias=False)
+    optimizer = SGD(model.parameters(), lr=0.1)
+    model(mt.ones(4, 3)).sum().backward()
+    grad = model.weight.grad
+    optimizer.zero_grad(set_to_none=False)
+    assert model.weight.grad is grad and grad.tolist() == [[0.0] * 3] * 2
+    model.zero_grad(set_to_none=False)
+    assert model.weight.grad is grad
+    optimizer.zero_grad(set_to_none=True)
+    assert model.weight.grad is None
+    model(mt.ones(4, 3)).sum().backward()
+    model.zero_grad(set_to_none=True)
+    assert model.weight.grad is None
+    optimizer.zero_grad(set_to_none=False)  # no gradient yet: nothing to zero, as torch
+    assert model.weight.grad is None
+
+
 def test_step_keeps_the_parameter_object_and_a_model_trains():
     model = nn.Linear(2, 1)
     weight = model.weight

@@ -350,10 +350,11 @@ class Module:
                 t.grad.array = _convert(t.grad.array, device, dtype)
         return self
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (``grad = None``), as PyTorch does by default."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (``grad = None``), as PyTorch does by default; zeros in
+        place with ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            p.zero_grad(set_to_none)
 
     def requires_grad_(self, flag=True):
         """Freeze (``False``) or unfreeze every parameter; returns ``self``."""

@@ -67,11 +67,12 @@ class Optimizer:
         full["params"] = params
         self.param_groups.append(full)
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (``grad = None``); call before each backward."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (``grad = None``; zeros in place with
+        ``set_to_none=False``, as PyTorch); call before each backward."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                p.zero_grad(set_to_none)
 
     def step(self):
         """Update every parameter that has a gradient."""
