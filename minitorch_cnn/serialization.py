@@ -125,11 +125,17 @@ def partial_saves(path):
     return sorted(glob.glob(glob.escape(_partial_prefix(path)) + "*"))
 
 
-def load(path):
+def load(path, map_location=None, *, weights_only=None):
     """Read a checkpoint written by :func:`save`. Arrays come back as host NumPy arrays.
 
     Pickled files (``torch.save`` output, ``np.save`` of objects, raw pickles) are refused.
+    ``map_location`` (``None`` or the CPU: ``model.load_state_dict`` copies the arrays to the
+    model's device) and ``weights_only`` are PyTorch's arguments; nothing is ever unpickled here,
+    so ``weights_only`` changes nothing.
     """
+    if map_location is not None and str(map_location) != "cpu":
+        raise ValueError(f"load: map_location={map_location!r} is not supported: arrays load on the CPU "
+                         "(map_location=None or 'cpu'); move the model afterwards with model.to(device)")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")

@@ -31,6 +31,19 @@ def test_round_trip_of_nested_arrays_and_metadata(tmp_path):
     assert back["metadata"] == obj["metadata"]
 
 
+def test_state_dict_round_trip_with_pytorchs_load_arguments(tmp_path):
+    # torch.save(net.state_dict(), "model.pt"); net.load_state_dict(torch.load("model.pt", weights_only=True))
+    net = mt.nn.Sequential(mt.nn.Conv2d(1, 2, 3), mt.nn.BatchNorm2d(2))
+    path = tmp_path / "model.pt"
+    mt.save(net.state_dict(), path)
+    for kwargs in ({}, {"weights_only": True}, {"map_location": "cpu"}, {"map_location": mt.device("cpu")}):
+        clone = mt.nn.Sequential(mt.nn.Conv2d(1, 2, 3), mt.nn.BatchNorm2d(2))
+        clone.load_state_dict(mt.load(path, **kwargs))
+        np.testing.assert_array_equal(clone[0].weight.detach().numpy(), net[0].weight.detach().numpy())
+    with pytest.raises(ValueError, match="load: map_location='cuda' is not supported: arrays load on the CPU"):
+        mt.load(path, map_location="cuda")
+
+
 def test_pickled_file_is_refused_with_a_message(tmp_path):
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
