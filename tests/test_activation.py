@@ -92,6 +92,28 @@ def test_matches_torch(name, ours, theirs, reference):
     )
 
 
+INPLACE = ["relu", "leaky_relu", "relu6", "hardtanh", "elu", "silu", "hardswish", "hardsigmoid", "mish"]
+
+
+@pytest.mark.parametrize("name", INPLACE)
+def test_inplace_writes_into_the_input_and_matches_torch(name):
+    # F.relu(x, inplace=True) and nn.ReLU(inplace=True): the input becomes the output, gradients as torch.
+    def run(F):
+        def op(x):
+            y = x * 1.5
+            out = getattr(F, name)(y, inplace=True)
+            assert out is y
+            return y
+        return op
+
+    check_torch(run(F), run(torch_or_skip().nn.functional), np.linspace(-4.0, 7.0, 12).reshape(3, 4))
+    x = mt.tensor([-1.0, 2.0])
+    assert getattr(F, name)(x, inplace=True) is x
+    check_forward(x, getattr(F, name)(mt.tensor([-1.0, 2.0])))
+    with pytest.raises(RuntimeError, match=f"{name}: a leaf Variable that requires grad"):
+        getattr(F, name)(mt.tensor([1.0], requires_grad=True), inplace=True)
+
+
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_middle_axis_of_a_4d_input(name, xp):
     host = np.random.default_rng(3).standard_normal((2, 3, 2, 2))

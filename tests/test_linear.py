@@ -140,6 +140,22 @@ def test_dropout_backward_uses_the_forward_mask(xp):
     assert_namespace(x, xp)
 
 
+def test_dropout_inplace_writes_the_same_mask_into_the_input(xp):
+    host = np.random.default_rng(0).uniform(1.0, 2.0, (6, 5))
+    mt.manual_seed(7)
+    expected = F.dropout(on(xp, host), p=0.4).detach().numpy()
+    x = on(xp, host)
+    mt.manual_seed(7)
+    assert F.dropout(x, p=0.4, inplace=True) is x
+    np.testing.assert_array_equal(x.detach().numpy(), expected)
+    layer = mt.nn.Dropout(0.4, inplace=True)
+    x = on(xp, host, requires_grad=True) * 1.0
+    mt.manual_seed(7)
+    assert layer(x) is x
+    x.sum().backward()
+    np.testing.assert_array_equal(x.detach().numpy(), expected)
+
+
 def test_dropout_gradcheck(xp):
     # gradcheck reseeds before every evaluation, so each one draws the same mask
     check_grad(lambda x: F.dropout(x, p=0.3), xp, np.random.default_rng(1).standard_normal((3, 4)))

@@ -390,6 +390,9 @@ def test_repr_is_nested_like_pytorch():
     lambda nn: nn.Sequential(nn.Tanh(), nn.Sigmoid(), nn.SiLU(), nn.Identity()),
     lambda nn: nn.Sequential(nn.Hardtanh(-2.0, 0.5), nn.ReLU6(), nn.ELU(0.5), nn.GELU(), nn.GELU("tanh")),
     lambda nn: nn.Sequential(nn.Softplus(2.0, 10.0), nn.Hardswish(), nn.Mish(), nn.LogSoftmax(dim=1)),
+    lambda nn: nn.Sequential(nn.ReLU(inplace=True), nn.LeakyReLU(0.2, True), nn.ReLU6(True), nn.Hardtanh(inplace=True),
+                             nn.ELU(inplace=True), nn.SiLU(True), nn.Hardswish(True), nn.Hardsigmoid(True), nn.Mish(True)),
+    lambda nn: nn.Sequential(nn.Dropout(0.5), nn.Dropout(p=0.2, inplace=True)),
 ])
 def test_layer_repr_matches_pytorch(build):
     torch = torch_or_skip()

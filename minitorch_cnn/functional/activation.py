@@ -1,6 +1,9 @@
 """Activation functions: relu, leaky_relu, relu6, hardtanh, elu, gelu, softplus, hardswish, mish,
 tanh, sigmoid, silu, softmax and log_softmax.
 
+``inplace=True``, PyTorch's argument of relu, leaky_relu, relu6, hardtanh, elu, silu, hardswish,
+hardsigmoid and mish, writes the result into ``x`` and returns ``x`` (``setitem.written_into``).
+
 Each backward is the local derivative times the incoming gradient. Most of them reuse the
 forward's output ``y`` (``tanh' = 1 - y**2``, ``sigmoid' = y (1 - y)``), so the forward saves
 ``y`` rather than recomputing it.
@@ -12,6 +15,7 @@ import math
 
 from ..autograd import Function
 from ..backend import array_namespace
+from .setitem import written_into
 from .shape import reshape
 from .sizes import check_floating
 
@@ -351,7 +355,7 @@ class LogSoftmax(Function):
         return grad - xp.exp(y) * xp.sum(grad, axis=axis, keepdims=True)
 
 
-def relu(x):
+def relu(x, inplace=False):
     """Rectified linear unit ``relu(x) = max(x, 0)``, element-wise (Nair & Hinton, 2010).
 
     Convention: the derivative at exactly ``x = 0`` is taken as 0 (as in PyTorch), so a unit
@@ -361,10 +365,10 @@ def relu(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "relu")
-    return ReLU.apply(x)
+    return written_into(x, ReLU.apply(x), inplace, "relu")
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x, negative_slope=0.01, inplace=False):
     """Leaky ReLU ``y = x`` for ``x > 0``, ``negative_slope * x`` otherwise (Maas et al., 2013).
 
     Convention: the derivative at exactly ``x = 0`` is ``negative_slope`` (as in PyTorch).
@@ -377,7 +381,7 @@ def leaky_relu(x, negative_slope=0.01):
     check_floating(x, "leaky_relu")
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
         raise TypeError(f"leaky_relu: expected a number for negative_slope, got {negative_slope!r}")
-    return LeakyReLU.apply(x, float(negative_slope))
+    return written_into(x, LeakyReLU.apply(x, float(negative_slope)), inplace, "leaky_relu")
 
 
 def tanh(x):
@@ -402,7 +406,7 @@ def sigmoid(x):
     return Sigmoid.apply(x)
 
 
-def silu(x):
+def silu(x, inplace=False):
     """Sigmoid-weighted linear unit ``silu(x) = x * sigmoid(x)``, element-wise.
 
     Also called Swish (Ramachandran, Zoph & Le, 2017, "Searching for Activation Functions");
@@ -412,7 +416,7 @@ def silu(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "silu")
-    return SiLU.apply(x)
+    return written_into(x, SiLU.apply(x), inplace, "silu")
 
 
 def _check_number(value, name, op):
@@ -421,7 +425,7 @@ def _check_number(value, name, op):
     return float(value)
 
 
-def hardtanh(x, min_val=-1.0, max_val=1.0):
+def hardtanh(x, min_val=-1.0, max_val=1.0, inplace=False):
     """Hard tanh ``y = clip(x, min_val, max_val)``, element-wise: tanh's cheap piecewise-linear
     stand-in (Collobert, "Large Scale Machine Learning", PhD thesis, 2004).
 
@@ -437,14 +441,14 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     lo, hi = _check_number(min_val, "min_val", "hardtanh"), _check_number(max_val, "max_val", "hardtanh")
     if lo > hi:
         raise ValueError(f"hardtanh: expected min_val <= max_val, got min_val={lo}, max_val={hi}")
-    return Hardtanh.apply(x, lo, hi)
+    return written_into(x, Hardtanh.apply(x, lo, hi), inplace, "hardtanh")
 
 
 #: ReLU6's cap (Krizhevsky 2010; MobileNet, Howard et al. 2017): activations stay in [0, 6].
 RELU6_CAP = 6.0
 
 
-def relu6(x):
+def relu6(x, inplace=False):
     """``relu6(x) = min(max(x, 0), 6)``, element-wise: the capped ReLU of Krizhevsky's
     "Convolutional Deep Belief Networks on CIFAR-10" (2010), kept by MobileNet for low-precision
     arithmetic. It is ``hardtanh(x, 0, 6)``, as in PyTorch: the derivative is 0 at 0 and at 6.
@@ -453,10 +457,10 @@ def relu6(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "relu6")
-    return Hardtanh.apply(x, 0.0, RELU6_CAP)
+    return written_into(x, Hardtanh.apply(x, 0.0, RELU6_CAP), inplace, "relu6")
 
 
-def elu(x, alpha=1.0):
+def elu(x, alpha=1.0, inplace=False):
     """Exponential linear unit ``y = x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (Clevert,
     Unterthiner & Hochreiter, "Fast and Accurate Deep Network Learning by Exponential Linear Units
     (ELUs)", ICLR 2016).
@@ -469,7 +473,7 @@ def elu(x, alpha=1.0):
     Returns a Tensor of the same shape.
     """
     check_floating(x, "elu")
-    return ELU.apply(x, _check_number(alpha, "alpha", "elu"))
+    return written_into(x, ELU.apply(x, _check_number(alpha, "alpha", "elu")), inplace, "elu")
 
 
 def gelu(x, approximate="none"):
@@ -509,7 +513,7 @@ def softplus(x, beta=1.0, threshold=20.0):
     return Softplus.apply(x, beta, _check_number(threshold, "threshold", "softplus"))
 
 
-def hardswish(x):
+def hardswish(x, inplace=False):
     """Hard swish ``y = x relu6(x + 3) / 6``, element-wise: swish (silu) with the sigmoid replaced by
     a piecewise-linear ramp (Howard et al., "Searching for MobileNetV3", ICCV 2019).
 
@@ -520,10 +524,10 @@ def hardswish(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "hardswish")
-    return Hardswish.apply(x)
+    return written_into(x, Hardswish.apply(x), inplace, "hardswish")
 
 
-def hardsigmoid(x):
+def hardsigmoid(x, inplace=False):
     """Hard sigmoid ``y = relu6(x + 3) / 6``, element-wise: the piecewise-linear sigmoid of
     MobileNetV3's squeeze-and-excitation gates (Howard et al., ICCV 2019).
 
@@ -533,7 +537,7 @@ def hardsigmoid(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "hardsigmoid")
-    return Hardsigmoid.apply(x)
+    return written_into(x, Hardsigmoid.apply(x), inplace, "hardsigmoid")
 
 
 #: SELU's constants, chosen so activations keep mean 0 and variance 1 (Klambauer et al.,
@@ -572,7 +576,7 @@ def logsigmoid(x):
     return -softplus(-x)
 
 
-def mish(x):
+def mish(x, inplace=False):
     """Mish ``y = x tanh(softplus(x))``, element-wise (Misra, "Mish: A Self Regularized
     Non-Monotonic Activation Function", BMVC 2020).
 
@@ -580,7 +584,7 @@ def mish(x):
         x: Tensor of any shape, floating point. Returns a Tensor of the same shape.
     """
     check_floating(x, "mish")
-    return Mish.apply(x)
+    return written_into(x, Mish.apply(x), inplace, "mish")
 
 
 def _dim_or_axis(dim, axis, op):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import array_namespace, random_uniform
+from .setitem import written_into
 from .sizes import check_floating
 
 
@@ -96,7 +97,7 @@ def linear(x, weight, bias=None):
     return Linear.apply(x, weight, bias)
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x, p=0.5, training=True, inplace=False):
     """Inverted dropout (Srivastava et al., 2014, "Dropout: A Simple Way to Prevent Neural
     Networks from Overfitting").
 
@@ -109,6 +110,7 @@ def dropout(x, p=0.5, training=True):
         x: Tensor of any shape, floating point.
         p: probability of dropping an element, in [0, 1]; default 0.5. ``p = 1`` gives zeros.
         training: ``False`` (evaluation) makes dropout the identity.
+        inplace: PyTorch's; writes the result into ``x`` and returns ``x`` (``setitem.written_into``).
     Returns a Tensor of the same shape; when ``training`` is False or ``p`` is 0, ``x`` itself.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)):
@@ -118,4 +120,4 @@ def dropout(x, p=0.5, training=True):
     check_floating(x, "dropout")
     if not training or p == 0:
         return x
-    return Dropout.apply(x, float(p))
+    return written_into(x, Dropout.apply(x, float(p)), inplace, "dropout")

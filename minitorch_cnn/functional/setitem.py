@@ -54,3 +54,15 @@ def setitem(x, index, v):
     ``Tensor.__setitem__`` is what rebinds ``x``). ``index`` may hold Tensors (masks, indices)."""
     return SetItem.apply(x, v, index=raw_index(index, x.ndim))
 
+
+
+def written_into(x, y, inplace, op):
+    """PyTorch's ``inplace=True`` (``F.relu(x, inplace=True)``, ``nn.ReLU(inplace=True)``): ``y``
+    written into ``x`` as ``x[...] = y`` (recorded in the graph like every in-place op, and refused
+    on a leaf that requires grad, as PyTorch), and ``x`` returned; ``y`` when ``inplace`` is False.
+    It saves no memory here, since ``y`` is computed first: it keeps code written for PyTorch
+    running with the same results."""
+    if not inplace or y is x:
+        return y
+    x._assign(op, ..., y)
+    return x

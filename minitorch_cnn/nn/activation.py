@@ -1,5 +1,6 @@
 """Activation layers: thin modules around :mod:`minitorch_cnn.functional.activation`, so they
-can sit in a ``Sequential`` and carry forward hooks."""
+can sit in a ``Sequential`` and carry forward hooks. Those PyTorch gives an ``inplace`` argument
+take it too (``nn.ReLU(inplace=True)``), with the functional op's meaning."""
 
 from __future__ import annotations
 
@@ -7,25 +8,37 @@ from .. import functional as F
 from .module import Module
 
 
+def _inplace_repr(inplace):
+    return ", inplace=True" if inplace else ""
+
+
 class ReLU(Module):
     """``max(x, 0)``; its derivative at 0 is taken as 0."""
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
     """``x`` for ``x > 0``, ``negative_slope * x`` otherwise (default slope 0.01, as in PyTorch)."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace)}"
 
 
 class Tanh(Module):
@@ -45,8 +58,15 @@ class Sigmoid(Module):
 class SiLU(Module):
     """``x * sigmoid(x)`` (also called swish)."""
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.silu(x)
+        return F.silu(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Softmax(Module):
@@ -80,37 +100,46 @@ class LogSoftmax(Module):
 class Hardtanh(Module):
     """``clip(x, min_val, max_val)``, default ``[-1, 1]``."""
 
-    def __init__(self, min_val=-1.0, max_val=1.0):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
         super().__init__()
         self.min_val = min_val
         self.max_val = max_val
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.hardtanh(x, self.min_val, self.max_val)
+        return F.hardtanh(x, self.min_val, self.max_val, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace_repr(self.inplace)}"
 
 
 class ReLU6(Module):
     """``min(max(x, 0), 6)`` (MobileNet's capped ReLU)."""
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.relu6(x)
+        return F.relu6(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class ELU(Module):
     """``x`` for ``x > 0``, ``alpha (e^x - 1)`` otherwise (default alpha 1)."""
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha=1.0, inplace=False):
         super().__init__()
         self.alpha = alpha
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}{_inplace_repr(self.inplace)}"
 
 
 class GELU(Module):
@@ -143,21 +172,37 @@ class Softplus(Module):
 
 
 class Hardswish(Module):
-    """``x relu6(x + 3) / 6`` (MobileNetV3)."""
+    """``x relu6(x + 3) / 6`` (MobileNetV3); PyTorch's repr does not show ``inplace``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.hardswish(x)
+        return F.hardswish(x, inplace=self.inplace)
 
 
 class Hardsigmoid(Module):
-    """``relu6(x + 3) / 6`` (MobileNetV3's squeeze-and-excitation gate)."""
+    """``relu6(x + 3) / 6`` (MobileNetV3's squeeze-and-excitation gate); PyTorch's repr does not
+    show ``inplace``."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.hardsigmoid(x)
+        return F.hardsigmoid(x, inplace=self.inplace)
 
 
 class Mish(Module):
     """``x tanh(softplus(x))``."""
 
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
-        return F.mish(x)
+        return F.mish(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""

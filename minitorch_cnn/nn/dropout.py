@@ -11,14 +11,15 @@ class Dropout(Module):
     ``training``; pass the input through unchanged in evaluation. See
     :func:`~minitorch_cnn.functional.dropout`."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: expected p in [0, 1], got {p!r}")
         self.p = float(p)
+        self.inplace = inplace
 
     def forward(self, x):
-        return F.dropout(x, self.p, training=self.training)
+        return F.dropout(x, self.p, training=self.training, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
