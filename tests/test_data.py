@@ -280,6 +280,16 @@ def test_loader_drop_last():
     assert len(DataLoader(numbered_dataset(8), batch_size=4, drop_last=True)) == 2
 
 
+def test_loader_accepts_pytorchs_num_workers_and_pin_memory():
+    # d2l's DataLoader(dataset, batch_size, shuffle=train, num_workers=4): the same batches as without.
+    mt.manual_seed(3)
+    expected = sample_ids(DataLoader(numbered_dataset(10), 4, shuffle=True))
+    mt.manual_seed(3)
+    assert sample_ids(DataLoader(numbered_dataset(10), 4, shuffle=True, num_workers=4, pin_memory=True)) == expected
+    with pytest.raises(ValueError, match="DataLoader: expected num_workers to be a non-negative integer, got -1"):
+        DataLoader(numbered_dataset(10), num_workers=-1)
+
+
 @settings(max_examples=20, deadline=None)
 @given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(), shuffle=st.booleans())
 def test_loader_covers_every_sample_once_per_epoch(n, batch_size, drop_last, shuffle):

@@ -31,6 +31,9 @@ class DataLoader:
         sampler: an iterable of dataset indices with ``__len__`` that sets each epoch's order,
             e.g. a :class:`~minitorch_cnn.data.DistributedSampler` giving this process its
             shard; ``N`` is then ``len(sampler)``. Excludes ``shuffle``, as in PyTorch.
+        num_workers, pin_memory: PyTorch's worker processes and page-locked copies, accepted so
+            d2l's ``DataLoader(..., num_workers=4)`` runs; they change nothing here: every batch is
+            sliced from arrays already in memory, in this process.
 
     ``len(loader)`` is the number of batches: ``ceil(N / B)``, or ``floor(N / B)`` with
     ``drop_last``. A dataset with a ``get_batch(index)`` method (every :class:`TensorDataset`)
@@ -42,7 +45,9 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, drop_last=False, transform=None, device=None,
-                 seed=None, sampler=None):
+                 seed=None, sampler=None, num_workers=0, pin_memory=False):
+        if isinstance(num_workers, bool) or not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+            raise ValueError(f"DataLoader: expected num_workers to be a non-negative integer, got {num_workers!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: expected batch_size to be a positive integer, got {batch_size!r}")
         if transform is not None and not callable(transform):
