@@ -13,7 +13,7 @@ from .summary import summary, receptive_field
 from . import visualize
 
 __version__ = "0.1.0"
-from .creation import zeros, ones, full, rand, randn, normal, arange, eye
+from .creation import zeros, ones, full, rand, randn, randint, normal, arange, eye
 from .creation import zeros_like, ones_like, full_like, rand_like, randn_like
 from .creation import float16, half, float32, float64, double, int32, int64, long, uint8
 from .functional.arithmetic import add, sub, mul, div, pow, exp, log, sqrt, rsqrt, abs, clamp, clip, where, maximum, minimum, matmul, clone

@@ -275,6 +275,13 @@ def random_normal(shape, like, mean=0.0, std=1.0, *, out=None):
     return xp.astype(from_numpy(host, like), like.dtype)
 
 
+def random_integers(shape, like, low, high):
+    """Integers drawn uniformly from ``[low, high)`` with ``like``'s library, device and dtype, from
+    the seeded generator (``mt.randint``)."""
+    host = generator().integers(low, high, size=tuple(shape))
+    return array_namespace(like).astype(from_numpy(host, like), like.dtype)
+
+
 def _host_out(out):
     """The host array to draw ``out``'s values into: ``out`` itself when NumPy can write there
     (a float32 or float64 ndarray), else a new one of its shape in float32 or float64."""

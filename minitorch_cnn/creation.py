@@ -1,5 +1,5 @@
-"""Creating tensors: ``zeros``, ``ones``, ``full``, ``rand``, ``randn``, ``normal``, ``arange``,
-``eye`` and the ``*_like`` versions, with PyTorch's signatures.
+"""Creating tensors: ``zeros``, ``ones``, ``full``, ``rand``, ``randn``, ``randint``, ``normal``,
+``arange``, ``eye`` and the ``*_like`` versions, with PyTorch's signatures.
 
 * Sizes are given as ``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``.
 * ``dtype`` defaults to the default float dtype (``backend.DEFAULT_DTYPE``, float32), except
@@ -98,6 +98,21 @@ def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False):
 def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal draws (mean 0, standard deviation 1)."""
     return _random("randn", backend.random_normal, _sizes(sizes, size), dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad=False):
+    """Integers drawn uniformly from ``[low, high)``, int64 unless ``dtype`` says otherwise, in
+    ``torch.randint``'s two forms: ``randint(10, (3,))`` (from 0) and ``randint(0, 10, (3,))``."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high
+    if size is None or high is None:
+        raise TypeError(f"randint: expected randint(high, size) or randint(low, high, size), got low={low!r}, "
+                        f"high={high!r}, size={size!r}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)) or low >= high:
+        raise ValueError(f"randint: expected ints low < high, got low={low!r}, high={high!r}")
+    xp, where = _where(device)
+    template = xp.zeros((), dtype=_dtype(xp, dtype or "int64"), device=where)
+    return Tensor(backend.random_integers(_size("randint", (size,)), template, low, high), requires_grad=requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None, requires_grad=False):

@@ -68,6 +68,25 @@ def test_rand_randn_follow_manual_seed():
     assert 0.0 <= a.detach().numpy().min() and a.detach().numpy().max() < 1.0
 
 
+def test_randint_in_both_of_torchs_forms():
+    torch = pytest.importorskip("torch")
+    for args, kwargs in [((10, (3, 4)), {}), ((2, 5, (1000,)), {}), ((3, 4), {"size": (2,)}), ((0, 2, (5,)), {"dtype": mt.float32})]:
+        theirs = torch.randint(*args, **{k: (torch.float32 if k == "dtype" else v) for k, v in kwargs.items()})
+        ours = mt.randint(*args, **kwargs)
+        assert ours.shape == tuple(theirs.shape)
+        assert backend.dtype_name(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    draws = mt.randint(2, 5, (1000,)).numpy()
+    assert set(draws.tolist()) == {2, 3, 4}
+    mt.manual_seed(1)
+    first = mt.randint(100, (5,)).tolist()
+    mt.manual_seed(1)
+    assert mt.randint(100, (5,)).tolist() == first
+    with pytest.raises(ValueError, match="randint: expected ints low < high, got low=5, high=5"):
+        mt.randint(5, 5, (2,))
+    with pytest.raises(TypeError, match="randint: expected randint"):
+        mt.randint(5)
+
+
 def test_normal_with_numbers_and_with_tensors():
     x = mt.normal(2.0, 0.5, (2000,))
     assert x.shape == (2000,) and backend.dtype_name(x.dtype) == "float32"
