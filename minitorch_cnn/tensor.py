@@ -687,6 +687,11 @@ def to_arguments(args, device=None, dtype=None):
     return device, dtype
 
 
+def is_tensor(obj):
+    """Whether ``obj`` is a :class:`Tensor` (``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
 def tensor(data, requires_grad=False, dtype=None, device=None):
     """A new :class:`Tensor` holding a copy of ``data``, as ``torch.tensor``: changing ``data``
     afterwards does not change the tensor (:func:`as_tensor` and :func:`from_numpy` share instead).

@@ -290,6 +290,19 @@ def test_elementwise_gradcheck(name, ours, theirs, hosts, xp):
     check_grad(ours, xp, *hosts)
 
 
+@pytest.mark.parametrize("name, args", [("relu", ()), ("sigmoid", ()), ("tanh", ()), ("softmax", (1,)), ("log_softmax", (-1,))])
+def test_activations_at_the_top_level_as_torch(name, args):
+    torch = pytest.importorskip("torch")
+    check_torch(lambda x: getattr(mt, name)(x, *args), lambda x: getattr(torch, name)(x, *args), host(3, 4))
+
+
+def test_float_and_is_tensor_as_torch():
+    y_hat, y = mt.tensor([[0.1, 0.9], [0.8, 0.2]]), mt.tensor([1, 1])
+    accuracy = (y_hat.argmax(dim=1) == y).type(mt.float).mean()
+    assert mt.float == mt.float32 and accuracy.dtype == mt.float32 and accuracy.item() == 0.5
+    assert mt.is_tensor(y) and not mt.is_tensor(np.ones(2))
+
+
 def test_maximum_and_minimum_split_ties_as_torch():
     a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
     check_torch(lambda x, y: mt.maximum(x, y), lambda x, y: x.maximum(y), a, b)
