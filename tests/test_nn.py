@@ -484,6 +484,29 @@ def test_sequential_from_an_ordered_dict_keeps_the_names():
     assert list(seq.state_dict()) == ["conv.weight", "conv.bias"]
 
 
+def test_a_new_head_by_item_assignment_as_torch():
+    # Fine-tuning: model.classifier[-1] = nn.Linear(...) replaces the layer in place, keeping its name.
+    def build(nn):
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 10))
+        model[-1] = nn.Linear(8, 5)
+        model[0] = nn.Conv2d(1, 2, 3, bias=False)
+        blocks = nn.ModuleList([nn.ReLU(), nn.Tanh()])
+        blocks[1] = nn.Sigmoid()
+        return model, blocks
+    model, blocks = build(nn)
+    assert list(model.state_dict()) == ["0.weight", "2.weight", "2.bias"]
+    assert model(mt.ones(1, 1, 4, 4)).shape == (1, 5) and isinstance(blocks[-1], nn.Sigmoid)
+    named = nn.Sequential({"features": nn.ReLU(), "fc": nn.Linear(2, 3)})
+    named[1] = nn.Linear(2, 4)
+    assert list(named.state_dict()) == ["fc.weight", "fc.bias"] and named.fc.out_features == 4
+    with pytest.raises(IndexError, match="Sequential: index 3 is out of range for 3 modules"):
+        model[3] = nn.ReLU()
+    with pytest.raises(TypeError, match="Sequential.__setitem__: expected a Module, got int"):
+        model[0] = 3
+    torch = torch_or_skip()
+    assert repr(build(nn)) == repr(build(torch.nn))
+
+
 def test_module_list_registers_without_chaining():
     blocks = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
     blocks.append(nn.Linear(2, 1))

@@ -454,8 +454,8 @@ class Sequential(Module):
     """Layers applied one after another: ``Sequential(Conv2d(1, 6, 5), Tanh(), AvgPool2d(2))``.
 
     Children are named ``"0"``, ``"1"``, ... (or by the keys of an ordered dict), so the first
-    conv's weight is ``"0.weight"``. Supports ``len``, iteration, ``seq[i]``, ``seq[a:b]`` and
-    ``append``.
+    conv's weight is ``"0.weight"``. Supports ``len``, iteration, ``seq[i]``, ``seq[a:b]``,
+    ``seq[i] = module`` (a new head: ``model.classifier[6] = Linear(4096, 2)``) and ``append``.
     """
 
     def __init__(self, *modules):
@@ -490,6 +490,11 @@ class Sequential(Module):
             return Sequential(collections.OrderedDict(items[index]))
         return items[_check_index(index, len(items), "Sequential")][1]
 
+    def __setitem__(self, index, module):
+        _check_module(module, "Sequential.__setitem__")
+        names = list(self._modules)
+        setattr(self, names[_check_index(index, len(names), "Sequential")], module)
+
 
 class ModuleList(Module):
     """A list of sub-modules that are registered (so their parameters are found) but not chained:
@@ -521,6 +526,10 @@ class ModuleList(Module):
         if isinstance(index, slice):
             return ModuleList(items[index])
         return items[_check_index(index, len(items), "ModuleList")]
+
+    def __setitem__(self, index, module):
+        _check_module(module, "ModuleList.__setitem__")
+        setattr(self, str(_check_index(index, len(self._modules), "ModuleList")), module)
 
 
 def _check_module(module, op):
