@@ -369,7 +369,7 @@ EXPECTED_REPR = """Net(
     (2): ReLU()
     (3): MaxPool2d(kernel_size=2, stride=2, padding=0)
   )
-  (flatten): Flatten(start_dim=1)
+  (flatten): Flatten(start_dim=1, end_dim=-1)
   (fc): Linear(in_features=16, out_features=5, bias=True)
 )"""
 
@@ -393,6 +393,7 @@ def test_repr_is_nested_like_pytorch():
     lambda nn: nn.Sequential(nn.ReLU(inplace=True), nn.LeakyReLU(0.2, True), nn.ReLU6(True), nn.Hardtanh(inplace=True),
                              nn.ELU(inplace=True), nn.SiLU(True), nn.Hardswish(True), nn.Hardsigmoid(True), nn.Mish(True)),
     lambda nn: nn.Sequential(nn.Dropout(0.5), nn.Dropout(p=0.2, inplace=True)),
+    lambda nn: nn.Sequential(nn.Flatten(), nn.Flatten(0, 2)),
 ])
 def test_layer_repr_matches_pytorch(build):
     torch = torch_or_skip()

@@ -47,17 +47,18 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """Merge the axes from ``start_dim`` on: ``(N, C, H, W) -> (N, C*H*W)`` by default."""
+    """Merge the axes from ``start_dim`` to ``end_dim``: ``(N, C, H, W) -> (N, C*H*W)`` by default."""
 
-    def __init__(self, start_dim=1):
+    def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim = start_dim
+        self.end_dim = end_dim
 
     def forward(self, x):
-        return F.flatten(x, start_dim=self.start_dim)
+        return F.flatten(x, start_dim=self.start_dim, end_dim=self.end_dim)
 
     def extra_repr(self):
-        return f"start_dim={self.start_dim}"
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Identity(Module):
