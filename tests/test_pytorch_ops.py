@@ -303,6 +303,19 @@ def test_float_and_is_tensor_as_torch():
     assert mt.is_tensor(y) and not mt.is_tensor(np.ones(2))
 
 
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+def test_shapes_that_do_not_broadcast_name_the_op(op):
+    # A residual Y + X whose shortcut kept 3 channels at full size while Y has 6 at half size.
+    Y, X = mt.rand(1, 6, 3, 3), mt.rand(1, 3, 6, 6)
+    with pytest.raises(ValueError, match=rf"{op}: shapes \(1, 6, 3, 3\) and \(1, 3, 6, 6\) do not broadcast: .* sizes 3 and 6"):
+        getattr(mt, op)(Y, X)
+    Y.requires_grad_()
+    with pytest.raises(ValueError, match=r"add: shapes \(1, 6, 3, 3\) and \(1, 3, 6, 6\) do not broadcast"):
+        Y = Y * 1.0
+        Y += X
+    assert getattr(mt, op)(mt.rand(3, 1), mt.rand(4)).shape == (3, 4)
+
+
 def test_maximum_and_minimum_split_ties_as_torch():
     a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
     check_torch(lambda x, y: mt.maximum(x, y), lambda x, y: x.maximum(y), a, b)

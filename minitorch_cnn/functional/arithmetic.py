@@ -418,24 +418,37 @@ def clone(a):
     return Clone.apply(_tensor(a))
 
 
+def _pair(op, a, b, to_float=False):
+    """The operands of a broadcasting op, promoted; shapes that do not broadcast (a residual
+    ``Y + X`` whose shortcut missed its 1x1 conv) are refused here, naming the op, instead of in a
+    NumPy traceback."""
+    a, b = _operand(a), _operand(b)
+    sa, sb = _shape(a), _shape(b)
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(f"{op}: shapes {sa} and {sb} do not broadcast: aligned from the last dim, sizes "
+                             f"{x} and {y} differ and neither is 1")
+    return promote(a, b, to_float=to_float)
+
+
 def add(a, b):
     """``a + b`` with broadcasting."""
-    return Add.apply(*promote(_operand(a), _operand(b)))
+    return Add.apply(*_pair("add", a, b))
 
 
 def sub(a, b):
     """``a - b`` with broadcasting."""
-    return Sub.apply(*promote(_operand(a), _operand(b)))
+    return Sub.apply(*_pair("sub", a, b))
 
 
 def mul(a, b):
     """``a * b`` with broadcasting."""
-    return Mul.apply(*promote(_operand(a), _operand(b)))
+    return Mul.apply(*_pair("mul", a, b))
 
 
 def div(a, b):
     """``a / b`` with broadcasting; true division, so integer tensors give floats (as in PyTorch)."""
-    return Div.apply(*promote(_operand(a), _operand(b), to_float=True))
+    return Div.apply(*_pair("div", a, b, to_float=True))
 
 
 def pow(a, b):
@@ -444,7 +457,7 @@ def pow(a, b):
     a, b = _operand(a), _operand(b)
     if not hasattr(a, "shape") and not hasattr(b, "shape"):
         raise TypeError(f"pow: expected a Tensor base or exponent, got {type(a).__name__} and {type(b).__name__}")
-    return Pow.apply(*promote(a, b))
+    return Pow.apply(*_pair("pow", a, b))
 
 
 def neg(a):
@@ -507,12 +520,12 @@ def where(condition, a, b):
 
 def maximum(a, b):
     """Element-wise ``max(a, b)``, broadcast; a tie gives each operand half the gradient."""
-    return Maximum.apply(*promote(_operand(a), _operand(b)), largest=True)
+    return Maximum.apply(*_pair("maximum", a, b), largest=True)
 
 
 def minimum(a, b):
     """Element-wise ``min(a, b)``, broadcast; a tie gives each operand half the gradient."""
-    return Maximum.apply(*promote(_operand(a), _operand(b)), largest=False)
+    return Maximum.apply(*_pair("minimum", a, b), largest=False)
 
 
 def matmul(a, b):
