@@ -349,6 +349,20 @@ def test_dtype_mismatch_is_a_type_error():
 def test_input_must_be_a_tensor():
     with pytest.raises(TypeError, match="conv2d: expected input to be a Tensor, got list"):
         F.conv2d([[1.0]], mt.tensor(np.zeros((1, 1, 1, 1))))
+    # A NumPy batch given to a model ended in an AttributeError deep in conv2d.
+    model = mt.nn.Sequential(mt.nn.Conv2d(1, 2, 3), mt.nn.MaxPool2d(2))
+    with pytest.raises(TypeError, match=r"layer '0' of Sequential .*conv2d: expected input to be a Tensor, got ndarray"):
+        model(np.zeros((1, 1, 8, 8), np.float32))
+    with pytest.raises(TypeError, match=r"max_pool2d: expected input to be a Tensor, got ndarray \(mt.tensor\(x\) makes one\)"):
+        F.max_pool2d(np.zeros((1, 1, 8, 8), np.float32), 2)
+
+
+def test_one_unbatched_image_is_refused_with_the_fix():
+    conv = mt.nn.Conv2d(1, 6, 5)
+    message = r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(1, 28, 28\) \(one image \(C, H, W\) needs a batch axis: x.unsqueeze\(0\)\)"
+    with pytest.raises(ValueError, match=message):
+        conv(mt.randn(1, 28, 28))
+    assert conv(mt.randn(1, 28, 28).unsqueeze(0)).shape == (1, 6, 24, 24)
 
 
 def test_im2col_and_col2im_check_their_shapes():

@@ -31,7 +31,7 @@ from ..autograd import Function
 from ..backend import array_namespace, dtype_name
 from ..methods import choose, register
 from .shape import pad, pad_array
-from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
+from .sizes import check_ndim, check_tensor, conv2d_output_shape, pair, tap_slices
 
 
 def _zeros(xp, shape, like):
@@ -295,7 +295,8 @@ def _same_padding(x, kernel, stride, dilation):
 
 def _check_conv_args(x, weight, bias, groups):
     """The shape and dtype checks of :func:`conv2d`, with messages that name both shapes."""
-    for name, a in (("input", x), ("weight", weight), ("bias", bias)):
+    check_tensor(x, "conv2d")
+    for name, a in (("weight", weight), ("bias", bias)):
         if a is not None and not hasattr(a, "shape"):
             raise TypeError(f"conv2d: expected {name} to be a Tensor, got {type(a).__name__}")
     check_ndim(x, 4, "conv2d", "(N, C, H, W)")

@@ -18,7 +18,7 @@ from ..backend import array_namespace, dtype_name
 from ..methods import choose, register
 from ..tensor import Tensor
 from .shape import pad_array
-from .sizes import check_ndim, conv2d_output_shape, pair, tap_slices
+from .sizes import check_ndim, check_tensor, conv2d_output_shape, pair, tap_slices
 
 
 def _overhang(size, span, s, p, out):
@@ -261,6 +261,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     Returns:
         ``(N, C, Ho, Wo)`` tensor, or ``(y, indices)`` with ``return_indices=True``.
     """
+    check_tensor(x, "max_pool2d")
     dilation = pair(dilation, "dilation", "max_pool2d")
     kh, kw, sh, sw, ph, pw = _pool_params(x, kernel_size, stride, padding, "max_pool2d", ceil_mode, dilation)
     function = choose("max_pool2d", method, x.array, dilation=dilation)

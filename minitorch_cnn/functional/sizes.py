@@ -98,7 +98,18 @@ def tap_slices(i, j, Ho, Wo, stride, dilation=(1, 1)):
 def check_ndim(x, ndim, op, layout):
     """Raise a clear ValueError unless ``x`` has ``ndim`` dimensions laid out as ``layout``."""
     if len(x.shape) != ndim:
-        raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}")
+        # PyTorch's conv and pooling layers also take one unbatched image (C, H, W); ours do not.
+        hint = " (one image (C, H, W) needs a batch axis: x.unsqueeze(0))" if layout == "(N, C, H, W)" and len(
+            x.shape) == 3 else ""
+        raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {tuple(x.shape)}{hint}")
+
+
+def check_tensor(x, op, name="input"):
+    """Raise a clear TypeError unless ``x`` is a Tensor (a NumPy array given to a layer, as PyTorch refuses it)."""
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a Tensor, got {type(x).__name__} (mt.tensor(x) makes one)")
 
 
 def check_floating(x, op, name="input"):
