@@ -4,7 +4,9 @@
 A checkpoint is any nest of dicts and lists whose leaves are arrays (NumPy, CuPy, Tensors) or JSON
 values (numbers, strings, booleans, None). Arrays are stored as ``.npz`` members; the structure
 around them is stored as one JSON string member, ``__structure__``, where each array is replaced by
-``{"__array__": "<member name>"}``. Nothing is pickled, so loading a checkpoint cannot run code.
+``{"__array__": "<member name>"}`` (``{"__tensor__": ...}`` for a Tensor, which loads as a Tensor on
+the CPU, as d2l's ``torch.save(x, "x-file"); torch.load("x-file")`` expects). Nothing is pickled,
+so loading a checkpoint cannot run code.
 
 Every write (:func:`atomic_write`) goes to a partial file in the same folder
 (``.NAME.partial-XXXX``), is flushed to disk, and only then renamed over the target: a save that
@@ -34,7 +36,9 @@ def _flatten(obj, arrays, prefix):
     from .tensor import Tensor
 
     if isinstance(obj, Tensor):
-        obj = obj.array
+        key = f"a{len(arrays)}:{prefix}"
+        arrays[key] = backend.to_numpy(obj.array)
+        return {"__tensor__": key}
     if isinstance(obj, np.generic):
         return obj.item()
     if backend.is_array(obj):
@@ -61,6 +65,10 @@ def _unflatten(obj, arrays):
     if isinstance(obj, dict):
         if set(obj) == {"__array__"}:
             return arrays[obj["__array__"]]
+        if set(obj) == {"__tensor__"}:
+            from .tensor import Tensor
+
+            return Tensor(arrays[obj["__tensor__"]])
         if set(obj) == {_INT_KEYS}:
             return {int(k) if k.lstrip("-").isdigit() else k: _unflatten(v, arrays) for k, v in obj[_INT_KEYS].items()}
         return {k: _unflatten(v, arrays) for k, v in obj.items()}

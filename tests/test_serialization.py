@@ -44,6 +44,18 @@ def test_state_dict_round_trip_with_pytorchs_load_arguments(tmp_path):
         mt.load(path, map_location="cuda")
 
 
+def test_tensors_load_back_as_tensors_and_arrays_as_arrays(tmp_path):
+    # d2l 6.6: torch.save(x, "x-file"); x2 = torch.load("x-file") gives a tensor back.
+    x, y = mt.arange(4), mt.zeros(4, requires_grad=True)
+    mt.save(x, tmp_path / "x-file")
+    x2 = mt.load(tmp_path / "x-file")
+    assert isinstance(x2, mt.Tensor) and x2.tolist() == [0, 1, 2, 3] and x2.dtype == mt.int64
+    mt.save({"x": x, "y": y, "n": np.ones(2)}, tmp_path / "mydict")
+    back = mt.load(tmp_path / "mydict")
+    assert isinstance(back["y"], mt.Tensor) and not back["y"].requires_grad and back["y"].tolist() == [0.0] * 4
+    assert isinstance(back["n"], np.ndarray)
+
+
 def test_pickled_file_is_refused_with_a_message(tmp_path):
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
