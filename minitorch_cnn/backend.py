@@ -79,7 +79,9 @@ def dtype_of(xp, name):
 def dtype_name(dtype) -> str:
     """A short printable name (``'float32'``) for any library's dtype."""
     text = str(dtype)
-    for name in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"):
+    # Unsigned names first: "int8" is inside "uint8".
+    for name in ("float16", "float32", "float64", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32",
+                 "int64", "bool"):
         if name in text:
             return name
     return text

@@ -512,6 +512,17 @@ def test_t_transposes_a_matrix_and_leaves_a_vector():
         mt.ones(2, 3, 4).t()
 
 
+def test_unsigned_dtypes_keep_their_names():
+    # A uint8 image was called int8 in type() and in every dtype error ("expected ... dtype int8").
+    torch = pytest.importorskip("torch")
+    image = mt.zeros(1, 1, 5, 5, dtype=mt.uint8)
+    assert image.type() == "uint8" == str(torch.zeros(1, dtype=torch.uint8).dtype).replace("torch.", "")
+    assert [backend.dtype_name(np.dtype(f"{u}int{b}")) for u in ("u", "") for b in (8, 16, 32, 64)] == [
+        "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64"]
+    with pytest.raises(TypeError, match="conv2d: expected weight with the input's dtype uint8, got float32"):
+        mt.nn.Conv2d(1, 2, 3)(image)
+
+
 def test_type_float_double_long_convert():
     x = mt.tensor([1.5, 2.5])
     assert backend.dtype_name(x.type(mt.float64).dtype) == "float64"
