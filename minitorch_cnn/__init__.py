@@ -1,7 +1,7 @@
 """minitorch_cnn: a from-scratch teaching framework for convolutional networks."""
 
 from .backend import cuda_is_available, device, manual_seed, get_rng_state, set_rng_state
-from .autograd import Function, no_grad, enable_grad, is_grad_enabled
+from .autograd import Function, no_grad, enable_grad, inference_mode, is_grad_enabled
 from .tensor import Tensor, tensor, as_tensor, from_numpy, is_tensor
 from .gradcheck import gradcheck, gradcheck_module, GradcheckError
 from .serialization import save, load

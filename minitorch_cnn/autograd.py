@@ -51,6 +51,12 @@ def enable_grad():
         _grad_state["enabled"] = previous
 
 
+def inference_mode(mode=True):
+    """PyTorch's ``torch.inference_mode()`` for evaluation: :func:`no_grad` here (PyTorch's also
+    marks the tensors it makes as never needing a graph); ``mode=False`` records as usual."""
+    return no_grad() if mode else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def backward_rule(function, rule):
     """Inside the block, every backward pass calls ``rule(ctx, grad)`` instead of

@@ -92,6 +92,20 @@ def test_no_grad_records_nothing():
     assert not y.requires_grad
 
 
+def test_inference_mode_records_nothing_as_a_context_and_a_decorator():
+    x = mt.tensor(np.ones(3), requires_grad=True)
+    with mt.inference_mode():
+        assert not (x * 2).requires_grad
+    with mt.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @mt.inference_mode()
+    def predict(t):
+        return t * 2
+
+    assert not predict(x).requires_grad and mt.is_grad_enabled()
+
+
 def test_comparisons_carry_no_gradient():
     x = mt.tensor([1.0, 3.0], requires_grad=True)
     mask = x > 2.0
