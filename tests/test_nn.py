@@ -367,7 +367,7 @@ EXPECTED_REPR = """Net(
     (0): Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
     (1): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
     (2): ReLU()
-    (3): MaxPool2d(kernel_size=2, stride=2, padding=0)
+    (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
   )
   (flatten): Flatten(start_dim=1, end_dim=-1)
   (fc): Linear(in_features=16, out_features=5, bias=True)
@@ -394,6 +394,7 @@ def test_repr_is_nested_like_pytorch():
                              nn.ELU(inplace=True), nn.SiLU(True), nn.Hardswish(True), nn.Hardsigmoid(True), nn.Mish(True)),
     lambda nn: nn.Sequential(nn.Dropout(0.5), nn.Dropout(p=0.2, inplace=True)),
     lambda nn: nn.Sequential(nn.Flatten(), nn.Flatten(0, 2)),
+    lambda nn: nn.Sequential(nn.MaxPool2d(2), nn.MaxPool2d(3, 2, 1, dilation=2, return_indices=True, ceil_mode=True)),
 ])
 def test_layer_repr_matches_pytorch(build):
     torch = torch_or_skip()

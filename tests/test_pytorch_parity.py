@@ -486,3 +486,44 @@ def test_resnet_and_densenet_section():
     assert ours == {"residual": (4, 3, 6, 6), "downsample": (4, 6, 3, 3), "resnext": (4, 32, 96, 96),
                     "dense": (4, 23, 8, 8), "transition": (4, 10, 4, 4)}
     _same(ours, theirs)
+
+
+# ---------------------------------------------------------------- a student's training script, PyTorch idioms
+
+
+def section_training_script_idioms(torch, nn, F, path):
+    """What a student writes after the chapters: a device, explicit channels, torchvision's
+    in-place ReLUs, d2l's ``.data.normal_`` initialisation, ``zero_grad(set_to_none=True)``,
+    ``torch.save``/``torch.load(weights_only=True)`` of the state dict, then a new frozen-base head."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(4 * 4 * 4, 10)).to(device)
+    net[0].weight.data.normal_(0, 0.01)
+    net[0].bias.data.fill_(0)
+    X, y = torch.randn(6, 1, 8, 8).to(device), torch.randint(0, 10, (6,)).to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(net(X), y)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    torch.save(net.state_dict(), path)
+    clone = nn.Sequential(nn.Conv2d(1, 4, kernel_size=3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+    clone.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    with torch.inference_mode():
+        same = bool((clone(X) == net(X)).all())
+    clone.requires_grad_(False)
+    clone[-1] = nn.Linear(4 * 4 * 4, 3)
+    trainable = [name for name, p in clone.named_parameters() if p.requires_grad]
+    head = clone(X)
+    return {"same": same, "grad": net[0].weight.grad is None, "loss": isinstance(loss.item(), float),
+            "bias": float(net[0].bias.detach().abs().max()) > 0, "trainable": trainable, "head": tuple(head.shape),
+            "repr": repr(clone)}
+
+
+def test_training_script_idioms_section(tmp_path):
+    ours, theirs = _both(lambda torch, nn, F: section_training_script_idioms(torch, nn, F, str(tmp_path / "net.pt")))
+    assert ours["same"] and ours["grad"] and ours["trainable"] == ["4.weight", "4.bias"] and ours["head"] == (6, 3)
+    _same(ours, theirs)

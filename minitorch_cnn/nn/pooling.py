@@ -40,10 +40,9 @@ class MaxPool2d(Module):
                             return_indices=self.return_indices, method=self.method)
 
     def extra_repr(self):
-        text = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
-        text += f", dilation={self.dilation}" if self.dilation not in (1, (1, 1)) else ""
-        text += ", return_indices=True" if self.return_indices else ""
-        text += ", ceil_mode=True" if self.ceil_mode else ""
+        # PyTorch's text (which leaves out return_indices), then our method when one is forced.
+        text = (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
         return text + (f", method={self.method!r}" if self.method != "auto" else "")
 
 
