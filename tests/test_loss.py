@@ -292,6 +292,15 @@ def test_cross_entropy_loss_layer_stores_the_options_and_matches_torch():
                   theirs(torch.tensor(logits), torch.tensor(target)).detach().numpy(), rtol=1e-12, atol=1e-12)
 
 
+def test_cross_entropy_loss_built_with_logits_and_labels_says_how_to_call_it():
+    # The student's nn.CrossEntropyLoss(y_hat, y) built a layer and failed only when called.
+    message = (r"CrossEntropyLoss: expected weight=None or a \(C,\) tensor and an int ignore_index, got a tensor of "
+               r"shape \(4, 10\) and a tensor of shape \(4,\); .* nn.CrossEntropyLoss\(\)\(logits, labels\)")
+    with pytest.raises(TypeError, match=message):
+        mt.nn.CrossEntropyLoss(mt.randn(4, 10), mt.tensor([1, 2, 3, 4]))
+    assert mt.nn.CrossEntropyLoss(mt.ones(10), 3).ignore_index == 3
+
+
 # ---------------------------------------------------------------- nll_loss
 
 

@@ -18,6 +18,12 @@ class CrossEntropyLoss(Module):
 
     def __init__(self, weight=None, ignore_index=IGNORE_INDEX, reduction="mean", label_smoothing=0.0):
         super().__init__()
+        # nn.CrossEntropyLoss(logits, labels) builds a layer instead of computing a loss; say so here.
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or (
+                weight is not None and len(getattr(weight, "shape", ())) != 1):
+            raise TypeError(f"CrossEntropyLoss: expected weight=None or a (C,) tensor and an int ignore_index, got "
+                            f"{_described(weight)} and {_described(ignore_index)}; to compute a loss, build the layer, "
+                            f"then call it: nn.CrossEntropyLoss()(logits, labels)")
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = reduction
@@ -26,3 +32,7 @@ class CrossEntropyLoss(Module):
     def forward(self, input, target):
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+def _described(value):
+    return f"a tensor of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
