@@ -63,6 +63,23 @@ def test_gradcheck_command(capsys):
     assert capsys.readouterr().out.count("gradcheck passed") == 2
 
 
+def test_a_failed_gradcheck_is_reported_with_what_it_can_mean(capsys, monkeypatch):
+    from minitorch_cnn.functional.activation import ReLU
+
+    # A wrong backward (ReLU's gradient doubled) must fail, with an exit code and no traceback.
+    right = ReLU.backward
+    monkeypatch.setattr(ReLU, "backward", staticmethod(lambda ctx, grad: tuple(
+        None if g is None else g * 2 for g in _as_tuple(right(ctx, grad)))))
+    assert cli.main(["gradcheck", "lenet5", "--input", "1x32x32", "--option", "variant=modern"]) == 1
+    err = capsys.readouterr().err
+    assert "lenet5 (train mode, input (2, 1, 32, 32)): gradcheck failed for" in err
+    assert "a wrong backward fails at every seed" in err
+
+
+def _as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
+
+
 def test_init_stats_writes_table_and_png(tmp_path, capsys):
     png = tmp_path / "stats.png"
     cli.main(["init-stats", "--activation", "tanh", "--init", "0.01", "--width", "256", "--out", str(png)])
