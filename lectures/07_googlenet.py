@@ -291,7 +291,7 @@ probe = small.features.inception4a.branch1[0].weight
 norms = {}
 for name, loss in losses.items():
     small.zero_grad()
-    loss.backward()
+    loss.backward(retain_graph=True)  # both losses run back through the same trunk, as in PyTorch
     norms[name] = float(np.linalg.norm(np.asarray(probe.grad)))
 print(f"gradient norm at inception 4a's 1x1 conv: from the main loss {norms['main']:.3g}, "
       f"from the weighted auxiliary losses {norms['aux']:.3g}")

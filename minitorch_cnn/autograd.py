@@ -99,10 +99,27 @@ class Context:
 
     def __init__(self, needs_input_grad):
         self.needs_input_grad = needs_input_grad
-        self.saved_tensors = ()
+        self._saved = ()
+        self._freed_by = None
 
     def save_for_backward(self, *arrays):
-        self.saved_tensors = arrays
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._freed_by is not None:
+            raise RuntimeError(
+                f"{self._freed_by}.backward: this graph was already back-propagated and its saved "
+                f"tensors freed, as in PyTorch; to backward through it again, call "
+                f".backward(retain_graph=True) the first time"
+            )
+        return self._saved
+
+    def free_saved(self, function):
+        """Drop what the forward saved (a backward through this graph has used it): the arrays go
+        now, not when the graph does -- a training loop's last ``loss`` outlives its step."""
+        if self._saved:
+            self._saved, self._freed_by = (), function.__name__
 
 
 class Node:
@@ -201,8 +218,11 @@ def queue_callback(callback):
     _queued["callbacks"].append(callback)
 
 
-def backward(root, grad):
+def backward(root, grad, retain_graph=False):
     """Back-propagate ``grad`` (an array shaped like ``root``) through ``root``'s graph.
+
+    Each op's saved tensors are freed once its backward has run, unless ``retain_graph``: a
+    second backward through an op that saved something raises, as PyTorch does.
 
     The order is found iteratively (no recursion), so a 152-layer ResNet cannot hit Python's
     recursion limit. Gradients of tensors used more than once are summed; leaves that require a
@@ -214,16 +234,16 @@ def backward(root, grad):
     outer = _queued["callbacks"]
     _queued["callbacks"] = callbacks = []
     try:
-        _backward_pass(root, grad)
+        _backward_pass(root, grad, retain_graph)
         while callbacks:
             callbacks.pop(0)()
     finally:
         _queued["callbacks"] = outer
 
 
-def _backward_pass(root, grad):
+def _backward_pass(root, grad, retain_graph):
     order = _topological_order(root)
-    grads = {id(root): grad}
+    grads = {_key(root): grad}
     # Arrays that something else may hold too: the caller's grad, and a grad an op passed on
     # unchanged or to two inputs (a + b). A .grad made from one of these gets a copy; any other
     # gradient array is new and is kept as the .grad itself (a copy of VGG-16's first fully
@@ -231,7 +251,7 @@ def _backward_pass(root, grad):
     shared = {id(grad)}
     with quiet_float_errors():
         for tensor in reversed(order):
-            g = grads.pop(id(tensor), None)
+            g = grads.pop(_key(tensor), None)
             if g is None:
                 continue
             node = tensor._node
@@ -241,6 +261,8 @@ def _backward_pass(root, grad):
                 continue
             rule = _backward_rules.get(node.function, node.function.backward)
             input_grads = rule(node.ctx, g)
+            if not retain_graph:
+                node.ctx.free_saved(node.function)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             if len(input_grads) < len(node.inputs):
@@ -255,12 +277,21 @@ def _backward_pass(root, grad):
                         f"{node.function.__name__}.backward returned a gradient of shape "
                         f"{tuple(parent_grad.shape)} for an input of shape {tuple(parent.shape)}"
                     )
-                key = id(parent)
+                key = _key(parent)
                 grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
 
 
+def _key(tensor):
+    """What the backward counts as one tensor: its node when an op made it. An op's output can be
+    reached through several objects -- the tensor, or :class:`GraphRef` s taken before and after
+    an in-place op rebound it -- and its node's backward must run once, with their gradients
+    summed."""
+    return id(tensor) if tensor._node is None else id(tensor._node)
+
+
 def _topological_order(root):
-    """Tensors reachable from ``root``, each after all of its inputs (iterative DFS)."""
+    """Tensors reachable from ``root``, one per :func:`_key`, each after all of its inputs
+    (iterative DFS)."""
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -268,13 +299,13 @@ def _topological_order(root):
         if expanded:
             order.append(tensor)
             continue
-        if id(tensor) in visited:
+        if _key(tensor) in visited:
             continue
-        visited.add(id(tensor))
+        visited.add(_key(tensor))
         stack.append((tensor, True))
         if tensor._node is not None:
             for parent in _parents(tensor._node):
-                if parent is not None and parent.requires_grad and id(parent) not in visited:
+                if parent is not None and parent.requires_grad and _key(parent) not in visited:
                     stack.append((parent, False))
     return order
 

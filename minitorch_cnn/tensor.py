@@ -134,8 +134,9 @@ class Tensor:
         return f"tensor({body}, dtype={backend.dtype_name(self.dtype)}, device={self.device}{grad})"
 
     # ------------------------------------------------------------ autograd
-    def backward(self, grad=None):
-        """Back-propagate from this tensor. ``grad`` defaults to 1 for a one-element tensor."""
+    def backward(self, grad=None, retain_graph=None):
+        """Back-propagate from this tensor. ``grad`` defaults to 1 for a one-element tensor. The
+        graph's saved tensors are freed on the way unless ``retain_graph`` (PyTorch's signature)."""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (no graph was recorded)")
         if grad is None:
@@ -148,7 +149,7 @@ class Tensor:
             grad = grad.array
         if tuple(grad.shape) != self.shape:
             raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, expected {self.shape}")
-        _run_backward(self, grad)
+        _run_backward(self, grad, retain_graph=bool(retain_graph))
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor too (for inspecting activations' gradients)."""

@@ -309,3 +309,59 @@ def test_grads_share_no_memory_with_each_other_or_with_the_callers_grad():
     c.reshape(3).backward(mt.from_numpy(seed))  # the reshape's gradient is a view of the seed
     seed[0] = 5.0
     assert c.grad.tolist() == [[1.0], [1.0], [1.0]]
+
+
+def test_a_second_backward_through_a_graph_raises_unless_it_was_retained():
+    # As PyTorch: the first backward frees what the forward saved; retain_graph=True keeps it, and
+    # the second backward then accumulates.
+    w = mt.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match=r"Sum.backward: .*retain_graph=True"):
+        loss.backward()
+    w.grad = None
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 4 * w.detach().numpy())
+
+
+def test_a_graph_kept_after_its_backward_holds_no_saved_arrays():
+    # A training loop's last loss lives on into the next forward: its saved activations must not.
+    import tracemalloc
+
+    conv = mt.nn.Conv2d(3, 8, 3, padding=1)
+    x = mt.tensor(np.random.default_rng(0).standard_normal((4, 3, 32, 32)), dtype="float32")
+    tracemalloc.start()  # before the forward: only what it traces can be seen freed
+    loss = mt.functional.relu(conv(x)).sum()
+    start = tracemalloc.get_traced_memory()[0]
+    loss.backward()
+    kept = tracemalloc.get_traced_memory()[0] - start
+    tracemalloc.stop()
+    assert loss._node is not None  # the graph is still there
+    activation = 4 * 8 * 32 * 32 * 4  # ReLU's saved output, float32
+    assert kept < -0.9 * activation, f"{kept} bytes: the saved activation was not freed"
+
+
+def test_an_in_place_relu_runs_the_ops_before_it_backward_once():
+    # nn.ReLU(inplace=True) after a conv: the conv's output is reached through two references (the
+    # ReLU read it, the in-place write replaced it); its backward must run once, with the sum.
+    from minitorch_cnn.functional.conv import Conv2d
+
+    calls = []
+
+    def counted(ctx, grad):
+        calls.append(1)
+        return Conv2d.backward(ctx, grad)
+
+    mt.manual_seed(0)
+    net = mt.nn.Sequential(mt.nn.Conv2d(1, 4, 3, padding=1), mt.nn.ReLU(inplace=True), mt.nn.MaxPool2d(2))
+    x = mt.randn(2, 1, 8, 8)
+    with mt.autograd.backward_rule(Conv2d, counted):
+        net(x).sum().backward()
+    assert len(calls) == 1
+    expected = net[0].weight.grad.numpy().copy()
+    net.zero_grad()
+    net[1].inplace = False
+    net(x).sum().backward()
+    np.testing.assert_allclose(expected, net[0].weight.grad.numpy(), rtol=1e-6)
