@@ -394,3 +394,26 @@ def test_one_hot_matches_torch():
         np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
     with pytest.raises(ValueError, match=r"one_hot: expected class targets in \[0, 3\), got min 1 max 4"):
         F.one_hot(mt.tensor([1, 4]), 3)
+
+
+# ---------------------------------------------------------------- mean squared error
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_matches_torch_and_gradchecks(reduction, xp):
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((4, 3, 2)), rng.standard_normal((4, 3, 2))
+    check_grad(lambda x, y: F.mse_loss(x, y, reduction=reduction), xp, x, y)
+    torch = torch_or_skip()
+    check_torch(lambda x, y: mt.nn.MSELoss(reduction=reduction)(x, y),
+                lambda x, y: torch.nn.MSELoss(reduction=reduction)(x, y), x, y)
+
+
+def test_mse_loss_errors_name_the_op():
+    with pytest.raises(ValueError, match=r"mse_loss: expected target of the input's shape \(2, 3\), got \(3,\)"):
+        F.mse_loss(mt.zeros(2, 3), mt.zeros(3))
+    with pytest.raises(ValueError, match=r"mse_loss: expected reduction 'none', 'mean' or 'sum', got 'avg'"):
+        F.mse_loss(mt.zeros(2), mt.zeros(2), reduction="avg")
+    with pytest.raises(ValueError, match=r"MSELoss: .*nn.MSELoss\(\)\(prediction, target\)"):
+        mt.nn.MSELoss(mt.zeros(2))
+

@@ -12,7 +12,7 @@ from .conv import conv2d, im2col, col2im
 from .activation import relu, leaky_relu, tanh, sigmoid, silu, softmax, log_softmax
 from .activation import hardtanh, relu6, elu, gelu, softplus, hardswish, mish
 from .activation import hardsigmoid, selu, celu, softsign, logsigmoid
-from .loss import cross_entropy, nll_loss, binary_cross_entropy, binary_cross_entropy_with_logits, one_hot
+from .loss import cross_entropy, nll_loss, binary_cross_entropy, binary_cross_entropy_with_logits, mse_loss, one_hot
 from .linear import linear, dropout
 from .pooling import max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d
 from .pooling import max_unpool2d

@@ -297,6 +297,16 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(loss if weight is None else loss * weight, reduction, "binary_cross_entropy_with_logits")
 
 
+def mse_loss(input, target, reduction="mean"):
+    """``l = (x - y)^2`` element-wise for a prediction ``x`` and a target ``y`` of the same shape,
+    then the mean (or sum) over every element, as PyTorch's ``F.mse_loss``. Built from subtract and
+    multiply, so both get their gradients: ``dl/dx = 2 (x - y) / n`` for the mean of ``n``."""
+    check_floating(input, "mse_loss", "predictions")
+    _check_same_shape(input, target, "mse_loss")
+    difference = input - target
+    return _reduce(difference * difference, reduction, "mse_loss")
+
+
 def one_hot(tensor, num_classes=-1):
     """``out[..., c] = 1`` where ``c == tensor[...]``, else 0 (int64, shape ``tensor.shape + (C,)``),
     as PyTorch's ``F.one_hot``; ``num_classes=-1`` takes ``C = max + 1``. No gradient."""

@@ -21,7 +21,7 @@ from .pooling import MaxUnpool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .sync_batchnorm import SyncBatchNorm
 from .dropout import Dropout
-from .loss import CrossEntropyLoss
+from .loss import CrossEntropyLoss, MSELoss
 from .lazy import LazyBatchNorm1d, LazyBatchNorm2d, LazyConv2d, LazyLinear
 from .activation import (
     ELU, GELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh,

@@ -34,5 +34,20 @@ class CrossEntropyLoss(Module):
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
+class MSELoss(Module):
+    """``F.mse_loss(input, target, reduction)``: the mean squared error, as PyTorch's
+    ``nn.MSELoss``; see :func:`minitorch_cnn.functional.mse_loss`."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if not isinstance(reduction, str) or reduction not in ("none", "mean", "sum"):
+            raise ValueError(f"MSELoss: expected reduction 'none', 'mean' or 'sum', got {_described(reduction)}; to compute a "
+                             f"loss, build the layer, then call it: nn.MSELoss()(prediction, target)")
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
 def _described(value):
     return f"a tensor of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
