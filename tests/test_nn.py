@@ -679,3 +679,32 @@ def test_skip_init_restores_the_initialisers_when_the_constructor_fails():
     with pytest.raises(ValueError):
         nn.utils.skip_init(nn.Conv2d, 3, 4, 3, padding="sideways")
     assert np.any(nn.Conv2d(3, 4, 3).weight.detach().numpy())
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.5, 1e6])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(shape).astype(np.float32) for shape in [(4, 3), (3,), (2, 2, 2)]]
+    ours = [mt.zeros(*g.shape, requires_grad=True) for g in grads]
+    theirs = [torch.zeros(*g.shape, requires_grad=True) for g in grads]
+    for p, q, g in zip(ours, theirs, grads):
+        p.grad, q.grad = mt.tensor(g.copy()), torch.tensor(g.copy())
+    held = ours[0].grad  # the optimiser holds the same gradient objects: they are scaled in place
+    total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
+    np.testing.assert_allclose(float(total), float(expected), rtol=1e-5)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert held is ours[0].grad
+    if max_norm > 1e3:
+        np.testing.assert_array_equal(ours[0].grad.numpy(), grads[0])
+
+
+def test_clip_grad_norm_skips_parameters_without_gradients_and_can_refuse_nan():
+    w = mt.zeros(3, requires_grad=True)
+    assert float(nn.utils.clip_grad_norm_([w], 1.0)) == 0.0
+    w.grad = mt.tensor([np.nan, 1.0, 1.0])
+    with pytest.raises(RuntimeError, match=r"clip_grad_norm_: the total norm of order 2.0 of the gradients is nan"):
+        nn.utils.clip_grad_norm_(w, 1.0, error_if_nonfinite=True)
