@@ -7,7 +7,7 @@ import pytest
 
 import minitorch_cnn as mt
 from minitorch_cnn import backend, nn
-from minitorch_cnn.optim import SGD, Adam, Optimizer, lr_scheduler
+from minitorch_cnn.optim import SGD, Adam, AdamW, Optimizer, lr_scheduler
 from helpers import assert_namespace, on, torch_or_skip
 
 P0 = np.array([1.0, -2.0, 3.0])
@@ -168,6 +168,20 @@ def test_adam_matches_the_hand_computation(weight_decay):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
+def test_adamw_decays_the_weights_outside_the_moments():
+    # Loshchilov & Hutter's Algorithm 2 by hand: p shrinks by lr * wd * p, the moments see g alone.
+    p = param()
+    got = run(AdamW([p], lr=0.01, weight_decay=0.5), p, GRADS)
+    q, m, v = P0, np.zeros_like(P0), np.zeros_like(P0)
+    for t, (g, after) in enumerate(zip(GRADS, got), start=1):
+        q = q - 0.01 * 0.5 * q
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+        q = q - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(after, q, rtol=1e-12)
+    coupled = param()
+    assert not np.allclose(got[-1], run(Adam([coupled], lr=0.01, weight_decay=0.5), coupled, GRADS)[-1])
+
+
 def test_adam_first_step_moves_every_coordinate_by_about_lr():
     """Bias correction makes m_hat = g and v_hat = g**2 at t = 1, so the step is lr * sign(g)."""
     p = param()
@@ -224,6 +238,8 @@ TORCH_CASES = [
     ("sgd", dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=5e-4)),
     ("adam", dict(lr=1e-2)),
     ("adam", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    ("adamw", dict(lr=1e-2)),
+    ("adamw", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.3)),
 ]
 
 
@@ -233,7 +249,8 @@ def test_matches_torch_optim_over_several_steps(name, options):
     rng = np.random.default_rng(0)
     start = rng.standard_normal((4, 3))
     grads = [rng.standard_normal((4, 3)) for _ in range(6)]
-    ours_cls, theirs_cls = {"sgd": (SGD, torch.optim.SGD), "adam": (Adam, torch.optim.Adam)}[name]
+    ours_cls, theirs_cls = {"sgd": (SGD, torch.optim.SGD), "adam": (Adam, torch.optim.Adam),
+                            "adamw": (AdamW, torch.optim.AdamW)}[name]
     p = param(start)
     q = torch.tensor(start, requires_grad=True)
     got = run(ours_cls([p], **options), p, grads)

@@ -1,4 +1,5 @@
-"""Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1)."""
+"""Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, Algorithm 1) and
+AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, Algorithm 2)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ class Adam(Optimizer):
         eps: keeps the denominator away from 0 (1e-8). weight_decay: L2 coefficient (0).
     """
 
+    #: AdamW's decay of ``p`` itself instead of Adam's L2 term in ``g``.
+    decoupled_weight_decay = False
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        name = type(self).__name__
         if lr < 0:
-            raise ValueError(f"Adam: expected lr >= 0, got {lr}")
+            raise ValueError(f"{name}: expected lr >= 0, got {lr}")
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"Adam: expected betas = (beta1, beta2) in [0, 1), got {betas!r}")
+            raise ValueError(f"{name}: expected betas = (beta1, beta2) in [0, 1), got {betas!r}")
         if eps < 0 or weight_decay < 0:
-            raise ValueError(f"Adam: expected eps >= 0 and weight_decay >= 0, got eps={eps}, weight_decay={weight_decay}")
+            raise ValueError(f"{name}: expected eps >= 0 and weight_decay >= 0, got eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self):
@@ -36,7 +41,9 @@ class Adam(Optimizer):
             for p in self._trainable(group):
                 xp = p.xp
                 g = p.grad.array
-                if wd != 0:
+                if wd != 0 and self.decoupled_weight_decay:
+                    self._update(p, (lr * wd) * p.array)          # AdamW: p = p - lr * wd * p
+                elif wd != 0:
                     g = g + wd * p.array
                 state = self.state.setdefault(p, {})
                 if not state:
@@ -58,3 +65,19 @@ class Adam(Optimizer):
                 delta *= lr
                 delta /= denom
                 self._update(p, delta)                            # p = p - delta
+
+
+class AdamW(Adam):
+    """Adam with the weight decay taken out of the gradient: ``p = p - lr * wd * p``, then Adam's
+    step on ``g`` alone (the ``weight_decay`` line of :class:`Adam` is skipped). With Adam's L2
+    term, the decay of a weight is divided by ``sqrt(v_hat)`` like its gradient, so weights with
+    large gradients are hardly decayed; decoupled, every weight decays at the same rate
+    (Loshchilov & Hutter 2019). As PyTorch's ``optim.AdamW``, whose ``weight_decay`` defaults to
+    0.01.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
