@@ -708,3 +708,25 @@ def test_clip_grad_norm_skips_parameters_without_gradients_and_can_refuse_nan():
     w.grad = mt.tensor([np.nan, 1.0, 1.0])
     with pytest.raises(RuntimeError, match=r"clip_grad_norm_: the total norm of order 2.0 of the gradients is nan"):
         nn.utils.clip_grad_norm_(w, 1.0, error_if_nonfinite=True)
+
+
+def test_module_dict_registers_by_name_as_torch():
+    torch = torch_or_skip()
+
+    def build(nn_):
+        heads = nn_.ModuleDict({"digits": nn_.Linear(4, 10)})
+        heads["shapes"] = nn_.Linear(4, 3)
+        heads.update([("extra", nn_.Linear(4, 2))])
+        del heads["extra"]
+        return heads
+
+    ours, theirs = build(nn), build(torch.nn)
+    assert list(ours.keys()) == list(theirs.keys()) == ["digits", "shapes"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert "shapes" in ours and len(ours) == 2 and [k for k, _ in ours.items()] == ["digits", "shapes"]
+    assert repr(ours) == repr(theirs)
+    with pytest.raises(KeyError, match=r"ModuleDict: no module named 'colours' \(has digits, shapes\)"):
+        ours["colours"]
+    with pytest.raises(TypeError, match=r"ModuleDict.__setitem__: expected a Module, got int"):
+        ours["x"] = 3

@@ -12,7 +12,7 @@ import sys
 from .. import functional
 from . import init, utils
 from .module import (
-    Module, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
+    Module, ModuleDict, ModuleList, Parameter, RemovableHandle, Sequential, UninitializedBuffer, UninitializedParameter,
 )
 from .conv import Conv2d
 from .linear import Flatten, Identity, Linear

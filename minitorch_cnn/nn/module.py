@@ -532,6 +532,55 @@ class ModuleList(Module):
         setattr(self, str(_check_index(index, len(self._modules), "ModuleList")), module)
 
 
+class ModuleDict(Module):
+    """Sub-modules by name, registered (their parameters are found, and their state-dict keys are
+    ``name.weight``) but not chained, as PyTorch's ``nn.ModuleDict``: the owner's ``forward`` picks
+    them by key (one head per task, a choice of operation per edge in a searched cell)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def update(self, modules):
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, module in items:
+            self[key] = module
+
+    def __setitem__(self, key, module):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict: expected a non-empty name without '.', got {key!r}")
+        _check_module(module, "ModuleDict.__setitem__")
+        setattr(self, key, module)
+
+    def __getitem__(self, key):
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict: no module named {key!r} (has {', '.join(self._modules) or 'none'})")
+        return self._modules[key]
+
+    def __delitem__(self, key):
+        self[key]  # the KeyError above for an unknown name
+        del self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
 def _check_module(module, op):
     if not isinstance(module, Module):
         raise TypeError(f"{op}: expected a Module, got {type(module).__name__}")
