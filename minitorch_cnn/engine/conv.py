@@ -442,10 +442,15 @@ def _gemm_backward_weight(x, grad, w_shape, stride, padding, dilation, groups):
     # The columns are rebuilt, as in the lesson's im2col method (functional/conv.py says why).
     xp = array_namespace(x, grad)
     grid = _row_grid(tuple(x.shape), tuple(w_shape), stride, padding, dilation, groups)
-    # The grid rows past Ho hold real pixels times a zero gradient, but 0 * inf is nan: an input
-    # holding inf or nan takes the full columns, which hold only the pixels each weight read.
-    if grid is not None and bool(xp.all(xp.isfinite(x))):
-        return _row_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, groups, grid)
+    if grid is not None:
+        grad_w = _row_backward_weight(x, grad, tuple(w_shape), stride, padding, dilation, groups, grid)
+        # The grid rows past Ho hold real pixels times a zero gradient: exactly 0 for finite
+        # pixels, but 0 * inf is nan. So a finite result is the exact one, and only then is it
+        # kept; otherwise (an input holding inf or nan) the full columns, which hold only the
+        # pixels each weight read, give the gradient. Checking the small dL/dw, not x, keeps a
+        # pass over every input off the training step.
+        if bool(xp.all(xp.isfinite(grad_w))):
+            return grad_w
 
     def product(g, source, layout):
         return _group_gemm_weight_grad(g, _chunk_columns(source, layout), groups)

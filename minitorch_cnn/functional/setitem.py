@@ -55,7 +55,6 @@ def setitem(x, index, v):
     return SetItem.apply(x, v, index=raw_index(index, x.ndim))
 
 
-
 def written_into(x, y, inplace, op):
     """PyTorch's ``inplace=True`` (``F.relu(x, inplace=True)``, ``nn.ReLU(inplace=True)``): ``y``
     written into ``x`` as ``x[...] = y`` (recorded in the graph like every in-place op, and refused
